@@ -1,0 +1,109 @@
+"""Command line: `python -m multichat_trio serve|relay [options]`.
+
+Each subcommand runs one trio program whose root nursery owns everything, and turns Ctrl+C or
+SIGTERM into an orderly stop: clients are told, sockets close, the exit status is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+
+import trio
+
+from . import config as settings
+from .config import RelayConfig, ServerConfig
+from .server import ChatServer
+
+log = logging.getLogger("multichat_trio")
+
+STOP_SIGNALS = [sig for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if sig is not None]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="multichat-trio", description="MultiChat: a small IRC chat server on trio.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the chat server", description="Run the chat server.")
+    settings.add_arguments(serve, ServerConfig)
+    relay = commands.add_parser("relay", help="run the * relay proxy", description="Run the relay proxy.")
+    settings.add_arguments(relay, RelayConfig)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            server_config = settings.load(ServerConfig, args, os.environ, "serve")
+            _setup_logging(server_config.log_level)
+            trio.run(_run_until_signal, partial(_serve, server_config))
+        else:
+            relay_config = settings.load(RelayConfig, args, os.environ, "relay")
+            _setup_logging(relay_config.log_level)
+            from .relay import run_relay
+
+            trio.run(_run_until_signal, partial(run_relay, relay_config))
+    except (OSError, ValueError) as exc:
+        parser.exit(1, f"multichat-trio: error: {exc}\n")
+    return 0
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+
+
+async def _run_until_signal(program: Callable[[trio.Event], Awaitable[object]]) -> None:
+    """Run `program(stop)` until it returns; the first stop signal sets `stop`, a second cancels."""
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async with trio.open_nursery() as nursery:
+            stop_requested = trio.Event()
+
+            async def watch_signals() -> None:
+                async for signum in signals:
+                    if stop_requested.is_set():
+                        nursery.cancel_scope.cancel()  # a second Ctrl+C: stop at once
+                        return
+                    log.info("received %s, shutting down", signal.Signals(signum).name)
+                    stop_requested.set()
+
+            async def run_program() -> None:
+                await program(stop_requested)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch_signals)
+            nursery.start_soon(run_program)
+
+
+async def _serve(config: ServerConfig, stop: trio.Event) -> None:
+    raise_file_limit(config.max_clients)
+    server = ChatServer(config)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        print(
+            f"MultiChat is running. Chat (IRC): {config.host}:{server.port}\n"
+            f"  connect with e.g.: irssi -c {config.host} -p {server.port} -n yourname\n"
+            f"  stop with Ctrl+C",
+            flush=True,
+        )
+        await stop.wait()
+        server.stop()
+
+
+def raise_file_limit(wanted: int) -> None:
+    """Lift the soft open-file limit to the hard one (POSIX only) and warn if it is still too low."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted + 64)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft < wanted + 64:
+        log.warning("open-file limit is %d, lower than max_clients=%d: expect refused connections", soft, wanted)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

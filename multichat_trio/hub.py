@@ -1,0 +1,290 @@
+"""The Hub: the one owner of chat state (clients, nicknames, channels) and of delivery.
+
+Plain Python, no I/O. The server hands it each line a client sent; the hub answers by pushing
+pre-encoded lines into the outboxes of the clients concerned, and records feed events that the
+server collects with `take_events()` right after the call. What each command does lives in
+`commands.py`; this module keeps the state and the rules every command shares.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from . import events
+from .config import ServerConfig
+from .events import Event
+from .outbox import Outbox
+from .protocol import LineTooLong, Message, RemoteProtocolError, casefold, encode, parse
+from .protocol import numerics as rpl
+from .ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+#: Capabilities we implement and so advertise in `CAP LS`.
+SUPPORTED_CAPS = ("echo-message", "server-time")
+#: Commands a client may send before it is registered.
+PRE_REGISTRATION = {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBIRC"}
+#: Commands that do not count against the flood bucket (answers to our own PINGs).
+FLOOD_EXEMPT = {"PONG"}
+
+
+@dataclass(eq=False)
+class Channel:
+    name: str
+    topic: str = ""
+    topic_by: str = ""
+    topic_at: int = 0
+    created: int = field(default_factory=lambda: int(time.time()))
+    members: dict[Client, None] = field(default_factory=dict)  # insertion-ordered set
+
+
+@dataclass(eq=False)
+class Client:
+    host: str
+    outbox: Outbox
+    bucket: TokenBucket
+    connected_at: float
+    nick: str = "*"
+    user: str = ""
+    realname: str = ""
+    registered: bool = False
+    cap_negotiating: bool = False
+    password_ok: bool = False
+    relayed: bool = False
+    caps: set[str] = field(default_factory=set)
+    channels: dict[str, Channel] = field(default_factory=dict)
+    away: str | None = None
+    last_message_at: float = 0.0
+    closed: bool = False
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.nick}!{self.user or '~u'}@{self.host}"
+
+
+class Hub:
+    def __init__(
+        self,
+        config: ServerConfig,
+        clock: Callable[[], float] = time.monotonic,
+        wallclock: Callable[[], float] = time.time,
+    ) -> None:
+        from .commands import COMMANDS  # the handlers need Hub; import here to avoid a cycle
+
+        self.config = config
+        self.clock = clock
+        self.wallclock = wallclock
+        self._commands = COMMANDS
+        self.clients: set[Client] = set()
+        self.nicks: dict[str, Client] = {}
+        self.channels: dict[str, Channel] = {}
+        self.created = datetime.fromtimestamp(wallclock(), UTC)
+        self.messages_total = 0
+        self.max_users = 0
+        self._events: list[Event] = []
+        self._overflowed: list[Client] = []
+        self.motd = _read_motd(config.motd)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def connect(self, host: str, outbox: Outbox) -> Client:
+        now = self.clock()
+        bucket = TokenBucket(self.config.flood_rate, self.config.flood_burst, now)
+        client = Client(host=host, outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
+        client.password_ok = self.config.password is None
+        self.clients.add(client)
+        return client
+
+    def receive(self, client: Client, line: bytes | LineTooLong) -> None:
+        """Handle one framed line from `client`: decode, parse, rate-limit, dispatch."""
+        if client.closed:
+            return
+        if isinstance(line, LineTooLong):
+            self.reply(client, rpl.ERR_INPUTTOOLONG, "Input line was too long")
+            return
+        try:
+            text = line.decode("utf-8")
+            message = parse(text)
+        except UnicodeDecodeError:
+            self.send(client, Message("FAIL", ("*", "INVALID_UTF8", "Line discarded: not valid UTF-8"), self.name))
+            return
+        except RemoteProtocolError:
+            return  # a line of spaces or a bare prefix: nothing to answer
+        try:
+            self.dispatch(client, message)
+        finally:
+            self._drop_overflowed()
+
+    def dispatch(self, client: Client, message: Message) -> None:
+        command = message.command
+        if client.registered and command not in FLOOD_EXEMPT and not client.bucket.allow(self.clock()):
+            self._events.append(events.flood(client.nick, client.host))
+            self.disconnect(client, "Excess Flood", kind="flood")
+            return
+        handler = self._commands.get(command)
+        if handler is None:
+            if client.registered:
+                self.reply(client, rpl.ERR_UNKNOWNCOMMAND, command, "Unknown command")
+            else:
+                self.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
+            return
+        if not client.registered and command not in PRE_REGISTRATION:
+            self.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
+            return
+        handler(self, client, message)
+
+    def disconnect(self, client: Client, reason: str, *, kind: str = "quit", error: str | None = None) -> None:
+        """Remove `client`: peers see it QUIT with `reason`, the client gets an ERROR and is closed."""
+        if client.closed:
+            return
+        client.closed = True
+        self.clients.discard(client)
+        if client.registered:
+            quit_line = Message("QUIT", (reason,), client.prefix)
+            peers = {m for ch in client.channels.values() for m in ch.members if m is not client}
+            for channel in list(client.channels.values()):
+                self._remove_member(channel, client)
+            self.broadcast(peers, quit_line)
+            self.nicks.pop(casefold(client.nick), None)
+            self._events.append(events.leave(client.nick, None, reason, kind))
+        elif self.nicks.get(casefold(client.nick)) is client:
+            del self.nicks[casefold(client.nick)]
+        client.outbox.close(encode(Message("ERROR", (error or reason,))))
+        self._drop_overflowed()
+
+    def shutdown(self, reason: str = "Server shutting down") -> None:
+        for client in list(self.clients):
+            self.disconnect(client, reason, kind="shutdown")
+
+    def ping(self, client: Client) -> None:
+        """The server's liveness probe of an idle client."""
+        self.send(client, Message("PING", (self.name,)))
+        self._drop_overflowed()
+
+    def take_events(self) -> list[Event]:
+        taken, self._events = self._events, []
+        return taken
+
+    def record(self, event: Event) -> None:
+        self._events.append(event)
+
+    # --- delivery --------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.config.server_name
+
+    def send(self, client: Client, message: Message) -> None:
+        self.send_bytes(client, encode(message))
+
+    def send_bytes(self, client: Client, data: bytes) -> None:
+        if not client.closed and not client.outbox.push(data):
+            self._overflowed.append(client)
+
+    def reply(self, client: Client, numeric: str, *params: str) -> None:
+        self.send(client, Message(numeric, (client.nick, *params), self.name))
+
+    def broadcast(self, recipients: Iterable[Client], message: Message) -> None:
+        """Deliver `message` to each recipient, encoded once (twice at most: with a time tag)."""
+        plain = encode(message)
+        tagged: bytes | None = None
+        for client in recipients:
+            if "server-time" in client.caps:
+                if tagged is None:
+                    tagged = encode(
+                        Message(message.command, message.params, message.source, {"time": self.timestamp()})
+                    )
+                self.send_bytes(client, tagged)
+            else:
+                self.send_bytes(client, plain)
+
+    def timestamp(self) -> str:
+        moment = datetime.fromtimestamp(self.wallclock(), UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+    def _drop_overflowed(self) -> None:
+        while self._overflowed:
+            client = self._overflowed.pop()
+            if not client.closed:
+                log.info("dropping %s: SendQ exceeded (%d bytes queued)", client.nick, client.outbox.size)
+                self.disconnect(client, "SendQ exceeded", kind="sendq")
+
+    # --- shared rules ----------------------------------------------------------------------
+
+    def find_client(self, nick: str) -> Client | None:
+        return self.nicks.get(casefold(nick))
+
+    def find_channel(self, name: str) -> Channel | None:
+        return self.channels.get(casefold(name))
+
+    def join(self, client: Client, name: str) -> None:
+        key = casefold(name)
+        channel = self.channels.get(key)
+        if channel is None:
+            channel = self.channels[key] = Channel(name)
+        if client in channel.members:
+            return
+        channel.members[client] = None
+        client.channels[key] = channel
+        self.broadcast(channel.members, Message("JOIN", (channel.name,), client.prefix))
+        if channel.topic:
+            self.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
+            self.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
+        else:
+            self.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
+        self.send_names(client, channel)
+        self._events.append(events.join(client.nick, channel.name))
+
+    def part(self, client: Client, channel: Channel, reason: str) -> None:
+        self.broadcast(
+            channel.members, Message("PART", (channel.name, reason) if reason else (channel.name,), client.prefix)
+        )
+        self._remove_member(channel, client)
+        self._events.append(events.leave(client.nick, channel.name, reason, "part"))
+
+    def _remove_member(self, channel: Channel, client: Client) -> None:
+        channel.members.pop(client, None)
+        key = casefold(channel.name)
+        client.channels.pop(key, None)
+        if not channel.members and channel.name not in self.config.autojoin_channels:
+            self.channels.pop(key, None)
+
+    def send_names(self, client: Client, channel: Channel) -> None:
+        """353 lines (each within the line limit, sent one by one) and 366."""
+        head = f":{self.name} {rpl.RPL_NAMREPLY} {client.nick} = {channel.name} :"
+        room = 510 - len(head.encode())
+        batch: list[str] = []
+        used = 0
+        for member in channel.members:
+            cost = len(member.nick) + 1
+            if batch and used + cost > room:
+                self.reply(client, rpl.RPL_NAMREPLY, "=", channel.name, " ".join(batch))
+                batch, used = [], 0
+            batch.append(member.nick)
+            used += cost
+        if batch:
+            self.reply(client, rpl.RPL_NAMREPLY, "=", channel.name, " ".join(batch))
+        self.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+
+    def peers_of(self, client: Client) -> set[Client]:
+        """Everyone who shares a channel with `client`, `client` included."""
+        peers = {client}
+        for channel in client.channels.values():
+            peers.update(channel.members)
+        return peers
+
+    @property
+    def user_count(self) -> int:
+        """Registered users (`nicks` also holds nicknames reserved by clients still registering)."""
+        return sum(1 for client in self.nicks.values() if client.registered)
+
+
+def _read_motd(path: str | None) -> list[str] | None:
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return [line.rstrip("\r\n") for line in fh]

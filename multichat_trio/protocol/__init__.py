@@ -1,0 +1,21 @@
+"""Sans-IO IRC: messages, framing, numerics and name rules. Imports no I/O library."""
+
+from .errors import LocalProtocolError, RemoteProtocolError
+from .framing import MAX_LINE, LineFramer, LineTooLong, encode
+from .message import Message, format_message, parse
+from .names import casefold, is_channel_name, is_valid_nick
+
+__all__ = [
+    "MAX_LINE",
+    "LineFramer",
+    "LineTooLong",
+    "LocalProtocolError",
+    "Message",
+    "RemoteProtocolError",
+    "casefold",
+    "encode",
+    "format_message",
+    "is_channel_name",
+    "is_valid_nick",
+    "parse",
+]

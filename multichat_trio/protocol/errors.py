@@ -1,0 +1,9 @@
+"""The two ways a protocol exchange goes wrong, kept apart as in h11."""
+
+
+class RemoteProtocolError(ValueError):
+    """The peer sent something that is not valid IRC."""
+
+
+class LocalProtocolError(ValueError):
+    """We were asked to send something that is not valid IRC (a bug on our side)."""

@@ -1,0 +1,82 @@
+"""Line framing: bytes in, complete lines out, with a cap on how long a line may grow.
+
+The cap is the one place that bounds what an unfinished line can cost us: a peer that never sends
+a newline holds at most `max_line` bytes of our memory, after which the rest of its line is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import LocalProtocolError
+from .message import Message, format_message
+
+#: RFC 1459: 512 bytes per line, CRLF included.
+MAX_LINE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class LineTooLong:
+    """Marker yielded in place of a line that exceeded the cap (its bytes were discarded)."""
+
+    length: int
+
+
+class LineFramer:
+    """Splits a byte stream into lines. Accepts CRLF and bare LF; drops empty lines."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self._max_content = max_line - 2  # room for CRLF
+        self._buffer = bytearray()
+        self._skipped = 0  # > 0 while discarding the tail of an over-long line
+
+    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
+        out: list[bytes | LineTooLong] = []
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = bytes(buffer[start:end])
+            start = end + 1
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if self._skipped:
+                out.append(LineTooLong(self._skipped + len(line)))
+                self._skipped = 0
+            elif len(line) > self._max_content:
+                out.append(LineTooLong(len(line)))
+            elif line:
+                out.append(line)
+        del buffer[:start]
+        if len(buffer) > self._max_content + 1:  # +1: a CR may still be waiting for its LF
+            self._skipped += len(buffer)
+            buffer.clear()
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished line held right now."""
+        return len(self._buffer)
+
+
+def encode(message: Message, max_line: int = MAX_LINE) -> bytes:
+    """Format and encode `message` with CRLF, shortening the last parameter if the line is too long.
+
+    Tags do not count against `max_line` (IRCv3 gives them their own budget).
+    """
+    text = format_message(message)
+    data = text.encode("utf-8")
+    tag_bytes = 0
+    if message.tags:
+        tag_bytes = data.index(b" ") + 1
+    excess = len(data) - tag_bytes + 2 - max_line
+    if excess > 0:
+        if not message.params:
+            raise LocalProtocolError("line too long and nothing to shorten")
+        data = _truncate_utf8(data, len(data) - excess)
+    return data + b"\r\n"
+
+
+def _truncate_utf8(data: bytes, limit: int) -> bytes:
+    cut = data[:limit]
+    return cut.decode("utf-8", "ignore").encode("utf-8")
