@@ -6,6 +6,7 @@ delivery helpers. docs/protocol.md is the user-facing description of the same ru
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -81,6 +82,35 @@ def pass_(hub: Hub, client: Client, message: Message) -> None:
         hub.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
     elif _need(hub, client, message, 1):
         client.password_ok = hub.config.password in (None, message.params[0])
+
+
+@command("WEBIRC")
+def webirc(hub: Hub, client: Client, message: Message) -> None:
+    """A trusted relay (gateway) vouches for its user: `WEBIRC secret gateway hostname ip`.
+
+    Accepted only before registration, with the configured secret, or, when no secret is
+    configured, from a loopback connection. The user then appears with its real address and may
+    take a `*`-marked nickname.
+    """
+    if client.registered or client.nick != "*":
+        hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC must come first")
+        return
+    if not _need(hub, client, message, 4):
+        return
+    secret = hub.config.relay_secret
+    trusted = message.params[0] == secret if secret is not None else _is_loopback(client.host)
+    if not trusted:
+        hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC refused (bad secret or untrusted address)")
+        return
+    client.relayed = True
+    client.host = message.params[3]
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @command("NICK")

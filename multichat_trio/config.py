@@ -34,6 +34,7 @@ class ServerConfig:
     motd: str | None = _setting(None, "file whose lines are the message of the day")
     autojoin: str = _setting("#lobby", "comma list of channels every client joins (empty: none)")
     password: str | None = _setting(None, "server password clients must give with PASS")
+    relay_secret: str | None = _setting(None, "WEBIRC secret of trusted relays (unset: trust loopback relays)")
     ping_interval: float = _setting(120.0, "seconds of client silence before the server sends PING")
     ping_timeout: float = _setting(60.0, "seconds to answer a PING before being dropped")
     register_timeout: float = _setting(60.0, "seconds a new connection has to register")

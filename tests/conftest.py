@@ -1,0 +1,58 @@
+"""Shared fixtures: a real ChatServer on port 0 in the test's nursery, and IRC test clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import trio
+
+from multichat_trio.config import ServerConfig
+from multichat_trio.server import ChatServer
+
+from .ircclient import IrcClient
+
+#: Under CI, tests that need a display or a browser must run, not skip.
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+StartServer = Callable[..., Awaitable[ChatServer]]
+
+
+def test_config(**overrides: Any) -> ServerConfig:
+    """Settings for tests: every port 0, no stats spam, quick shutdown."""
+    values: dict[str, Any] = {"port": 0, "http_port": 0, "ws_port": 0, "stats_interval": 0, "shutdown_grace": 1.0}
+    values.update(overrides)
+    return ServerConfig(**values)
+
+
+test_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture
+async def start_server(nursery: trio.Nursery) -> StartServer:
+    async def start(**overrides: Any) -> ChatServer:
+        server = ChatServer(test_config(**overrides))
+        return await nursery.start(server.serve)
+
+    return start
+
+
+@pytest.fixture
+async def server(start_server: StartServer) -> ChatServer:
+    return await start_server()
+
+
+@pytest.fixture
+async def connect(server: ChatServer) -> AsyncIterator[Callable[[], Awaitable[IrcClient]]]:
+    clients: list[IrcClient] = []
+
+    async def open_client() -> IrcClient:
+        client = await IrcClient.connect(server.port)
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.aclose()
