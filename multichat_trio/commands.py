@@ -429,7 +429,6 @@ def privmsg(hub: Hub, client: Client, message: Message) -> None:
 
 
 def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_notice: bool) -> None:
-    line = Message(command, (target, text), client.prefix)
     if target[:1] in CHANTYPES:
         channel = hub.find_channel(target)
         if channel is None:
@@ -441,6 +440,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
                 hub.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel (you are not in it)")
             return
         echo = "echo-message" in client.caps
+        line = Message(command, (channel.name, text), client.prefix)
         hub.broadcast((m for m in channel.members if echo or m is not client), line)
         hub.messages_total += 1
         hub.record(events.message(client.nick, channel.name, text, command))
@@ -450,9 +450,9 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         if not is_notice:
             hub.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
-    hub.broadcast(
-        [recipient, client] if "echo-message" in client.caps and recipient is not client else [recipient], line
-    )
+    line = Message(command, (recipient.nick, text), client.prefix)
+    echo = "echo-message" in client.caps and recipient is not client
+    hub.broadcast([recipient, client] if echo else [recipient], line)
     hub.messages_total += 1
     hub.record(events.private_message(client.nick, recipient.nick))
     if recipient.away is not None and not is_notice:

@@ -44,15 +44,30 @@ async def server(start_server: StartServer) -> ChatServer:
     return await start_server()
 
 
+OpenClient = Callable[[int], Awaitable[IrcClient]]
+Connect = Callable[[], Awaitable[IrcClient]]
+
+
 @pytest.fixture
-async def connect(server: ChatServer) -> AsyncIterator[Callable[[], Awaitable[IrcClient]]]:
+async def open_client() -> AsyncIterator[OpenClient]:
+    """`await open_client(port)`: an IrcClient that is closed when the test ends."""
     clients: list[IrcClient] = []
 
-    async def open_client() -> IrcClient:
-        client = await IrcClient.connect(server.port)
+    async def open_one(port: int) -> IrcClient:
+        client = await IrcClient.connect(port)
         clients.append(client)
         return client
 
-    yield open_client
+    yield open_one
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture
+async def connect(server: ChatServer, open_client: OpenClient) -> Connect:
+    """`await connect()`: a client of the default test server."""
+
+    async def open_default() -> IrcClient:
+        return await open_client(server.port)
+
+    return open_default

@@ -17,6 +17,8 @@ class IrcClient:
         self._framer = LineFramer(max_line=1 << 20)
         self._pending: list[Message] = []
         self.nick = "*"
+        #: Seconds (of trio's clock) a read may take before the test fails; raise it under a MockClock.
+        self.timeout: float = TIMEOUT
 
     @classmethod
     async def connect(cls, port: int, host: str = "127.0.0.1") -> IrcClient:
@@ -28,7 +30,7 @@ class IrcClient:
 
     async def recv(self) -> Message:
         """The next message; fails the test after TIMEOUT seconds; raises EOFError at end of stream."""
-        with trio.fail_after(TIMEOUT):
+        with trio.fail_after(self.timeout):
             while not self._pending:
                 data = await self.stream.receive_some(65536)
                 if not data:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+from .conftest import Connect, OpenClient, StartServer
 from .ircclient import IrcClient
-
-Connect = Callable[[], Awaitable[IrcClient]]
 
 
 async def test_registration_sends_welcome_burst_and_autojoins_lobby(connect: Connect) -> None:
@@ -43,3 +42,137 @@ async def test_two_clients_chat_in_lobby(connect: Connect) -> None:
     got = await alice.expect("PRIVMSG")
     assert got.params == ("#lobby", "hello, alice") and got.source is not None and got.source.startswith("bob!")
     assert [m for m in await bob.sync() if m.command == "PRIVMSG"] == []  # no echo without echo-message
+
+
+async def test_private_message_reaches_only_its_recipient(connect: Connect) -> None:
+    alice, bob, carol = await connect(), await connect(), await connect()
+    for client, nick in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+        await client.register(nick)
+    await alice.send("PRIVMSG Bob :just for you")
+    got = await bob.expect("PRIVMSG")
+    assert got.params == ("bob", "just for you")
+    assert not [m for m in await carol.sync() if m.command == "PRIVMSG"]
+
+
+async def test_echo_message_returns_own_lines(connect: Connect) -> None:
+    alice = await connect()
+    await alice.register("alice", caps="echo-message")
+    await alice.send("PRIVMSG #lobby :echoed")
+    got = await alice.expect("PRIVMSG")
+    assert got.params == ("#lobby", "echoed")
+
+
+async def test_nick_change_quit_and_part_are_seen_by_channel_peers(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    await alice.register("alice")
+    await bob.register("bob")
+    await bob.send("NICK robert")
+    change = await alice.expect("NICK")
+    assert change.source is not None and change.source.startswith("bob!") and change.params == ("robert",)
+    await bob.send("JOIN #side", "PART #lobby :moving on")
+    part = await alice.expect("PART")
+    assert part.params == ("#lobby", "moving on")
+    await bob.send("JOIN #lobby", "QUIT :good night")
+    quit_ = await alice.expect("QUIT")
+    assert quit_.params == ("Quit: good night",)
+    assert (await bob.wait_closed())[-1].command == "ERROR"
+
+
+async def test_error_numerics(start_server: StartServer, open_client: OpenClient) -> None:
+    server = await start_server(flood_rate=0)  # this test sends more commands than a human would
+
+    async def connect() -> IrcClient:
+        return await open_client(server.port)
+
+    early = await connect()
+    await early.send("PRIVMSG #lobby :too soon", "NICK")
+    assert (await early.recv()).command == "451"
+    assert (await early.recv()).command == "431"
+    await early.send("NICK 1bad", "NICK *relayed", "USER u")
+    assert (await early.recv()).command == "432"
+    starred = await early.recv()
+    assert starred.command == "432" and "relay" in starred.params[-1]
+    assert (await early.recv()).command == "461"
+
+    alice, bob = await connect(), await connect()
+    await alice.register("alice")
+    await bob.send("NICK ALICE")
+    assert (await bob.recv()).command == "433"
+    cases = {
+        "PRIVMSG nobody :hi": "401",
+        "PRIVMSG #nowhere :hi": "403",
+        "PRIVMSG": "411",
+        "PRIVMSG #lobby": "412",
+        "FROBNICATE": "421",
+        "PART #side": "403",
+        "USER again 0 * :x": "462",
+        "JOIN": "461",
+        "JOIN lobby": "403",
+    }
+    for line, numeric in cases.items():
+        await alice.send(line)
+        reply = await alice.recv()
+        assert reply.command == numeric, line
+        assert reply.params[-1], "every error carries a human-readable text"
+    await bob.register("bob")
+    await bob.send("JOIN #side")
+    await bob.sync()
+    await alice.sync()  # past bob's JOIN to #lobby
+    await alice.send("PRIVMSG #side :hi", "PART #side", "TOPIC #side :x")
+    assert [(await alice.recv()).command for _ in range(3)] == ["404", "442", "442"]
+
+
+async def test_queries(start_server: StartServer, open_client: OpenClient) -> None:
+    server = await start_server(flood_rate=0)
+    alice, bob = await open_client(server.port), await open_client(server.port)
+    await alice.register("alice")
+    await bob.register("bob", user="bobby")
+    await bob.send("AWAY :lunch")
+    assert (await bob.recv()).command == "306"
+    await alice.sync()  # past bob's JOIN
+    await alice.send("WHOIS bob")
+    whois = await alice.collect_until("318")
+    assert [m.command for m in whois] == ["311", "319", "312", "301", "317", "318"]
+    assert whois[0].params[1:4] == ("bob", "bobby", "127.0.0.1")
+    await alice.send("PRIVMSG bob :are you there")
+    assert (await alice.recv()).params[1:] == ("bob", "lunch")
+    await alice.send("WHO #lobby")
+    who = await alice.collect_until("315")
+    assert sorted(m.params[5] for m in who[:-1]) == ["alice", "bob"]
+    await alice.send("ISON bob nobody alice")
+    assert (await alice.recv()).params[-1] == "bob alice"
+    await alice.send("USERHOST bob")
+    assert (await alice.recv()).params[-1] == "bob=-bobby@127.0.0.1"
+    await alice.send("TOPIC #lobby :Be nice", "LIST")
+    assert (await alice.expect("TOPIC")).params == ("#lobby", "Be nice")
+    listing = await alice.collect_until("323")
+    assert [m.params[1:] for m in listing if m.command == "322"] == [("#lobby", "2", "Be nice")]
+    await alice.send("NAMES #lobby")
+    names = await alice.collect_until("366")
+    assert sorted(names[0].params[-1].split()) == ["alice", "bob"]
+    await alice.send("LUSERS")
+    lusers = await alice.collect_until("266")
+    assert "There are 2 users" in lusers[0].params[-1]
+    await alice.send("MODE #lobby", "MODE alice +i", "PING :x")
+    assert [(await alice.recv()).command for _ in range(3)] == ["324", "221", "PONG"]
+
+
+async def test_motd_from_file(start_server: StartServer, open_client: OpenClient, tmp_path: Path) -> None:
+    motd = tmp_path / "motd.txt"
+    motd.write_text("Welcome to our server\nBe excellent\n", encoding="utf-8")
+    server = await start_server(motd=str(motd))
+    client = await open_client(server.port)
+    seen = await client.register("alice")
+    lines = [m.params[-1] for m in seen if m.command == "372"]
+    assert lines == ["- Welcome to our server", "- Be excellent"]
+    assert "376" in [m.command for m in seen]
+
+
+async def test_server_password(start_server: StartServer, open_client: OpenClient) -> None:
+    server = await start_server(password="sesame")
+    good, bad = await open_client(server.port), await open_client(server.port)
+    await good.send("PASS sesame")
+    await good.register("good")
+    await bad.send("PASS wrong", "NICK bad", "USER u 0 * :x")
+    seen = await bad.wait_closed()
+    assert [m.command for m in seen] == ["464", "ERROR"]

@@ -1,0 +1,131 @@
+"""The hub's rules as plain Python: no sockets, no trio, a hand-driven clock."""
+
+from __future__ import annotations
+
+from multichat_trio.hub import Client, Hub
+from multichat_trio.outbox import Outbox
+from multichat_trio.protocol import LineFramer, Message, parse
+
+from .conftest import test_config
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_hub(**overrides: object) -> tuple[Hub, FakeClock]:
+    clock = FakeClock()
+    return Hub(test_config(**overrides), clock=clock, wallclock=lambda: 1_800_000_000.0), clock
+
+
+def received(client: Client) -> list[Message]:
+    return [parse(line.decode()) for line in LineFramer(1 << 20).feed(client.outbox.take())]  # type: ignore[union-attr]
+
+
+def join_as(hub: Hub, nick: str, *, sendq: int = 1 << 20, host: str = "127.0.0.1") -> Client:
+    client = hub.connect(host, Outbox(sendq))
+    hub.receive(client, f"NICK {nick}".encode())
+    hub.receive(client, b"USER u 0 * :Real")
+    assert client.registered
+    client.outbox.take()
+    return client
+
+
+def test_nick_is_reserved_at_once_so_only_one_racer_registers() -> None:
+    hub, _ = make_hub()
+    first, second = hub.connect("h1", Outbox(1 << 16)), hub.connect("h2", Outbox(1 << 16))
+    hub.receive(first, b"NICK Racer")
+    hub.receive(second, b"NICK racer")
+    assert [m.command for m in received(second)] == ["433"]
+    hub.receive(second, b"USER u 0 * :x")
+    hub.receive(first, b"USER u 0 * :x")
+    assert first.registered and not second.registered
+
+
+def test_flood_bucket_allows_the_burst_then_disconnects(tmp_path: object) -> None:
+    hub, clock = make_hub(flood_burst=5, flood_rate=1.0)
+    alice, bob = join_as(hub, "alice"), join_as(hub, "bob")
+    for _ in range(5):
+        hub.receive(alice, b"PRIVMSG #lobby :hi")
+    assert not alice.closed
+    clock.now += 1.0  # one token back
+    hub.receive(alice, b"PRIVMSG #lobby :ok")
+    hub.receive(alice, b"PRIVMSG #lobby :too much")
+    assert alice.closed
+    assert received(alice)[-1] == Message("ERROR", ("Excess Flood",))
+    quits = [m for m in received(bob) if m.command == "QUIT"]
+    assert quits and quits[0].params == ("Excess Flood",)
+    kinds = [e.type for e in hub.take_events()]
+    assert kinds[-2:] == ["flood", "leave"]
+
+
+def test_a_client_over_its_sendq_is_dropped_and_the_room_goes_on() -> None:
+    hub, _ = make_hub(flood_rate=0)
+    slow = join_as(hub, "slow", sendq=2048)
+    fast, talker = join_as(hub, "fast"), join_as(hub, "talker")
+    for i in range(20):
+        hub.receive(talker, f"PRIVMSG #lobby :message number {i} {'x' * 100}".encode())
+    assert slow.closed and slow.outbox.closing
+    assert received(slow)[-1] == Message("ERROR", ("SendQ exceeded",))
+    got = received(fast)
+    assert sum(m.command == "PRIVMSG" for m in got) == 20
+    assert any(m.command == "QUIT" and m.params == ("SendQ exceeded",) for m in got)
+    assert hub.find_client("slow") is None
+
+
+def test_pm_event_never_carries_the_text() -> None:
+    hub, _ = make_hub()
+    alice, bob = join_as(hub, "alice"), join_as(hub, "bob")
+    hub.take_events()
+    hub.receive(alice, b"PRIVMSG bob :the secret")
+    (event,) = hub.take_events()
+    assert event.type == "pm" and event.data == {"from": "alice", "to": "bob"}
+    assert "the secret" not in repr(event)
+    assert received(bob)[-1].params == ("bob", "the secret")
+
+
+def test_server_time_tag_only_for_clients_that_asked() -> None:
+    hub, _ = make_hub()
+    tagged = hub.connect("h", Outbox(1 << 16))
+    for line in (b"CAP LS 302", b"NICK t", b"USER u 0 * :x", b"CAP REQ :server-time", b"CAP END"):
+        hub.receive(tagged, line)
+    plain = join_as(hub, "plain")
+    tagged.outbox.take()
+    hub.receive(plain, b"PRIVMSG #lobby :hi")
+    (message,) = received(tagged)
+    assert message.tags == {"time": "2027-01-15T08:00:00.000Z"}
+    assert message.params == ("#lobby", "hi")
+
+
+def test_registration_waits_for_cap_end() -> None:
+    hub, _ = make_hub()
+    client = hub.connect("h", Outbox(1 << 16))
+    for line in (b"CAP LS 302", b"NICK n", b"USER u 0 * :x"):
+        hub.receive(client, line)
+    assert not client.registered
+    hub.receive(client, b"CAP END")
+    assert client.registered
+
+
+def test_empty_default_channel_keeps_its_topic() -> None:
+    hub, _ = make_hub()
+    alice = join_as(hub, "alice")
+    hub.receive(alice, b"TOPIC #lobby :Welcome all")
+    hub.receive(alice, b"QUIT")
+    bob = join_as(hub, "bob", sendq=1 << 16)
+    assert hub.find_channel("#lobby") is not None
+    hub.receive(bob, b"TOPIC #lobby")
+    assert received(bob)[0].params[-1] == "Welcome all"
+
+
+def test_other_channels_vanish_when_empty() -> None:
+    hub, _ = make_hub()
+    alice = join_as(hub, "alice")
+    hub.receive(alice, b"JOIN #side")
+    assert hub.find_channel("#SIDE") is not None
+    hub.receive(alice, b"PART #side :bye")
+    assert hub.find_channel("#side") is None

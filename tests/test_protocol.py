@@ -1,0 +1,175 @@
+"""Pure tests of the sans-IO protocol package: no sockets, no trio."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from multichat_trio.protocol import (
+    LineFramer,
+    LineTooLong,
+    LocalProtocolError,
+    Message,
+    RemoteProtocolError,
+    casefold,
+    encode,
+    format_message,
+    is_channel_name,
+    is_valid_nick,
+    parse,
+)
+
+
+def test_parse_full_message_with_tags_source_and_trailing() -> None:
+    message = parse(r"@time=2026-01-01T00:00:00.000Z;msgid=a\sb :nick!u@h PRIVMSG #lobby :hello there")
+    assert message == Message(
+        "PRIVMSG", ("#lobby", "hello there"), "nick!u@h", {"time": "2026-01-01T00:00:00.000Z", "msgid": "a b"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("PING :abc", Message("PING", ("abc",))),
+        ("ping abc", Message("PING", ("abc",))),
+        ("NICK  alice", Message("NICK", ("alice",))),
+        ("PRIVMSG #a ::)", Message("PRIVMSG", ("#a", ":)"))),
+        ("PRIVMSG #a :", Message("PRIVMSG", ("#a", ""))),
+        ("USER u 0 * :Real Name", Message("USER", ("u", "0", "*", "Real Name"))),
+        (":server 001 alice :Welcome", Message("001", ("alice", "Welcome"), "server")),
+        ("@flag CAP LS", Message("CAP", ("LS",), None, {"flag": ""})),
+    ],
+)
+def test_parse_examples(line: str, expected: Message) -> None:
+    assert parse(line) == expected
+
+
+@pytest.mark.parametrize("line", ["", "   ", ":onlysource", "@tags", ":src :trailing"])
+def test_parse_rejects_lines_without_command(line: str) -> None:
+    with pytest.raises(RemoteProtocolError):
+        parse(line)
+
+
+def test_format_adds_colon_only_where_needed() -> None:
+    assert format_message(Message("PRIVMSG", ("#a", "hi"))) == "PRIVMSG #a hi"
+    assert format_message(Message("PRIVMSG", ("#a", "hi there"))) == "PRIVMSG #a :hi there"
+    assert format_message(Message("PRIVMSG", ("#a", ""))) == "PRIVMSG #a :"
+    assert format_message(Message("PRIVMSG", ("#a", ":)"))) == "PRIVMSG #a ::)"
+    assert format_message(Message("X", ("a",), "s", {"k": "v;w"})) == r"@k=v\:w :s X a"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Message("PRIVMSG", ("has space", "x")),
+        Message("PRIVMSG", ("#a", "line\r\nbreak")),
+        Message("", ()),
+        Message("PRIVMSG", (":colon", "x")),
+    ],
+)
+def test_format_refuses_what_cannot_be_sent(message: Message) -> None:
+    with pytest.raises(LocalProtocolError):
+        format_message(message)
+
+
+_word = st.text(st.characters(blacklist_characters=" \r\n\0:", blacklist_categories=("Cs",)), min_size=1).filter(
+    lambda s: not s.startswith("@")
+)
+_trailing = st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)))
+_tag_key = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz-/."), min_size=1, max_size=10)
+_tag_value = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=20)
+_messages = st.builds(
+    lambda command, middles, trailing, source, tags: Message(
+        command, tuple(middles) + ((trailing,) if trailing is not None else ()), source, tags
+    ),
+    st.sampled_from(["PRIVMSG", "NOTICE", "JOIN", "001", "353", "CAP"]),
+    st.lists(_word, max_size=4),
+    st.none() | _trailing,
+    st.none() | _word,
+    st.dictionaries(_tag_key, _tag_value, max_size=3),
+)
+
+
+@given(_messages)
+def test_parse_inverts_format(message: Message) -> None:
+    assert parse(format_message(message)) == message
+
+
+@given(st.binary(max_size=2048), st.integers(min_value=1, max_value=64))
+def test_no_byte_string_crashes_framing_and_parsing(data: bytes, chunk: int) -> None:
+    framer = LineFramer()
+    for start in range(0, len(data), chunk):
+        for line in framer.feed(data[start : start + chunk]):
+            if isinstance(line, LineTooLong):
+                continue
+            assert b"\n" not in line and line
+            with contextlib.suppress(UnicodeDecodeError, RemoteProtocolError):
+                parse(line.decode("utf-8"))
+    assert framer.pending <= 511
+
+
+def test_framer_accepts_crlf_and_bare_lf_and_skips_empty_lines() -> None:
+    framer = LineFramer()
+    assert framer.feed(b"NICK a\r\nUSER b\n\r\n\nPIN") == [b"NICK a", b"USER b"]
+    assert framer.feed(b"G x\r") == []
+    assert framer.feed(b"\n") == [b"PING x"]
+
+
+def test_framer_reports_an_overlong_line_once_and_recovers() -> None:
+    framer = LineFramer(max_line=512)
+    assert framer.feed(b"A" * 510 + b"\r\n") == [b"A" * 510]
+    out = framer.feed(b"B" * 511 + b"\r\nPING ok\r\n")
+    assert out == [LineTooLong(511), b"PING ok"]
+    # An over-long line arriving in pieces is discarded as it comes, then reported at its end.
+    assert framer.feed(b"C" * 600) == []
+    assert framer.pending == 0
+    assert framer.feed(b"C" * 600 + b"\nPING after\n") == [LineTooLong(1200), b"PING after"]
+
+
+def test_encode_caps_lines_at_512_bytes_without_breaking_utf8() -> None:
+    data = encode(Message("PRIVMSG", ("#lobby", "é" * 400), "nick!user@host"))
+    assert len(data) <= 512 and data.endswith(b"\r\n")
+    data.decode("utf-8")
+    tagged = encode(Message("PRIVMSG", ("#lobby", "x" * 600), "n!u@h", {"time": "2026-01-01T00:00:00.000Z"}))
+    assert len(tagged.split(b" ", 1)[1]) <= 512
+
+
+def test_rfc1459_casemapping() -> None:
+    assert casefold("Nick[A]\\~") == "nick{a}|^"
+    assert casefold("ALICE") == casefold("alice")
+
+
+@pytest.mark.parametrize("nick", ["alice", "Bob_", "[x]", "a-1", "x" * 30, "`tick", "{brace}"])
+def test_valid_nicks(nick: str) -> None:
+    assert is_valid_nick(nick)
+
+
+@pytest.mark.parametrize("nick", ["", "1abc", "-a", "a b", "x" * 31, "*relay", "a,b", "é", "a!b", "#chan"])
+def test_invalid_nicks(nick: str) -> None:
+    assert not is_valid_nick(nick)
+
+
+def test_relay_mark_is_valid_only_for_relayed_users() -> None:
+    assert is_valid_nick("*relay_user", relayed=True)
+    assert not is_valid_nick("relay_user", relayed=True)
+    assert not is_valid_nick("**x", relayed=True)
+    assert not is_valid_nick("*" + "x" * 30, relayed=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("#lobby", True),
+        ("#", False),
+        ("lobby", False),
+        ("#a b", False),
+        ("#a,b", False),
+        ("#" + "x" * 49, True),
+        ("#" + "x" * 50, False),
+    ],
+)
+def test_channel_names(name: str, ok: bool) -> None:
+    assert is_channel_name(name) is ok
