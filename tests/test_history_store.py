@@ -1,0 +1,85 @@
+"""The SQLite history store on its own: schema, group commit, reads, pruning, bad files."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from multichat_trio.history import SCHEMA_VERSION, HistoryStore, NewEvent, StoreError
+
+
+def _message(ts: float, text: str, channel: str = "#lobby") -> NewEvent:
+    return NewEvent(ts, "message", channel, {"nick": "alice", "channel": channel, "text": text})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[HistoryStore]:
+    store = HistoryStore(str(tmp_path / "h.sqlite3"))
+    store.open()
+    yield store
+    store.close()
+
+
+def test_append_is_one_batch_with_consecutive_ids(store: HistoryStore) -> None:
+    ids = store.append([_message(1.0, "a"), _message(2.0, "b"), NewEvent(3.0, "join", "#side", {"nick": "x"})])
+    assert ids == [1, 2, 3]
+    assert store.append([_message(4.0, "c")]) == [4]
+    assert store.last_id() == 4
+
+
+def test_ids_keep_increasing_after_reopen_and_pruning(tmp_path: Path) -> None:
+    path = str(tmp_path / "h.sqlite3")
+    first = HistoryStore(path)
+    first.open()
+    first.append([_message(float(i), str(i)) for i in range(5)])
+    first.prune(keep=0)
+    first.close()
+    again = HistoryStore(path)
+    again.open()
+    assert again.append([_message(9.0, "after")]) == [6]
+    again.close()
+
+
+def test_recent_reads_newest_first_limited_then_returns_oldest_first(store: HistoryStore) -> None:
+    store.append([_message(float(i), f"m{i}") for i in range(10)] + [_message(20.0, "other", "#side")])
+    recent = store.recent(3, channel="#lobby", types=("message",))
+    assert [e.data["text"] for e in recent] == ["m7", "m8", "m9"]
+    assert [e.id for e in store.after(9, 10)] == [10, 11]
+    assert sorted(store.channels()) == ["#lobby", "#side"]
+
+
+def test_prune_by_age_and_by_count(store: HistoryStore) -> None:
+    store.append([_message(float(i), f"m{i}") for i in range(10)])
+    assert store.prune(older_than=3.0) == 3
+    assert store.prune(keep=4) == 3
+    assert [e.data["text"] for e in store.recent(100)] == ["m6", "m7", "m8", "m9"]
+
+
+def test_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open history database"):
+        HistoryStore(str(tmp_path / "missing-dir" / "h.sqlite3")).open()
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"corrupt\.sqlite3"):
+        HistoryStore(str(path)).open()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer"):
+        HistoryStore(str(path)).open()
+
+
+def test_memory_store_works_for_tests_and_no_persistence() -> None:
+    store = HistoryStore(":memory:")
+    store.open()
+    assert store.append([_message(1.0, "x")]) == [1]
+    store.close()
