@@ -237,7 +237,6 @@ class ChatSession:
         elif command == "001":
             self.registered, self.nick, self._registered_at = True, msg.param(0, self.nick), when
             self._emit(Registered(self.nick))
-            self._emit(ServerNotice(msg.param(1)))
         elif command in ("433", "432"):
             self._nick_refused(msg)
         elif command == "JOIN":

@@ -7,11 +7,21 @@ test client receives, never on sleeps.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 import trio
 
-from gui.events import ChatMessage, Disconnected, Membership, NotDelivered, Registered, SessionEvent, UsersChanged
+from gui.events import (
+    ChatMessage,
+    Disconnected,
+    Membership,
+    NotDelivered,
+    Registered,
+    ServerNotice,
+    SessionEvent,
+    UsersChanged,
+)
 from gui.session import ChatSession
 from gui.userinput import Act, ChangeNick, ConnectTarget, MessageTo, Say
 from multichat_trio.server import ChatServer
@@ -146,6 +156,19 @@ async def test_nick_in_use_ends_the_attempt_and_says_so(server: ChatServer, nurs
     await taken.aclose()
 
 
+async def test_nick_in_use_later_is_a_notice_and_keeps_the_connection(
+    server: ChatServer, nursery: trio.Nursery
+) -> None:
+    session, rec = await open_session(nursery, server.port)
+    alice = await client(server.port, "alice")
+    await rec.users("gui", "alice")
+    session.perform("#lobby", ChangeNick("Alice"))
+    notice = await rec.wait_for(lambda e: isinstance(e, ServerNotice) and e.error)
+    assert isinstance(notice, ServerNotice) and "already taken" in notice.text and "You are still gui" in notice.text
+    assert session.nick == "gui" and not any(isinstance(e, Disconnected) for e in rec.events)
+    await alice.aclose()
+
+
 async def test_connection_refused_is_reported_in_plain_words(nursery: trio.Nursery) -> None:
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
@@ -211,6 +234,41 @@ async def test_close_says_quit_with_the_reason(server: ChatServer, nursery: trio
     assert await rec.wait_for(lambda e: isinstance(e, Disconnected)) == Disconnected("quit", "You left the chat.")
     assert session.say("#lobby", "too late") == "Not connected."
     await alice.aclose()
+
+
+REPLAY = (
+    ":srv CAP * ACK :echo-message server-time",
+    ":srv 001 gui :Welcome",
+    "@time=2030-01-01T10:00:00.000Z :gui!u@h JOIN #lobby",
+    ":srv 353 gui = #lobby :gui alice",
+    ":srv 366 gui #lobby :End of /NAMES list",
+    "@time=2029-12-31T09:00:00.000Z :alice!u@h PRIVMSG #lobby :from yesterday",
+    "@time=2030-01-01T10:00:01.000Z :alice!u@h PRIVMSG #lobby :live now",
+)
+
+
+async def test_replayed_history_is_marked_and_keeps_its_time(nursery: trio.Nursery) -> None:
+    """The server's history replay (lines time-stamped before our JOIN) is told apart from live lines.
+
+    A scripted server stands in for the history feature, which the core server does not replay yet.
+    """
+
+    async def scripted(stream: trio.SocketStream) -> None:
+        await stream.send_all("".join(line + "\r\n" for line in REPLAY).encode())
+        received = b"-"
+        while received and b"QUIT" not in received:  # hang up after QUIT, as a real server does
+            received = await stream.receive_some(4096)
+
+    listeners = await nursery.start(partial(trio.serve_tcp, scripted, 0, host="127.0.0.1"))
+    session, rec = await open_session(nursery, listeners[0].socket.getsockname()[1])
+    await rec.users("gui", "alice")
+    live = await rec.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "live now")
+    old = next(e for e in rec.events if isinstance(e, ChatMessage) and e.text == "from yesterday")
+    assert isinstance(live, ChatMessage) and isinstance(old, ChatMessage)
+    assert old.history and not live.history
+    assert (old.time.day, old.time.hour) == (31, 9)
+    session.close()
+    await rec.wait_for(lambda e: isinstance(e, Disconnected))
 
 
 @pytest.mark.parametrize(
