@@ -43,7 +43,9 @@ DEFAULT_CHANNEL = "#lobby"
 class ChatApp:
     """One main window (connect form, then the room) and a private window per person."""
 
-    def __init__(self, root: tk.Tk, *, nick: str = "", host: str = "", port: int = 0, autoconnect: bool = False):
+    def __init__(
+        self, root: tk.Tk, *, nick: str = "", host: str = "", port: int = 0, autoconnect: bool = False
+    ) -> None:
         self.root = root
         self.form = ConnectForm(root, self._request_connect, nick=nick, host=host, port=port)
         self.room = RoomView(root, self._send_from_room, self.open_private, self._reconnect)
@@ -272,7 +274,7 @@ def run_app(app_factory: Callable[[tk.Tk], ChatApp]) -> int:
     """Create the root, start trio as Tk's guest, run Tk's main loop; 0 once closed cleanly."""
     root = tk.Tk(className="MultiChat")
     setup_style(root)
-    root.geometry("720x480+0+0")
+    root.geometry("720x480")  # the window manager places it (top-left under a bare Xvfb)
     root.minsize(360, 260)
     app = app_factory(root)
     done: list[Any] = []  # trio's outcome.Outcome of app.main
