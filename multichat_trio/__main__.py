@@ -17,8 +17,8 @@ from functools import partial
 import trio
 
 from . import config as settings
+from .app import Running, serve_all
 from .config import RelayConfig, ServerConfig
-from .server import ChatServer
 
 log = logging.getLogger("multichat_trio")
 
@@ -77,17 +77,20 @@ async def _run_until_signal(program: Callable[[trio.Event], Awaitable[object]]) 
 
 async def _serve(config: ServerConfig, stop: trio.Event) -> None:
     raise_file_limit(config.max_clients)
-    server = ChatServer(config)
     async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
+        running: Running = await nursery.start(serve_all, config, stop)
+        port = running.server.port
+        monitor = running.monitor_url(config.host)
+        web = f"  web monitor: {monitor}" if monitor else "  web monitor: off"
+        if running.ws_port is not None:
+            web += f" (live feed: ws port {running.ws_port})"
         print(
-            f"MultiChat is running. Chat (IRC): {config.host}:{server.port}\n"
-            f"  connect with e.g.: irssi -c {config.host} -p {server.port} -n yourname\n"
+            f"MultiChat is running. Chat (IRC): {config.host}:{port}\n"
+            f"  connect with e.g.: irssi -c {config.host} -p {port} -n yourname\n"
+            f"{web}\n"
             f"  stop with Ctrl+C",
             flush=True,
         )
-        await stop.wait()
-        server.stop()
 
 
 def raise_file_limit(wanted: int) -> None:

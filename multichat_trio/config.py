@@ -29,6 +29,8 @@ class ServerConfig:
     port: int = _setting(12345, "IRC chat port")
     http_port: int = _setting(8000, "web monitor HTTP port (0 turns it off)")
     ws_port: int = _setting(8765, "web monitor WebSocket feed port (0 turns it off)")
+    max_viewers: int = _setting(100, "web monitor viewers (WebSocket feed connections) at once")
+    feed_backlog: int = _setting(200, "recent events a new viewer and /api/events can catch up on")
     server_name: str = _setting("multichat.local", "server name, the prefix of server lines")
     network: str = _setting("MultiChat", "network name advertised in 005")
     motd: str | None = _setting(None, "file whose lines are the message of the day")

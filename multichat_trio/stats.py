@@ -17,19 +17,27 @@ class StatsMeter:
         self.rate = 0.0
 
     def sample(self) -> dict[str, float | int]:
-        """Counters now, and the message rate since the previous sample."""
+        """Counters now, and the message rate since the previous sample (which this call resets)."""
         now = self.clock()
         total = self.hub.messages_total
         elapsed = now - self._last_time
         if elapsed > 0:
             self.rate = (total - self._last_total) / elapsed
         self._last_time, self._last_total = now, total
+        return self.read()
+
+    def read(self) -> dict[str, float | int]:
+        """Counters now and the rate of the last sample, without starting a new rate window.
+
+        For readers other than the stats printer (the HTTP API, /metrics): they must not reset the
+        window the console line and the feed's `stats` events are measured over.
+        """
         return {
             "clients": self.hub.user_count,
             "connections": len(self.hub.clients),
-            "messages": total,
+            "messages": self.hub.messages_total,
             "rate": round(self.rate, 2),
-            "uptime": round(now - self.started, 1),
+            "uptime": round(self.clock() - self.started, 1),
         }
 
 

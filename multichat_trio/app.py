@@ -1,0 +1,99 @@
+"""`serve_all`: the one root nursery of `serve` — the chat, the feed broadcaster, HTTP and WebSocket.
+
+Shutdown order, once `stop` is set: hypercorn stops accepting and finishes its requests within its
+grace; the chat says goodbye to its clients (their leave events still reach the feed); the hub's
+event channel closes, so the broadcaster publishes what is left and closes every viewer with 1001
+after what was queued for it; then the WebSocket listener is cancelled. Nothing is cut short
+except by a deadline, so the program ends with status 0 and no traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import trio
+
+from .config import ServerConfig
+from .events import Event
+from .feed import Feed
+from .server import ChatServer
+from .web import MonitorApp, serve_http
+from .websocket import CLOSE_TIMEOUT, serve_feed
+
+#: Batches of hub events waiting for the broadcaster (which never waits on a viewer).
+EVENT_QUEUE = 1024
+
+
+@dataclass(frozen=True)
+class Running:
+    """What `serve_all` started, handed to the parent by `nursery.start`."""
+
+    server: ChatServer
+    feed: Feed | None
+    http_port: int | None
+    ws_port: int | None
+
+    def monitor_url(self, host: str) -> str | None:
+        if self.http_port is None:
+            return None
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.http_port}/"
+
+
+async def serve_all(
+    config: ServerConfig, stop: trio.Event, *, task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run everything `serve` runs until `stop` is set. A web port of 0 turns that server off."""
+    await serve_services(
+        config, stop, http_port=config.http_port or None, ws_port=config.ws_port or None, task_status=task_status
+    )
+
+
+async def serve_services(
+    config: ServerConfig,
+    stop: trio.Event,
+    *,
+    http_port: int | None,
+    ws_port: int | None,
+    task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """`serve_all` with the web ports given apart: None is off, 0 any free port (tests use it)."""
+    if http_port is None and ws_port is None:
+        server = ChatServer(config)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
+            task_status.started(Running(server, None, None, None))
+            await stop.wait()
+            server.stop()
+        return
+
+    feed = Feed(backlog=config.feed_backlog, max_viewers=config.max_viewers)
+    events_in, events_out = trio.open_memory_channel[list[Event]](EVENT_QUEUE)
+    server = ChatServer(config, events=events_in)
+    http_stop = trio.Event()
+    ws_scope = trio.CancelScope()
+
+    async def run_feed_server(task_status: trio.TaskStatus[int]) -> None:
+        assert ws_port is not None
+        with ws_scope:
+            await serve_feed(feed, config.host, ws_port, task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        nursery.start_soon(feed.run, events_out)
+        bound_ws = (await nursery.start(run_feed_server)).port if ws_port is not None else None
+        bound_http = None
+        if http_port is not None:
+            app = MonitorApp(server, feed, bound_ws)
+            urls = await nursery.start(serve_http, app, config.host, http_port, http_stop.wait, config.shutdown_grace)
+            bound_http = int(urls[0].rsplit(":", 1)[1])
+        task_status.started(Running(server, feed, bound_http, bound_ws))
+
+        await stop.wait()
+        http_stop.set()
+        server.stop()
+        await server.stopped.wait()
+        events_in.close()  # the broadcaster drains the rest, then ends every viewer with 1001
+        with trio.move_on_after(2 * CLOSE_TIMEOUT):
+            await feed.wait_no_viewers()
+        ws_scope.cancel()

@@ -1,0 +1,226 @@
+"""The monitor's HTTP side: a small raw ASGI app served by hypercorn's trio worker.
+
+Routes (GET or HEAD): the page and its files from top-level `static/`, `/api/config` (where the
+page finds the feed), `/api/stats`, `/api/users`, `/api/events?after=ID&limit=N`, `/healthz` and
+`/metrics` (Prometheus text, via prometheus-client). Everything is read from memory at call time:
+no request waits on the chat, and the static files are read once when the app is built.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import hypercorn
+import hypercorn.trio
+import trio
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .feed import Feed
+from .server import ChatServer
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: The page's files: top-level `static/` beside the package (a source checkout or editable install).
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+#: Defence in depth behind the page's text-only rendering: no inline script, nothing from elsewhere.
+PAGE_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+MAX_EVENTS = 1000
+
+
+class MonitorApp:
+    """ASGI app over a running ChatServer and its Feed; `ws_port` None means the feed is off."""
+
+    def __init__(self, server: ChatServer, feed: Feed, ws_port: int | None, static_dir: Path = STATIC_DIR) -> None:
+        self.server = server
+        self.feed = feed
+        self.ws_port = ws_port
+        self.files = _load_static(static_dir)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(MetricsCollector(server, feed))
+        self._routes: dict[str, Callable[[dict[str, list[str]]], tuple[int, Any]]] = {
+            "/api/config": self.config,
+            "/api/stats": self.stats,
+            "/api/users": self.users,
+            "/api/events": self.events,
+            "/healthz": self.health,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, send)
+        elif scope["type"] == "websocket":  # the feed has its own port
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _http(self, scope: Scope, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        if method not in ("GET", "HEAD"):
+            await _respond(send, 405, *_json({"error": "method not allowed"}), [(b"allow", b"GET, HEAD")])
+            return
+        head = method == "HEAD"
+        if path == "/metrics":
+            await _respond(send, 200, generate_latest(self.registry), CONTENT_TYPE_LATEST, head=head)
+        elif path in self._routes:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            status, document = self._routes[path](query)
+            await _respond(send, status, *_json(document), [(b"cache-control", b"no-store")], head=head)
+        elif (file := self.files.get("index.html" if path == "/" else path.lstrip("/"))) is not None:
+            body, content_type = file
+            await _respond(send, 200, body, content_type, [*PAGE_HEADERS, (b"cache-control", b"no-cache")], head=head)
+        else:
+            await _respond(send, 404, *_json({"error": f"not found: {path}"}), head=head)
+
+    # --- JSON endpoints: (status, document) ----------------------------------------------------
+
+    def config(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        """What the page needs to connect: the feed's port (None: off) and names to show."""
+        config = self.server.config
+        return 200, {
+            "ws_port": self.ws_port,
+            "chat_port": self.server.port,
+            "server_name": config.server_name,
+            "network": config.network,
+        }
+
+    def stats(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        """Counters now; `rate` is messages per second over the last 10 seconds."""
+        return 200, self.server.stats.read() | {
+            "rate": self.feed.rate(),
+            "viewers": self.feed.viewer_count,
+            "viewers_dropped": self.feed.dropped,
+            "last_event_id": self.feed.last_id,
+        }
+
+    def users(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        """Registered users now (straight from the hub), sorted by nick; hosts are not shown."""
+        online = sorted((c for c in self.server.hub.nicks.values() if c.registered), key=lambda c: c.nick.casefold())
+        users = [{"nick": c.nick, "channels": [ch.name for ch in c.channels.values()]} for c in online]
+        return 200, {"count": len(users), "users": users}
+
+    def events(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        """Recent events after an id; `truncated` says some were already forgotten."""
+        try:
+            after = int(query.get("after", ["0"])[-1])
+            limit = int(query.get("limit", [str(MAX_EVENTS)])[-1])
+            if after < 0 or not 0 < limit <= MAX_EVENTS:
+                raise ValueError
+        except ValueError:
+            return 400, {"error": f"after must be an integer >= 0 and limit one in 1..{MAX_EVENTS}"}
+        return 200, {
+            "last_id": self.feed.last_id,
+            "truncated": self.feed.forgotten_id > after,
+            "events": self.feed.events_after(after, limit),
+        }
+
+    def health(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, {"status": "ok", "uptime": self.server.stats.read()["uptime"]}
+
+
+class MetricsCollector(Collector):
+    """Reads the live counters at scrape time: nothing to keep in step with the chat."""
+
+    def __init__(self, server: ChatServer, feed: Feed) -> None:
+        self.server = server
+        self.feed = feed
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.server.stats.read()
+        yield GaugeMetricFamily("multichat_clients", "Registered users online", value=stats["clients"])
+        yield GaugeMetricFamily("multichat_connections", "Open chat connections", value=stats["connections"])
+        yield GaugeMetricFamily("multichat_channels", "Channels that exist", value=len(self.server.hub.channels))
+        yield CounterMetricFamily("multichat_messages", "Chat messages handled", value=stats["messages"])
+        yield GaugeMetricFamily("multichat_uptime_seconds", "Seconds since the server started", value=stats["uptime"])
+        yield GaugeMetricFamily("multichat_feed_viewers", "Web monitor viewers connected", value=self.feed.viewer_count)
+        yield CounterMetricFamily(
+            "multichat_feed_viewers_dropped", "Viewers disconnected for falling behind", value=self.feed.dropped
+        )
+        yield CounterMetricFamily("multichat_feed_events", "Events published on the feed", value=self.feed.last_id)
+
+
+async def serve_http(
+    app: MonitorApp,
+    host: str,
+    port: int,
+    shutdown_trigger: Callable[[], Awaitable[object]],
+    grace: float,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run hypercorn's trio worker until `shutdown_trigger` returns; started, it gives the bound URLs."""
+    config = hypercorn.Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    errors = logging.getLogger("hypercorn.error")
+    errors.setLevel(logging.WARNING)  # its errors go to our log; its "Running on" banner does not
+    config.errorlog = errors
+    config.accesslog = None
+    config.graceful_timeout = grace
+    await hypercorn.trio.serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)  # type: ignore[arg-type]
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """hypercorn 0.18 requires the lifespan protocol: nothing to set up, so acknowledge both steps."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _json(document: Any) -> tuple[bytes, str]:
+    return json.dumps(document, ensure_ascii=False).encode(), "application/json"
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    *,
+    head: bool = False,
+) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _load_static(directory: Path) -> dict[str, tuple[bytes, str]]:
+    """The page's files by name (flat directory: no path ever reaches the file system)."""
+    files: dict[str, tuple[bytes, str]] = {}
+    if not directory.is_dir():
+        log.warning("web monitor files not found in %s: the page will be missing", directory)
+        return files
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix in CONTENT_TYPES:
+            files[path.name] = (path.read_bytes(), CONTENT_TYPES[path.suffix])
+    return files
