@@ -1,55 +1,109 @@
-"""One client connection: a reader loop in the connection's task and a writer task beside it.
+"""One client connection: a reader loop in the connection's task; sending is the flusher's job.
 
 The reader frames bytes into lines and hands each to the hub; it also keeps the liveness rules
-(registration deadline, PING when idle, drop when the PONG never comes). The writer drains the
-client's outbox with one `send_all` for everything queued. When the hub closes the client (QUIT,
-flood, SendQ, shutdown) the reader stops and the writer gets a short grace to deliver the goodbye.
+(registration deadline, PING when idle, drop when the PONG never comes). What the hub queues for
+the client is sent by the server-wide flusher (`flusher.py`) with one non-blocking `send` per
+round. Only when the kernel takes less than that (a slow reader) does the connection start a
+drain task, which finishes the job with `send_all` and then hands sending back to the flusher.
+When the hub closes the client (QUIT, flood, SendQ, shutdown) the reader stops and the queued
+goodbye gets a short grace to be delivered.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 import trio
 
 from .events import Event
+from .flusher import Flusher
 from .hub import Client, Hub
 from .outbox import Outbox
 from .protocol import LineFramer
 
 log = logging.getLogger(__name__)
 
-RECEIVE_SIZE = 64 * 1024
+RECEIVE_SIZE = 16 * 1024
 Publish = Callable[[list[Event]], Awaitable[None]]
+SEND_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
 class Connection:
-    def __init__(self, stream: trio.SocketStream, hub: Hub, publish: Publish, host: str) -> None:
-        self.stream = stream
+    def __init__(self, stream: trio.SocketStream, hub: Hub, publish: Publish, host: str, flusher: Flusher) -> None:
+        # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
+        self._sock = socket.socket(fileno=stream.socket.detach())
+        self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(self._sock))
         self.hub = hub
         self.publish = publish
-        self._wakeup = trio.lowlevel.ParkingLot()
+        self._flusher = flusher
+        self._nursery: trio.Nursery | None = None
         self._receive_scope: trio.CancelScope | None = None
+        self._draining = False  # a task of ours owns sending; the flusher keeps out
+        self._broken = False  # a send failed: the reader closes the connection
         self.outbox = Outbox(hub.config.sendq, self._on_outbox_ready)
         self.client: Client = hub.connect(host, self.outbox)
 
     def _on_outbox_ready(self) -> None:
-        self._wakeup.unpark_all()
-        if self.outbox.closing and self._receive_scope is not None:
-            self._receive_scope.cancel()  # closed from elsewhere: stop waiting for input
+        if not self._draining:
+            self._flusher.schedule(self)
+        if self.outbox.closing:
+            self._stop_reading()  # closed from elsewhere: stop waiting for input
+
+    def _stop_reading(self) -> None:
+        if self._receive_scope is not None:
+            self._receive_scope.cancel()
+
+    def flush(self) -> None:
+        """The flusher's call: one non-blocking send of everything queued."""
+        if self._draining or self._broken:
+            return
+        data = self.outbox.take()
+        if not data:
+            return
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._broken = True
+            self._stop_reading()
+            return
+        if sent < len(data):
+            self._start_drain(data[sent:])
+
+    def _start_drain(self, pending: bytes) -> None:
+        self._draining = True
+        assert self._nursery is not None
+        self._nursery.start_soon(self._drain, pending)
+
+    async def _drain(self, pending: bytes) -> None:
+        """Send `pending` and whatever gets queued meanwhile, then give sending back to the flusher."""
+        try:
+            while pending:
+                await self.stream.send_all(pending)
+                pending = self.outbox.take()
+        except SEND_ERRORS:
+            self._broken = True
+            self._stop_reading()
+        finally:
+            self._draining = False
 
     async def run(self) -> None:
         """Serve the client until it leaves or is dropped; never raises for the peer's faults."""
         grace = self.hub.config.shutdown_grace
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write)
+                self._nursery = nursery
                 try:
                     await self._read()
                 finally:
-                    # Whatever ended the reader, the writer only gets a grace period from here on.
+                    # Whatever ended the reader, the goodbye only gets a grace period from here on.
                     nursery.cancel_scope.deadline = trio.current_time() + grace
+                    if not self._draining and not self._broken:
+                        self._start_drain(self.outbox.take())
+                    self._broken = True  # from here on the flusher keeps out for good
         except Exception:
             log.exception("connection from %s failed", self.client.host)
             await self._close("Internal server error", "error")
@@ -84,6 +138,9 @@ class Connection:
             self._receive_scope = None
             if client.closed:
                 return
+            if self._broken:
+                await self._close("Connection reset", "error")
+                return
             if scope.cancelled_caught:
                 if not client.registered:
                     await self._close("Registration timed out", "ping")
@@ -104,19 +161,3 @@ class Connection:
                 if client.closed:
                     break
             await self.publish(hub.take_events())
-
-    async def _write(self) -> None:
-        outbox = self.outbox
-        while True:
-            data = outbox.take()
-            if data:
-                try:
-                    await self.stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    if not self.client.closed:
-                        await self._close("Connection reset", "error")
-                    return
-            elif outbox.closing:
-                return
-            else:
-                await self._wakeup.park()

@@ -32,7 +32,7 @@ PRE_REGISTRATION = {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBI
 FLOOD_EXEMPT = {"PONG"}
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Channel:
     name: str
     topic: str = ""
@@ -42,7 +42,7 @@ class Channel:
     members: dict[Client, None] = field(default_factory=dict)  # insertion-ordered set
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Client:
     host: str
     outbox: Outbox
@@ -189,18 +189,26 @@ class Hub:
         self.send(client, Message(numeric, (client.nick, *params), self.name))
 
     def broadcast(self, recipients: Iterable[Client], message: Message) -> None:
-        """Deliver `message` to each recipient, encoded once (twice at most: with a time tag)."""
+        """Deliver `message` to each recipient, encoded once (twice at most: with a time tag).
+
+        The hot loop of the server (once per recipient of every channel message), so it pushes to
+        the outboxes itself rather than through `send_bytes`.
+        """
         plain = encode(message)
         tagged: bytes | None = None
+        overflowed = self._overflowed
         for client in recipients:
-            if "server-time" in client.caps:
+            if client.closed:
+                continue
+            data = plain
+            if client.caps and "server-time" in client.caps:
                 if tagged is None:
                     tagged = encode(
                         Message(message.command, message.params, message.source, {"time": self.timestamp()})
                     )
-                self.send_bytes(client, tagged)
-            else:
-                self.send_bytes(client, plain)
+                data = tagged
+            if not client.outbox.push(data):
+                overflowed.append(client)
 
     def timestamp(self) -> str:
         moment = datetime.fromtimestamp(self.wallclock(), UTC)

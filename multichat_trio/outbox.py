@@ -23,12 +23,14 @@ class Outbox:
         """Queue `data`; False (and nothing queued) if it would pass the limit or we are closing."""
         if self.closing:
             return True
-        if self._size + len(data) > self.limit:
+        size = self._size + len(data)
+        if size > self.limit:
             return False
-        if not self._chunks:
+        chunks = self._chunks
+        if not chunks:
             self._on_ready()
-        self._chunks.append(data)
-        self._size += len(data)
+        chunks.append(data)
+        self._size = size
         return True
 
     def close(self, final: bytes = b"") -> None:

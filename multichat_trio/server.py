@@ -1,9 +1,10 @@
 """`ChatServer`: the root nursery of `serve`, its TCP listener, and the orderly shutdown.
 
-The nursery owns the listener (one task per client connection, see `connection.py`) and the
-console stats task. Events from the hub go to an optional bounded memory channel (the web
-monitor's feed); a reader whose events cannot be queued waits, so backpressure lands on the
-clients that are sending, never on the room's readers.
+The nursery owns the listener (one task per client connection, see `connection.py`), the
+flusher that sends every client's queued bytes (`flusher.py`) and the console stats task.
+Events from the hub go to an optional bounded memory channel (the web monitor's feed); a reader
+whose events cannot be queued waits, so backpressure lands on the clients that are sending,
+never on the room's readers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import trio
 from .config import ServerConfig
 from .connection import Connection
 from .events import Event
+from .flusher import Flusher
 from .hub import Hub
 from .stats import StatsMeter, format_line
 
@@ -28,6 +30,7 @@ class ChatServer:
         self.config = config
         self.hub = Hub(config, clock=trio.current_time)
         self.stats = StatsMeter(self.hub, trio.current_time)
+        self.flusher = Flusher()
         self.port = 0
         self._events = events
         self._connections = 0
@@ -38,6 +41,7 @@ class ChatServer:
     async def serve(self, *, task_status: trio.TaskStatus[ChatServer] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until `stop()`; then say goodbye to every client and return."""
         async with trio.open_nursery() as connections:
+            await connections.start(self.flusher.run)
             async with trio.open_nursery() as listening:
                 listeners = await listening.start(
                     partial(
@@ -45,6 +49,7 @@ class ChatServer:
                         self._serve_connection,
                         self.config.port,
                         host=self.config.host,
+                        backlog=self.config.max_clients,  # a connect storm waits in the queue, not in SYN retries
                         handler_nursery=connections,
                     )
                 )
@@ -88,7 +93,7 @@ class ChatServer:
             return
         self._connections += 1
         try:
-            await Connection(stream, self.hub, self.publish, host).run()
+            await Connection(stream, self.hub, self.publish, host, self.flusher).run()
         finally:
             self._connections -= 1
             if not self._connections and self._stop.is_set():
