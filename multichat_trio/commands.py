@@ -92,7 +92,7 @@ def webirc(hub: Hub, client: Client, message: Message) -> None:
     configured, from a loopback connection. The user then appears with its real address and may
     take a `*`-marked nickname.
     """
-    if client.registered or client.nick != "*":
+    if client.registered or client.nick != "*" or client.relayed:  # once, first: no re-vouching a new address
         hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC must come first")
         return
     if not _need(hub, client, message, 4):

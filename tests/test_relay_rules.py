@@ -1,0 +1,121 @@
+"""The relay's line rules without sockets (`relay_rules`), and the server's WEBIRC trust rule on the hub."""
+
+from __future__ import annotations
+
+import pytest
+
+from multichat_trio.hub import Hub
+from multichat_trio.outbox import Outbox
+from multichat_trio.protocol import parse
+from multichat_trio.relay_rules import RelaySession, check_secret, webirc_line
+
+from .conftest import test_config
+
+
+def test_nick_gets_the_relay_mark_at_registration_and_later() -> None:
+    session = RelaySession()
+    assert session.from_client(b"NICK relay_user\r\nUSER u 0 * :Real\r\n").to_server == (
+        b"NICK *relay_user\r\nUSER u 0 * :Real\r\n"
+    )
+    assert session.from_client(b"nick :newname\r\n").to_server == b"NICK *newname\r\n"
+    tagged = session.from_client(b"@label=1 :me NICK other\r\n").to_server
+    assert parse(tagged.decode().rstrip("\r\n")).params == ("*other",)
+    assert parse(tagged.decode().rstrip("\r\n")).tags == {"label": "1"}
+
+
+def test_an_already_marked_nick_is_marked_again_for_the_server_to_refuse() -> None:
+    assert RelaySession().from_client(b"NICK *x\r\n").to_server == b"NICK **x\r\n"
+
+
+def test_other_lines_pass_unchanged_in_order_and_whole() -> None:
+    session = RelaySession()
+    first = session.from_client(b"PRIVMSG #lobby :two  spaces\nPRIVMSG bob :half")
+    assert (first.to_server, first.lines) == (b"PRIVMSG #lobby :two  spaces\r\n", 1)
+    rest = session.from_client(b" a line\r\nNICK\r\n")
+    assert (rest.to_server, rest.lines) == (b"PRIVMSG bob :half a line\r\nNICK\r\n", 2)
+
+
+def test_invalid_utf8_is_passed_for_the_server_to_answer() -> None:
+    result = RelaySession().from_client(b"NICK \xff\xfe\r\nPRIVMSG #lobby :\xc3\r\n")
+    assert result.to_server == b"NICK \xff\xfe\r\nPRIVMSG #lobby :\xc3\r\n"
+    assert result.to_client == b""
+
+
+def test_overlong_line_is_answered_with_417_addressed_like_the_server_would() -> None:
+    session = RelaySession()
+    session.from_server(b":multichat.local 001 *relay_user :Welcome\r\n")
+    result = session.from_client(b"PRIVMSG #lobby :" + b"x" * 600 + b"\r\nPING :still here\r\n")
+    assert result.to_server == b"PING :still here\r\n"
+    assert result.to_client == b":multichat.local 417 *relay_user :Input line was too long\r\n"
+
+
+def test_webirc_from_the_user_is_never_forwarded() -> None:
+    result = RelaySession().from_client(b"NICK a\r\nWEBIRC pw gw host 6.6.6.6\r\nUSER u 0 * :x\r\n")
+    assert result.to_server == b"NICK *a\r\n"
+    assert result.close is not None and "WEBIRC" in result.close
+
+
+def test_server_lines_pass_whole_and_numerics_track_the_nick() -> None:
+    session = RelaySession()
+    first = session.from_server(b":srv 001 *a :Welcome\r\n:srv 002 *a :Your ho")
+    assert (first.to_client, first.lines) == (b":srv 001 *a :Welcome\r\n", 1)
+    assert (session.nick, session.server_name) == ("*a", "srv")
+    assert session.from_server(b"st\r\n").to_client == b":srv 002 *a :Your host\r\n"
+    session.from_server(b":*a!u@h NICK *b\r\n:srv 433 *a *c :Nickname is already in use\r\n")
+    assert session.nick == "*a"
+
+
+def test_webirc_line_passes_the_real_address() -> None:
+    assert webirc_line("s3cret", "203.0.113.5") == b"WEBIRC s3cret multichat-relay 203.0.113.5 203.0.113.5\r\n"
+    message = parse(webirc_line(None, "::1").decode().rstrip("\r\n"))
+    assert message.params == ("*", "multichat-relay", "0::1", "::1")
+
+
+@pytest.mark.parametrize("secret", ["", "two words", ":colon", "new\nline"])
+def test_a_secret_that_cannot_be_one_parameter_is_rejected(secret: str) -> None:
+    with pytest.raises(ValueError, match="relay_secret"):
+        check_secret(secret)
+
+
+# --- the server's side of the trust rule, at the hub (no sockets, so any peer address) ----------
+
+
+def _webirc(host: str, line: bytes, **overrides: object) -> tuple[Hub, list[bytes]]:
+    hub = Hub(test_config(**overrides))
+    outbox = Outbox(1 << 16)
+    client = hub.connect(host, outbox)
+    hub.receive(client, line)
+    hub.receive(client, b"NICK *relayed")
+    hub.receive(client, b"USER u 0 * :x")
+    return hub, outbox.take().splitlines()
+
+
+def test_webirc_from_a_non_loopback_address_without_a_secret_is_refused() -> None:
+    hub, lines = _webirc("203.0.113.5", b"WEBIRC * gw 198.51.100.7 198.51.100.7")
+    assert lines == [b"ERROR :Closing link: WEBIRC refused (bad secret or untrusted address)"]
+    assert not hub.clients
+
+
+def test_webirc_from_loopback_without_a_secret_is_trusted_and_gives_the_real_address() -> None:
+    hub, lines = _webirc("127.0.0.1", b"WEBIRC * gw 198.51.100.7 198.51.100.7")
+    assert lines[0] == b":multichat.local 001 *relayed :Welcome to the MultiChat IRC network, *relayed!u@198.51.100.7"
+    (client,) = hub.clients
+    assert client.relayed and client.host == "198.51.100.7"
+
+
+def test_webirc_with_the_secret_is_trusted_from_anywhere_and_without_it_from_nowhere() -> None:
+    _, lines = _webirc("203.0.113.5", b"WEBIRC s3cret gw 198.51.100.7 198.51.100.7", relay_secret="s3cret")
+    assert b" 001 *relayed " in lines[0]
+    hub, lines = _webirc("127.0.0.1", b"WEBIRC wrong gw 198.51.100.7 198.51.100.7", relay_secret="s3cret")
+    assert lines == [b"ERROR :Closing link: WEBIRC refused (bad secret or untrusted address)"]
+    assert not hub.clients
+
+
+def test_a_second_webirc_cannot_change_the_vouched_address() -> None:
+    hub = Hub(test_config())
+    outbox = Outbox(1 << 16)
+    client = hub.connect("127.0.0.1", outbox)
+    hub.receive(client, b"WEBIRC * gw 198.51.100.7 198.51.100.7")
+    hub.receive(client, b"WEBIRC * gw 10.6.6.6 10.6.6.6")
+    assert client.closed and client.host == "198.51.100.7"
+    assert outbox.take() == b"ERROR :Closing link: WEBIRC must come first\r\n"
