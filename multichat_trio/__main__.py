@@ -46,7 +46,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             trio.run(_run_until_signal, partial(run_relay, relay_config))
     except (OSError, ValueError) as exc:
         parser.exit(1, f"multichat-trio: error: {exc}\n")
+    except BaseExceptionGroup as group:
+        problem = _setup_problem(group)
+        if problem is None:
+            raise
+        parser.exit(1, f"multichat-trio: error: {problem}\n")
     return 0
+
+
+def _setup_problem(group: BaseExceptionGroup) -> BaseException | None:
+    """The first error, when every error in trio's group is a setup problem (port in use, bad setting)."""
+    matched, rest = group.split((OSError, ValueError))
+    if matched is None or rest is not None:
+        return None
+    first: BaseException = matched
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 def _setup_logging(level: str) -> None:

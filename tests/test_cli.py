@@ -99,3 +99,30 @@ async def test_signal_stops_serve_cleanly(signum: signal.Signals) -> None:
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_port_in_use_is_a_one_line_error_not_a_traceback() -> None:
+    with trio.socket.socket() as taken:
+        await taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = await trio.run_process(
+            [
+                sys.executable,
+                "-m",
+                "multichat_trio",
+                "serve",
+                "--port",
+                str(port),
+                "--http-port",
+                "0",
+                "--ws-port",
+                "0",
+            ],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert b"Traceback" not in result.stderr
+    assert b"multichat-trio: error:" in result.stderr and b"in use" in result.stderr
