@@ -61,13 +61,14 @@ class Relay:
         self.lines_up = 0  # client → server
         self.lines_down = 0  # server → client
         self._links: set[Link] = set()
-        self._started = trio.current_time()
+        self._started = 0.0  # set by serve()
         self._stop = trio.Event()
         self._all_gone = trio.Event()
         self.stopped = trio.Event()
 
     async def serve(self, *, task_status: trio.TaskStatus[Relay] = trio.TASK_STATUS_IGNORED) -> None:
         """Relay until `stop()`; then tell every user goodbye, close both sides and return."""
+        self._started = trio.current_time()
         async with trio.open_nursery() as links:
             async with trio.open_nursery() as listening:
                 listeners = await listening.start(

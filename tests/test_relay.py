@@ -201,6 +201,17 @@ async def test_relay_shutdown_says_goodbye_to_users_and_the_server(
         await IrcClient.connect(relay.port)
 
 
+async def test_a_full_relay_refuses_newcomers_clearly(
+    server: ChatServer, start_relay: StartRelay, open_client: OpenClient
+) -> None:
+    relay = await start_relay(server.port, RelayLimits(max_connections=1))
+    first = await open_client(relay.port)
+    await first.register("first")
+    second = await open_client(relay.port)
+    assert await _lines_until_closed(second) == ["ERROR Closing link: relay is full"]
+    await first.sync()
+
+
 async def test_user_leaving_the_relay_leaves_the_server_promptly(
     server: ChatServer, relay: Relay, open_client: OpenClient
 ) -> None:
