@@ -95,7 +95,8 @@ def webirc(hub: Hub, client: Client, message: Message) -> None:
     if client.registered or client.nick != "*" or client.relayed:  # once, first: no re-vouching a new address
         hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC must come first")
         return
-    if not _need(hub, client, message, 4):
+    if len(message.params) < 4 or not _is_address(message.params[3]):
+        hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC needs: secret gateway hostname ip")
         return
     secret = hub.config.relay_secret
     trusted = message.params[0] == secret if secret is not None else _is_loopback(client.host)
@@ -104,6 +105,14 @@ def webirc(hub: Hub, client: Client, message: Message) -> None:
         return
     client.relayed = True
     client.host = message.params[3]
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_loopback(host: str) -> bool:
@@ -122,7 +131,7 @@ def nick(hub: Hub, client: Client, message: Message) -> None:
     if not is_valid_nick(new, relayed=client.relayed):
         why = (
             "Nicknames starting with * are reserved for relayed users"
-            if new.startswith(RELAY_MARK)
+            if new.startswith(RELAY_MARK) and not client.relayed
             else "Erroneous nickname"
         )
         hub.reply(client, rpl.ERR_ERRONEUSNICKNAME, new, why)

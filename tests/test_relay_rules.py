@@ -119,3 +119,10 @@ def test_a_second_webirc_cannot_change_the_vouched_address() -> None:
     hub.receive(client, b"WEBIRC * gw 10.6.6.6 10.6.6.6")
     assert client.closed and client.host == "198.51.100.7"
     assert outbox.take() == b"ERROR :Closing link: WEBIRC must come first\r\n"
+
+
+def test_a_malformed_webirc_is_refused_and_closed() -> None:
+    for line in (b"WEBIRC * gw 198.51.100.7", b"WEBIRC * gw host not-an-address"):
+        hub, lines = _webirc("127.0.0.1", line)
+        assert lines == [b"ERROR :Closing link: WEBIRC needs: secret gateway hostname ip"]
+        assert not hub.clients
