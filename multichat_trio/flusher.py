@@ -39,6 +39,8 @@ class Flusher:
         while True:
             if not self._dirty:
                 await self._wakeup.park()
+                # One more scheduler batch: readers whose input arrived meanwhile queue theirs too.
+                await trio.lowlevel.checkpoint()
             dirty, self._dirty = self._dirty, []
             self.rounds += 1
             self.flushes += len(dirty)
