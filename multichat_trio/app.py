@@ -80,6 +80,7 @@ async def serve_services(
 
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
+        feed.restore(server.restored)  # the recent past from the history store, before anything new
         nursery.start_soon(feed.run, events_out)
         bound_ws = (await nursery.start(run_feed_server)).port if ws_port is not None else None
         bound_http = None

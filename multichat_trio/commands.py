@@ -449,10 +449,11 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
                 hub.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel (you are not in it)")
             return
         echo = "echo-message" in client.caps
-        line = Message(command, (channel.name, text), client.prefix)
-        hub.broadcast((m for m in channel.members if echo or m is not client), line)
         hub.messages_total += 1
-        hub.record(events.message(client.nick, channel.name, text, command))
+        hub.record(events.message(client.nick, channel.name, text, command))  # first: the line waits for it
+        line = Message(command, (channel.name, text), client.prefix)
+        hub.broadcast((m for m in channel.members if echo or m is not client), line, durable=True)
+        hub.remember(channel, client.nick, command, text)
         return
     recipient = hub.find_client(target)
     if recipient is None or not recipient.registered:

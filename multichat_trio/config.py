@@ -46,6 +46,10 @@ class ServerConfig:
     max_clients: int = _setting(10000, "connections accepted at once")
     stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)")
     shutdown_grace: float = _setting(2.0, "seconds clients get to receive the goodbye at shutdown")
+    db: str = _setting("multichat.sqlite3", "history database file (':memory:' keeps it in memory; '' none)")
+    replay: int = _setting(50, "recent channel messages replayed to a joiner (0: none)")
+    retention_days: float = _setting(30.0, "days of history kept (0: no age limit)")
+    max_events: int = _setting(100_000, "events kept in the history at most (0: no limit)")
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR")
 
     @property

@@ -1,12 +1,14 @@
 """What happened in the chat, as JSON-ready events for the live feed and the history.
 
-The hub creates them; the feed gives them ids and timestamps. PM events carry the two nicks only:
-the text of a private message never leaves the hub.
+The hub creates them; where they are recorded (the history writer, or the feed when there is no
+store) they get their id and time. PM events carry the two nicks only: the text of a private
+message never leaves the hub.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 EventType = Literal["join", "leave", "message", "pm", "nick", "topic", "flood", "stats"]
@@ -16,6 +18,14 @@ EventType = Literal["join", "leave", "message", "pm", "nick", "topic", "flood", 
 class Event:
     type: EventType
     data: dict[str, Any] = field(default_factory=dict)
+    id: int = 0  # 0 until recorded
+    ts: float = 0.0  # unix time, 0.0 until recorded
+
+
+def iso_utc(moment: float) -> str:
+    """`2026-01-01T12:00:00.123Z`: ISO-8601, UTC, millisecond precision (also IRCv3 `server-time`)."""
+    stamp = datetime.fromtimestamp(moment, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
 def join(nick: str, channel: str) -> Event:

@@ -1,4 +1,4 @@
-"""The live feed: numbers and timestamps the hub's events, remembers recent ones, fans them out.
+"""The live feed: numbers and timestamps the hub's events (unless the store did), remembers recent ones, fans them out.
 
 The hub publishes each batch of events once into a bounded memory channel; `Feed.run` (the
 broadcaster) stamps every event with the next id and an ISO-8601 UTC time, encodes it to JSON once,
@@ -18,12 +18,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import trio
 
-from .events import Event
+from .events import Event, iso_utc
 
 #: Batches a viewer may have queued before it counts as fallen behind.
 VIEWER_BATCHES = 256
@@ -41,12 +40,6 @@ CLOSE_TRY_LATER = 1013
 
 #: The only fields a `pm` event may carry: the text of a private message never leaves the server.
 PM_FIELDS = ("from", "to")
-
-
-def iso_utc(moment: float) -> str:
-    """`2024-05-01T12:00:00.123Z`: ISO-8601, UTC, millisecond precision."""
-    stamp = datetime.fromtimestamp(moment, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
 def encode(record: dict[str, Any]) -> str:
@@ -128,15 +121,26 @@ class Feed:
     def publish(self, batch: list[Event]) -> None:
         """Stamp, remember and fan out one hub call's events; never blocks."""
         now = self.wallclock()
-        stamp = iso_utc(now)
         encoded: list[str] = []
         for event in batch:
-            self.last_id += 1
-            record = self._record(event, self.last_id, stamp)
+            self.last_id = event.id or self.last_id + 1  # the history store numbers them, if there is one
+            record = self._record(event, self.last_id, iso_utc(event.ts or now))
             self._apply(record, now)
             encoded.append(encode(record))
         if encoded:
             self._fan_out(tuple(encoded))
+
+    def restore(self, stored: list[Event]) -> None:
+        """Start from the recent past kept by the history store: recent events and the last id.
+
+        Nobody is online after a restart, so the users list is not rebuilt from them.
+        """
+        for event in stored:
+            if event.type != "stats":
+                self._recent.append(self._record(event, event.id, iso_utc(event.ts)))
+            self.last_id = max(self.last_id, event.id)
+        if self._recent:
+            self.forgotten_id = self._recent[0]["id"] - 1
 
     def _record(self, event: Event, event_id: int, stamp: str) -> dict[str, Any]:
         data = event.data

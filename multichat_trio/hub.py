@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from . import events
 from .config import ServerConfig
-from .events import Event
+from .events import Event, iso_utc
 from .outbox import Outbox
 from .protocol import LineTooLong, Message, RemoteProtocolError, casefold, encode, parse
 from .protocol import numerics as rpl
 from .ratelimit import TokenBucket
+from .replay import ReplayLine, replay_messages
 
 log = logging.getLogger(__name__)
 
 #: Capabilities we implement and so advertise in `CAP LS`.
-SUPPORTED_CAPS = ("echo-message", "server-time")
+SUPPORTED_CAPS = ("batch", "echo-message", "server-time")
 #: Commands a client may send before it is registered.
 PRE_REGISTRATION = {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBIRC"}
 #: Commands that do not count against the flood bucket (answers to our own PINGs).
@@ -88,6 +90,15 @@ class Hub:
         self._events: list[Event] = []
         self._overflowed: list[Client] = []
         self.motd = _read_motd(config.motd)
+        #: Set when a history store records events: public messages then wait for their commit.
+        self.durable = False
+        #: Events recorded so far; `release(n)` lets out what waited for the first n to be stored.
+        self.recorded = 0
+        #: Deliveries waiting, in order: (events that must be stored first, recipients, line).
+        self._held: deque[tuple[int, list[Client], Message | bytes]] = deque()
+        #: Each channel's recent public messages, replayed to joiners (filled only with a store).
+        self.recent: dict[str, deque[ReplayLine]] = {}
+        self._batches = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -122,7 +133,7 @@ class Hub:
     def dispatch(self, client: Client, message: Message) -> None:
         command = message.command
         if client.registered and command not in FLOOD_EXEMPT and not client.bucket.allow(self.clock()):
-            self._events.append(events.flood(client.nick, client.host))
+            self.record(events.flood(client.nick, client.host))
             self.disconnect(client, "Excess Flood", kind="flood")
             return
         handler = self._commands.get(command)
@@ -150,7 +161,7 @@ class Hub:
                 self._remove_member(channel, client)
             self.broadcast(peers, quit_line)
             self.nicks.pop(casefold(client.nick), None)
-            self._events.append(events.leave(client.nick, None, reason, kind))
+            self.record(events.leave(client.nick, None, reason, kind))
         elif self.nicks.get(casefold(client.nick)) is client:
             del self.nicks[casefold(client.nick)]
         client.outbox.close(encode(Message("ERROR", (error or reason,))))
@@ -171,6 +182,19 @@ class Hub:
 
     def record(self, event: Event) -> None:
         self._events.append(event)
+        self.recorded += 1
+
+    def release(self, stored: int) -> None:
+        """The history writer has stored the first `stored` events: deliver what waited for them."""
+        held = self._held
+        while held and held[0][0] <= stored:
+            _, recipients, line = held.popleft()
+            if isinstance(line, bytes):
+                for client in recipients:
+                    self._push(client, line)
+            else:
+                self._deliver(recipients, line)
+        self._drop_overflowed()
 
     # --- delivery --------------------------------------------------------------------------
 
@@ -182,17 +206,35 @@ class Hub:
         self.send_bytes(client, encode(message))
 
     def send_bytes(self, client: Client, data: bytes) -> None:
+        if self._held:  # keep the order: nothing overtakes a line still waiting for its commit
+            self._held.append((0, [client], data))
+        else:
+            self._push(client, data)
+
+    def _push(self, client: Client, data: bytes) -> None:
         if not client.closed and not client.outbox.push(data):
             self._overflowed.append(client)
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
         self.send(client, Message(numeric, (client.nick, *params), self.name))
 
-    def broadcast(self, recipients: Iterable[Client], message: Message) -> None:
-        """Deliver `message` to each recipient, encoded once (twice at most: with a time tag).
+    def broadcast(self, recipients: Iterable[Client], message: Message, *, durable: bool = False) -> None:
+        """Deliver `message` to each recipient; a `durable` one (a public message) only once stored.
+
+        With a history store, a durable message waits until the event just recorded for it is
+        committed, and so does everything sent after it, so that no one sees it before it is safe
+        and nothing overtakes it.
+        """
+        if self.durable and (durable or self._held):
+            self._held.append((self.recorded if durable else 0, list(recipients), message))
+        else:
+            self._deliver(recipients, message)
+
+    def _deliver(self, recipients: Iterable[Client], message: Message) -> None:
+        """Push `message` to each recipient, encoded once (twice at most: with a time tag).
 
         The hot loop of the server (once per recipient of every channel message), so it pushes to
-        the outboxes itself rather than through `send_bytes`.
+        the outboxes itself rather than through `_push`.
         """
         plain = encode(message)
         tagged: bytes | None = None
@@ -211,8 +253,16 @@ class Hub:
                 overflowed.append(client)
 
     def timestamp(self) -> str:
-        moment = datetime.fromtimestamp(self.wallclock(), UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        return iso_utc(self.wallclock())
+
+    def remember(self, channel: Channel, nick: str, command: str, text: str) -> None:
+        """Keep a public message for replay to later joiners (only when a store keeps history)."""
+        if self.durable and self.config.replay > 0:
+            key = casefold(channel.name)
+            recent = self.recent.get(key)
+            if recent is None:
+                recent = self.recent[key] = deque(maxlen=self.config.replay)
+            recent.append(ReplayLine(self.wallclock(), nick, command, text))
 
     def _drop_overflowed(self) -> None:
         while self._overflowed:
@@ -245,14 +295,19 @@ class Hub:
         else:
             self.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
         self.send_names(client, channel)
-        self._events.append(events.join(client.nick, channel.name))
+        recent = self.recent.get(key)
+        if recent:
+            self._batches += 1
+            for message in replay_messages(recent, channel.name, client.caps, self.name, f"h{self._batches}"):
+                self.send(client, message)
+        self.record(events.join(client.nick, channel.name))
 
     def part(self, client: Client, channel: Channel, reason: str) -> None:
         self.broadcast(
             channel.members, Message("PART", (channel.name, reason) if reason else (channel.name,), client.prefix)
         )
         self._remove_member(channel, client)
-        self._events.append(events.leave(client.nick, channel.name, reason, "part"))
+        self.record(events.leave(client.nick, channel.name, reason, "part"))
 
     def _remove_member(self, channel: Channel, client: Client) -> None:
         channel.members.pop(client, None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import deque
 from functools import partial
 
 import trio
@@ -19,10 +20,18 @@ from .config import ServerConfig
 from .connection import Connection
 from .events import Event
 from .flusher import Flusher
+from .history import HistoryStore, StoreError
+from .history_writer import HistoryWriter
 from .hub import Hub
+from .replay import ReplayLine
 from .stats import StatsMeter, format_line
 
 log = logging.getLogger(__name__)
+
+#: Batches of hub events waiting for the history writer; when full, the sending clients wait.
+RECORD_QUEUE = 1024
+#: Seconds between history prunings.
+PRUNE_EVERY = 3600.0
 
 
 class ChatServer:
@@ -33,6 +42,9 @@ class ChatServer:
         self.flusher = Flusher()
         self.port = 0
         self._events = events
+        self._record: trio.MemorySendChannel[list[Event]] | None = None
+        #: Recent events read back from the history store at start (for the web feed).
+        self.restored: list[Event] = []
         self._connections = 0
         self._all_gone = trio.Event()
         self._stop = trio.Event()
@@ -40,6 +52,33 @@ class ChatServer:
 
     async def serve(self, *, task_status: trio.TaskStatus[ChatServer] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until `stop()`; then say goodbye to every client and return."""
+        store = await self._open_history()
+        async with trio.open_nursery() as recording:
+            writer_done = trio.Event()
+            if store is not None:
+                writer = HistoryWriter(store, self.hub, self._forward)
+                self._record, record_out = trio.open_memory_channel[list[Event]](RECORD_QUEUE)
+                recording.start_soon(self._run_history, writer, store, record_out, writer_done)
+                every = PRUNE_EVERY
+                recording.start_soon(
+                    partial(
+                        writer.prune,
+                        retention_days=self.config.retention_days,
+                        max_events=self.config.max_events,
+                        every=every,
+                    )
+                )
+            else:
+                writer_done.set()
+            await self._serve_chat(task_status)
+            if self._record is not None:
+                self._record.close()  # the writer stores what is left, then stops
+            await writer_done.wait()
+            recording.cancel_scope.cancel()
+        log.info("%s", format_line(self.stats.sample(), final=True))
+        self.stopped.set()
+
+    async def _serve_chat(self, task_status: trio.TaskStatus[ChatServer]) -> None:
         async with trio.open_nursery() as connections:
             await connections.start(self.flusher.run)
             async with trio.open_nursery() as listening:
@@ -65,22 +104,71 @@ class ChatServer:
                 if self._connections:
                     await self._all_gone.wait()
             connections.cancel_scope.cancel()
-        log.info("%s", format_line(self.stats.sample(), final=True))
-        self.stopped.set()
 
     def stop(self) -> None:
         self._stop.set()
 
     async def publish(self, events: list[Event]) -> None:
         """Hand one hub call's events to the feed as one item, keeping their order."""
-        if not events or self._events is None:
+        channel = self._record if self._record is not None else self._events
+        if not events or channel is None:
             return
         try:
-            self._events.send_nowait(events)
+            channel.send_nowait(events)
         except trio.WouldBlock:
+            await channel.send(events)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the consumer is gone (shutting down): nothing left to tell
+
+    async def _forward(self, events: list[Event]) -> None:
+        """The history writer's output: stored, numbered events, on to the feed."""
+        if self._events is None:
+            return
+        try:
             await self._events.send(events)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._events = None
+
+    async def _open_history(self) -> HistoryStore | None:
+        """Open the store and read back the recent past; on failure, say why and go on without it."""
+        if not self.config.db:
+            return None
+        store = HistoryStore(self.config.db)
+        try:
+            await trio.to_thread.run_sync(store.open)
+            recent = await trio.to_thread.run_sync(self._read_back, store)
+        except StoreError as exc:
+            log.error("%s: running without history", exc)
+            return None
+        self.hub.recent, self.restored = recent
+        self.hub.durable = True
+        log.info("history: %s (%d channels with recent messages)", self.config.db, len(self.hub.recent))
+        return store
+
+    def _read_back(self, store: HistoryStore) -> tuple[dict[str, deque[ReplayLine]], list[Event]]:
+        """Runs in a worker thread: the replay caches and the feed's recent events."""
+        recent: dict[str, deque[ReplayLine]] = {}
+        if self.config.replay > 0:
+            for key in store.channels():
+                rows = store.recent(self.config.replay, channel=key, types=("message",))
+                lines = (ReplayLine(r.ts, r.data["nick"], r.data["command"], r.data["text"]) for r in rows)
+                recent[key] = deque(lines, maxlen=self.config.replay)
+        restored = [Event(r.type, r.data, r.id, r.ts) for r in store.recent(self.config.feed_backlog)]  # type: ignore[arg-type]
+        return recent, restored
+
+    async def _run_history(
+        self,
+        writer: HistoryWriter,
+        store: HistoryStore,
+        events: trio.MemoryReceiveChannel[list[Event]],
+        done: trio.Event,
+    ) -> None:
+        try:
+            await writer.run(events)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(store.close)
+            done.set()
 
     async def _serve_connection(self, stream: trio.SocketStream) -> None:
         try:

@@ -22,7 +22,14 @@ StartServer = Callable[..., Awaitable[ChatServer]]
 
 def test_config(**overrides: Any) -> ServerConfig:
     """Settings for tests: every port 0, no stats spam, quick shutdown."""
-    values: dict[str, Any] = {"port": 0, "http_port": 0, "ws_port": 0, "stats_interval": 0, "shutdown_grace": 1.0}
+    values: dict[str, Any] = {
+        "port": 0,
+        "http_port": 0,
+        "ws_port": 0,
+        "stats_interval": 0,
+        "shutdown_grace": 1.0,
+        "db": "",  # no history store unless a test asks for one
+    }
     values.update(overrides)
     return ServerConfig(**values)
 

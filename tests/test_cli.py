@@ -59,9 +59,10 @@ def test_help_explains_every_setting() -> None:
         assert flag in result.stdout
 
 
-async def _start_serve_process() -> tuple[trio.Process, int, trio.abc.ReceiveStream]:
+async def _start_serve_process(db: Path) -> tuple[trio.Process, int, trio.abc.ReceiveStream]:
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "multichat_trio", "serve", "--port", "0", "--http-port", "0", "--ws-port", "0"],
+        [sys.executable, "-m", "multichat_trio", "serve", "--port", "0", "--http-port", "0", "--ws-port", "0"]
+        + ["--db", str(db)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -79,8 +80,8 @@ async def _start_serve_process() -> tuple[trio.Process, int, trio.abc.ReceiveStr
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-async def test_signal_stops_serve_cleanly(signum: signal.Signals) -> None:
-    process, port, stderr = await _start_serve_process()
+async def test_signal_stops_serve_cleanly(signum: signal.Signals, tmp_path: Path) -> None:
+    process, port, stderr = await _start_serve_process(tmp_path / "history.sqlite3")
     try:
         client = await IrcClient.connect(port)
         await client.register("alice")
@@ -118,6 +119,8 @@ async def test_port_in_use_is_a_one_line_error_not_a_traceback() -> None:
                 "0",
                 "--ws-port",
                 "0",
+                "--db",
+                "",
             ],
             capture_stdout=True,
             capture_stderr=True,

@@ -1,0 +1,108 @@
+"""The history writer: the one task that commits hub events to the store, then lets them out.
+
+It takes batches from the hub's bounded event channel, commits everything that has queued in one
+transaction on a worker thread (group commit), then releases the held deliveries of those events
+to their recipients (`Hub.release`) and forwards the events, now with their ids, to the feed. So
+nothing anyone sees of a public message precedes its commit. When the disk is slow, the event
+channel fills and the clients that are sending wait; readers and the web feed do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+
+import trio
+
+from .events import Event
+from .history import HistoryStore, NewEvent, StoreError
+from .hub import Hub
+from .protocol import casefold
+
+log = logging.getLogger(__name__)
+
+#: Events committed in one transaction at most.
+MAX_BATCH = 2048
+#: A commit slower than this is logged: the disk is holding the chat up.
+STALL_WARNING = 1.0
+
+Forward = Callable[[Sequence[tuple[int, float, Event]]], Awaitable[None]]
+
+
+class HistoryWriter:
+    def __init__(
+        self,
+        store: HistoryStore,
+        hub: Hub,
+        forward: Forward,
+        wallclock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.forward = forward
+        self.wallclock = wallclock
+        self.committed = 0  # hub events committed (the count `Hub.release` compares with)
+        self.failing = False
+        self._thread = trio.CapacityLimiter(1)  # one thread at a time uses the connection
+
+    async def run(self, events: trio.MemoryReceiveChannel[list[Event]]) -> None:
+        """Commit and release until the hub's channel closes; a clean shutdown flushes everything."""
+        pending: list[Event] = []
+        async with events:
+            while True:
+                if not pending:
+                    try:
+                        pending.extend(await events.receive())
+                    except trio.EndOfChannel:
+                        return
+                while len(pending) < MAX_BATCH:
+                    try:
+                        pending.extend(events.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                batch, pending = pending, []
+                await self._commit(batch)
+                pending.extend(self.hub.take_events())  # e.g. SendQ drops caused by the release
+
+    async def _commit(self, batch: list[Event]) -> None:
+        now = self.wallclock()
+        rows = [NewEvent(now, event.type, _channel_key(event), event.data) for event in batch]
+        ids: list[int] = []
+        started = trio.current_time()
+        try:
+            ids = await trio.to_thread.run_sync(self.store.append, rows, limiter=self._thread)
+            if self.failing:
+                log.warning("history store writable again")
+                self.failing = False
+        except StoreError as exc:
+            if not self.failing:
+                log.error("%s; the chat goes on, these events are not stored", exc)
+                self.failing = True
+        took = trio.current_time() - started
+        if took > STALL_WARNING:
+            log.warning("history commit of %d events took %.1f s: the disk is slow", len(rows), took)
+        self.committed += sum(event.type != "stats" for event in batch)  # stats come from the server, not the hub
+        self.hub.release(self.committed)
+        await self.forward([(ids[i] if ids else 0, now, event) for i, event in enumerate(batch)])
+
+    async def prune(self, *, retention_days: float, max_events: int, every: float) -> None:
+        """Delete old events every `every` seconds, on the writer's thread slot."""
+        while True:
+            older_than = self.wallclock() - retention_days * 86400 if retention_days > 0 else None
+            keep = max_events if max_events > 0 else None
+            if older_than is not None or keep is not None:
+                try:
+                    prune = partial(self.store.prune, older_than=older_than, keep=keep)
+                    deleted = await trio.to_thread.run_sync(prune, limiter=self._thread)
+                    if deleted:
+                        log.info("history: pruned %d old events", deleted)
+                except StoreError as exc:
+                    log.error("%s", exc)
+            await trio.sleep(every)
+
+
+def _channel_key(event: Event) -> str | None:
+    channel = event.data.get("channel")
+    return casefold(channel) if isinstance(channel, str) else None
