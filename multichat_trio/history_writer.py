@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 
 import trio
@@ -28,7 +29,7 @@ MAX_BATCH = 2048
 #: A commit slower than this is logged: the disk is holding the chat up.
 STALL_WARNING = 1.0
 
-Forward = Callable[[Sequence[tuple[int, float, Event]]], Awaitable[None]]
+Forward = Callable[[list[Event]], Awaitable[None]]
 
 
 class HistoryWriter:
@@ -85,7 +86,9 @@ class HistoryWriter:
             log.warning("history commit of %d events took %.1f s: the disk is slow", len(rows), took)
         self.committed += sum(event.type != "stats" for event in batch)  # stats come from the server, not the hub
         self.hub.release(self.committed)
-        await self.forward([(ids[i] if ids else 0, now, event) for i, event in enumerate(batch)])
+        if ids:
+            batch = [replace(event, id=event_id, ts=now) for event_id, event in zip(ids, batch, strict=True)]
+        await self.forward(batch)
 
     async def prune(self, *, retention_days: float, max_events: int, every: float) -> None:
         """Delete old events every `every` seconds, on the writer's thread slot."""

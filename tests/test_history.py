@@ -1,0 +1,202 @@
+"""Durable history over real sockets: replay on join, restarts, privacy, a SIGKILL mid-burst."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from multichat_trio.app import Running, serve_services
+
+from .conftest import OpenClient, StartServer, test_config
+from .ircclient import IrcClient
+from .test_web import get_json
+
+
+async def _say(client: IrcClient, *texts: str) -> None:
+    await client.send(*[f"PRIVMSG #lobby :{text}" for text in texts])
+    await client.sync()
+
+
+async def test_joiner_gets_recent_messages_as_notices(start_server: StartServer, open_client: OpenClient) -> None:
+    server = await start_server(db=":memory:", replay=3, flood_rate=0)
+    alice = await open_client(server.port)
+    await alice.register("alice")
+    await _say(alice, "one", "two", "three", "four")
+    bob = await open_client(server.port)
+    seen = await bob.register("bob")
+    replayed = [m for m in seen if m.command == "NOTICE" and m.params[0] == "#lobby"]
+    assert [m.params[1].split("> ", 1)[1] for m in replayed] == ["two", "three", "four"]
+    assert all(m.source == "multichat.local" and " UTC] <alice> " in m.params[1] for m in replayed)
+    commands = [m.command for m in seen]
+    assert commands.index("366") < commands.index("NOTICE")  # after the JOIN burst
+    assert not [m for m in seen if m.command == "PRIVMSG"]
+
+
+async def test_joiner_with_server_time_and_batch_gets_the_original_lines(
+    start_server: StartServer, open_client: OpenClient
+) -> None:
+    server = await start_server(db=":memory:", flood_rate=0)
+    alice = await open_client(server.port)
+    await alice.register("alice")
+    await _say(alice, "hello history")
+    bob = await open_client(server.port)
+    seen = await bob.register("bob", caps="server-time batch")
+    start = next(i for i, m in enumerate(seen) if m.command == "BATCH")
+    opening, line, closing = seen[start : start + 3]
+    ref = opening.params[0][1:]
+    assert opening.params[1:] == ("chathistory", "#lobby")
+    assert line.command == "PRIVMSG" and line.source == "alice" and line.params == ("#lobby", "hello history")
+    assert line.tags["batch"] == ref and line.tags["time"].endswith("Z")
+    assert closing.params == (f"-{ref}",)
+
+
+async def test_nothing_is_replayed_without_a_store(start_server: StartServer, open_client: OpenClient) -> None:
+    server = await start_server(flood_rate=0)
+    alice = await open_client(server.port)
+    await alice.register("alice")
+    await _say(alice, "not kept")
+    bob = await open_client(server.port)
+    assert not [m for m in await bob.register("bob") if m.command in ("NOTICE", "BATCH")]
+
+
+async def test_history_survives_a_restart_and_ids_keep_increasing(
+    tmp_path: Path, open_client: OpenClient, nursery: trio.Nursery
+) -> None:
+    db = str(tmp_path / "history.sqlite3")
+
+    async def start() -> tuple[Running, trio.Event]:
+        stop = trio.Event()
+        config = test_config(db=db, flood_rate=0)
+        running = await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=None))
+        return running, stop
+
+    first, stop_first = await start()
+    alice = await open_client(first.server.port)
+    await alice.register("alice")
+    await _say(alice, "before the restart")
+    await alice.send("PRIVMSG alice :a private secret")
+    await alice.sync()
+    before = await get_json(first.http_port, "/api/events?after=0")
+    last_before = max(event["id"] for event in before["events"])
+    stop_first.set()
+    await first.server.stopped.wait()
+
+    second, stop_second = await start()
+    events = (await get_json(second.http_port, "/api/events?after=0"))["events"]
+    assert [e["text"] for e in events if e["type"] == "message"] == ["before the restart"]
+    bob = await open_client(second.server.port)
+    seen = await bob.register("bob")
+    assert any(m.command == "NOTICE" and m.params[1].endswith("<alice> before the restart") for m in seen)
+    after = (await get_json(second.http_port, f"/api/events?after={last_before}"))["events"]
+    assert after and min(event["id"] for event in after) > last_before
+    stop_second.set()
+    await second.server.stopped.wait()
+    with sqlite3.connect(db) as check:
+        rows = check.execute("SELECT data FROM events").fetchall()
+    assert rows and not any("secret" in row[0] for row in rows)  # PM text is never stored
+
+
+async def test_unusable_database_path_is_logged_and_the_chat_goes_on(
+    start_server: StartServer, open_client: OpenClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await start_server(db=str(tmp_path / "no-such-dir" / "h.sqlite3"))
+    assert "running without history" in caplog.text
+    alice = await open_client(server.port)
+    await alice.register("alice")
+    assert not server.hub.durable
+
+
+async def _read_lines(stream: trio.abc.ReceiveStream, into: list[bytes], *, until: bytes) -> None:
+    buffer = b""
+    while until not in buffer:
+        chunk = await stream.receive_some(65536)
+        assert chunk, "the process closed its output early"
+        buffer += chunk
+    into.append(buffer)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+async def test_sigkill_mid_burst_loses_nothing_anyone_received(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    args = [sys.executable, "-m", "multichat_trio", "serve", "--port", "0", "--http-port", "0", "--ws-port", "0"]
+    args += ["--db", str(db), "--flood-rate", "0", "--stats-interval", "0"]
+    process = await trio.lowlevel.open_process(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    try:
+        assert process.stdout is not None
+        banner: list[bytes] = []
+        with trio.fail_after(20):
+            await _read_lines(process.stdout, banner, until=b"stop with Ctrl+C")
+        port = int(banner[0].split(b"Chat (IRC): ", 1)[1].split(b"\n", 1)[0].rsplit(b":", 1)[1])
+        sender, receiver = await IrcClient.connect(port), await IrcClient.connect(port)
+        await receiver.register("receiver")
+        await sender.register("sender")
+        received: list[str] = []
+        burst = [f"PRIVMSG #lobby :burst {n}" for n in range(3000)]
+
+        async def receive_until_killed() -> None:
+            try:
+                while True:
+                    message = await receiver.recv()
+                    if message.command == "PRIVMSG":
+                        received.append(message.params[1])
+                        if len(received) == 500:
+                            process.send_signal(signal.SIGKILL)  # mid-burst, with more in flight
+            except (EOFError, trio.BrokenResourceError):
+                pass
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive_until_killed)
+            with contextlib.suppress(trio.BrokenResourceError, OSError):  # the server may die mid-send
+                await sender.send(*burst)
+        with trio.fail_after(10):
+            await process.wait()
+        assert process.returncode == -signal.SIGKILL
+        await sender.aclose()
+        await receiver.aclose()
+    finally:
+        process.kill()
+        await process.wait()
+    assert len(received) >= 500
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored: set[Any] = {
+            row[0] for row in check.execute("SELECT json_extract(data, '$.text') FROM events WHERE type = 'message'")
+        }
+    missing = [text for text in received if text not in stored]
+    assert not missing, f"{len(missing)} messages were seen but not stored, e.g. {missing[:3]}"
+
+
+async def test_retention_prunes_old_events_in_the_background(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    from multichat_trio.history import HistoryStore, NewEvent
+    from multichat_trio.history_writer import HistoryWriter
+    from multichat_trio.hub import Hub
+
+    store = HistoryStore(str(tmp_path / "h.sqlite3"))
+    store.open()
+    day = 86400.0
+    now = 100 * day
+    store.append([NewEvent(now - age * day, "message", "#lobby", {"text": f"{age} days old"}) for age in (9, 5, 1)])
+
+    async def nowhere(events: list[Any]) -> None:
+        pass
+
+    writer = HistoryWriter(store, Hub(test_config()), nowhere, wallclock=lambda: now)
+    with trio.move_on_after(3600 * 1.5):  # two prunings, an hour apart, in virtual time
+        await writer.prune(retention_days=3, max_events=0, every=3600)
+    assert [e.data["text"] for e in store.recent(10)] == ["1 days old"]
+    store.close()
