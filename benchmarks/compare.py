@@ -56,6 +56,7 @@ def _multichat(port: int, scratch: Path) -> list[str]:
         "--port", str(port), "--http-port", "0", "--ws-port", "0",
         "--flood-rate", "0", "--autojoin", "", "--stats-interval", "0",
         "--max-clients", "12000", "--log-level", "WARNING",
+        "--db", "",  # no history store: the peers keep none, and it would hold lines until committed
     ]  # fmt: skip
 
 
