@@ -175,8 +175,7 @@ def _try_register(hub: Hub, client: Client) -> None:
         hub.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
         hub.disconnect(client, "Bad password")
         return
-    client.registered = True
-    hub.max_users = max(hub.max_users, hub.user_count)
+    hub.mark_registered(client)
     created = hub.created.strftime("%Y-%m-%d %H:%M:%S UTC")
     hub.reply(client, rpl.RPL_WELCOME, f"Welcome to the {hub.config.network} IRC network, {client.prefix}")
     hub.reply(client, rpl.RPL_YOURHOST, f"Your host is {hub.name}, running version {VERSION}")
@@ -452,7 +451,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         hub.messages_total += 1
         hub.record(events.message(client.nick, channel.name, text, command))  # first: the line waits for it
         line = Message(command, (channel.name, text), client.prefix)
-        hub.broadcast((m for m in channel.members if echo or m is not client), line, durable=True)
+        hub.broadcast(channel.members, line, durable=True, skip=None if echo else client)
         hub.remember(channel, client.nick, command, text)
         return
     recipient = hub.find_client(target)

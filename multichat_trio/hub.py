@@ -86,6 +86,8 @@ class Hub:
         self.channels: dict[str, Channel] = {}
         self.created = datetime.fromtimestamp(wallclock(), UTC)
         self.messages_total = 0
+        #: Registered users (`nicks` also holds nicknames reserved by clients still registering).
+        self.user_count = 0
         self.max_users = 0
         self._events: list[Event] = []
         self._overflowed: list[Client] = []
@@ -155,6 +157,7 @@ class Hub:
         client.closed = True
         self.clients.discard(client)
         if client.registered:
+            self.user_count -= 1
             quit_line = Message("QUIT", (reason,), client.prefix)
             peers = {m for ch in client.channels.values() for m in ch.members if m is not client}
             for channel in list(client.channels.values()):
@@ -218,7 +221,9 @@ class Hub:
     def reply(self, client: Client, numeric: str, *params: str) -> None:
         self.send(client, Message(numeric, (client.nick, *params), self.name))
 
-    def broadcast(self, recipients: Iterable[Client], message: Message, *, durable: bool = False) -> None:
+    def broadcast(
+        self, recipients: Iterable[Client], message: Message, *, durable: bool = False, skip: Client | None = None
+    ) -> None:
         """Deliver `message` to each recipient; a `durable` one (a public message) only once stored.
 
         With a history store, a durable message waits until the event just recorded for it is
@@ -226,11 +231,11 @@ class Hub:
         and nothing overtakes it.
         """
         if self.durable and (durable or self._held):
-            self._held.append((self.recorded if durable else 0, list(recipients), message))
+            self._held.append((self.recorded if durable else 0, [c for c in recipients if c is not skip], message))
         else:
-            self._deliver(recipients, message)
+            self._deliver(recipients, message, skip)
 
-    def _deliver(self, recipients: Iterable[Client], message: Message) -> None:
+    def _deliver(self, recipients: Iterable[Client], message: Message, skip: Client | None = None) -> None:
         """Push `message` to each recipient, encoded once (twice at most: with a time tag).
 
         The hot loop of the server (once per recipient of every channel message), so it pushes to
@@ -240,7 +245,7 @@ class Hub:
         tagged: bytes | None = None
         overflowed = self._overflowed
         for client in recipients:
-            if client.closed:
+            if client.closed or client is skip:
                 continue
             data = plain
             if client.caps and "server-time" in client.caps:
@@ -340,10 +345,10 @@ class Hub:
             peers.update(channel.members)
         return peers
 
-    @property
-    def user_count(self) -> int:
-        """Registered users (`nicks` also holds nicknames reserved by clients still registering)."""
-        return sum(1 for client in self.nicks.values() if client.registered)
+    def mark_registered(self, client: Client) -> None:
+        client.registered = True
+        self.user_count += 1
+        self.max_users = max(self.max_users, self.user_count)
 
 
 def _read_motd(path: str | None) -> list[str] | None:
