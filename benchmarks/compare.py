@@ -9,6 +9,8 @@ given `--setuid nobody`). Missing ones are skipped.
 
     python benchmarks/compare.py                      # all rows, all servers found
     python benchmarks/compare.py --rows throughput,latency --servers multichat,ngircd
+    python benchmarks/compare.py --rows throughput,latency --servers multichat,multichat-memory,multichat-file
+                                                      # what the history store costs
 """
 
 from __future__ import annotations
@@ -50,13 +52,13 @@ class Peer:
     available: Callable[[], bool]
 
 
-def _multichat(port: int, scratch: Path) -> list[str]:
+def _multichat(port: int, scratch: Path, db: str = "") -> list[str]:
     return [
         sys.executable, "-m", "multichat_trio", "serve",
         "--port", str(port), "--http-port", "0", "--ws-port", "0",
         "--flood-rate", "0", "--autojoin", "", "--stats-interval", "0",
         "--max-clients", "12000", "--log-level", "WARNING",
-        "--db", "",  # no history store: the peers keep none, and it would hold lines until committed
+        "--db", db,  # none by default: the peers keep none, and it holds lines until committed
     ]  # fmt: skip
 
 
@@ -118,6 +120,9 @@ def _which(name: str) -> str:
 
 PEERS = [
     Peer("multichat", _multichat, lambda: True),
+    # Our own server with its history store, to measure what durability costs (not found unless named).
+    Peer("multichat-memory", lambda port, scratch: _multichat(port, scratch, ":memory:"), lambda: True),
+    Peer("multichat-file", lambda port, scratch: _multichat(port, scratch, str(scratch / "h.sqlite3")), lambda: True),
     Peer("ngircd", _ngircd, lambda: bool(_which("ngircd"))),
     Peer("inspircd", _inspircd, lambda: bool(_which("inspircd"))),
     Peer("miniircd", _miniircd, lambda: bool(_which("miniircd"))),
@@ -254,7 +259,8 @@ def _fmt(value: float | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma list of {', '.join(ROWS)}")
-    parser.add_argument("--servers", default=",".join(p.name for p in PEERS), help="comma list to run")
+    default_servers = ",".join(p.name for p in PEERS if not p.name.startswith("multichat-"))
+    parser.add_argument("--servers", default=default_servers, help="comma list to run (also multichat-memory, -file)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per pair; the table shows medians")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run at most")
     parser.add_argument("--json", metavar="FILE", help="also append every run's JSON line here")
