@@ -4,7 +4,9 @@ N clients register (NICK/USER, wait for 001), join a channel (wait for 366), the
 M messages each: closed loop (`--window`: at most W of a sender's messages not yet seen by the
 first probe) or open loop (`--rate`: messages per second in total). A few receivers ("probes")
 parse every line and time each message from the timestamp it carries; the others only count
-"PRIVMSG" in what they read, so the generator stays cheap next to the server it measures.
+"PRIVMSG" in what they read, and are read by a sweep every `--sweep` seconds rather than on every
+arrival (one recv per delivery would saturate the generator and its own queueing would show up as
+the server's latency), so the generator stays cheap next to the server it measures.
 
 It is one stdlib epoll loop in one thread (no trio: it must not share the server's runtime), it
 stops by itself (bounded counts, `--timeout`), and it talks to 127.0.0.1 only. With `--pid` it
@@ -48,6 +50,7 @@ class Conn:
     out: bytearray = field(default_factory=bytearray)
     want_write: bool = True  # connecting: writable means connected
     received: int = 0  # PRIVMSG lines counted
+    lazy: bool = False  # a counting receiver read by the periodic sweep, not on every readiness
 
 
 @dataclass
@@ -74,6 +77,8 @@ class Load:
         self.last_delivery = 0.0
         self.errors: dict[str, int] = {}
         self.payload = "x" * max(0, args.size)
+        self.lazy: list[Conn] = []
+        self.next_sweep = 0.0
 
     # --- sockets --------------------------------------------------------------------------
 
@@ -118,7 +123,7 @@ class Load:
         if n < len(data):
             conn.out += data[n:]
             conn.want_write = True
-            self.epoll.modify(conn.sock.fileno(), select.EPOLLIN | select.EPOLLOUT)
+            self.epoll.modify(conn.sock.fileno(), self.interest(conn))
 
     def flush(self, conn: Conn) -> None:
         if conn.state == CONNECTING:
@@ -138,7 +143,22 @@ class Load:
         del conn.out[:n]
         if not conn.out:
             conn.want_write = False
-            self.epoll.modify(conn.sock.fileno(), select.EPOLLIN)
+            self.epoll.modify(conn.sock.fileno(), self.interest(conn))
+
+    def interest(self, conn: Conn) -> int:
+        return (0 if conn.lazy else select.EPOLLIN) | (select.EPOLLOUT if conn.want_write else 0)
+
+    def make_lazy(self, conns: list[Conn]) -> None:
+        """Read these counting receivers every `--sweep` seconds instead of on every arrival.
+
+        At hundreds of thousands of deliveries per second, one recv per delivery would saturate
+        this single-threaded generator and its queueing would show up as the server's latency. The
+        kernel buffers what arrives between sweeps; probes and senders stay on every readiness.
+        """
+        for conn in conns:
+            conn.lazy = True
+            self.epoll.modify(conn.sock.fileno(), self.interest(conn))
+        self.lazy = conns
 
     def read(self, conn: Conn, now: float) -> None:
         try:
@@ -221,6 +241,8 @@ class Load:
 
     def poll(self, timeout: float) -> None:
         now = time.monotonic()
+        if self.lazy:
+            timeout = min(timeout, max(0.0, self.next_sweep - now))
         for fd, mask in self.epoll.poll(timeout, 1024):
             conn = self.conns.get(fd)
             if conn is None:
@@ -229,6 +251,11 @@ class Load:
                 self.read(conn, now)
             if conn.state != DEAD and mask & (select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP) and conn.want_write:
                 self.flush(conn)
+        if self.lazy and now >= self.next_sweep:
+            self.next_sweep = now + self.args.sweep
+            for conn in self.lazy:
+                if conn.state != DEAD:
+                    self.read(conn, now)
 
     def connect_all(self, deadline: float) -> float:
         """Open `--clients` connections, `--concurrency` at a time; returns seconds until all joined."""
@@ -368,6 +395,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     load.senders = [Sender(conn, i) for i, conn in enumerate(joined[-args.senders :] if args.senders else [])]
     if joined and joined[0] in (s.conn for s in load.senders):
         raise SystemExit("need more clients than senders + probes")
+    if args.sweep > 0:
+        sending = {s.conn for s in load.senders}
+        load.make_lazy([c for c in joined if not c.probe and c not in sending])
     result: dict[str, object] = {
         "label": args.label,
         "port": args.port,
@@ -440,6 +470,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--probes", type=int, default=4, help="receivers that time every message")
     p.add_argument("--settle", type=float, default=0.5, help="seconds to read the join storm out")
     p.add_argument("--drain", type=float, default=3.0, help="seconds without a delivery that end a run")
+    p.add_argument("--sweep", type=float, default=0.02, help="read counting receivers every so often (0: always)")
     p.add_argument("--timeout", type=float, default=120.0, help="hard limit on the whole run, seconds")
     p.add_argument("--pid", type=int, default=0, help="server pid, for CPU and RSS from /proc")
     p.add_argument("--label", default="", help="name to put in the JSON line")
