@@ -43,10 +43,10 @@ class Running:
 async def serve_all(
     config: ServerConfig, stop: trio.Event, *, task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run everything `serve` runs until `stop` is set. A web port of 0 turns that server off."""
-    await serve_services(
-        config, stop, http_port=config.http_port or None, ws_port=config.ws_port or None, task_status=task_status
-    )
+    """Run everything `serve` runs until `stop` is set. A web port of 0, or `--no-web`, turns it off."""
+    http_port = config.http_port if config.web else 0
+    ws_port = config.ws_port if config.web else 0
+    await serve_services(config, stop, http_port=http_port or None, ws_port=ws_port or None, task_status=task_status)
 
 
 async def serve_services(

@@ -463,7 +463,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
     echo = "echo-message" in client.caps and recipient is not client
     hub.broadcast([recipient, client] if echo else [recipient], line)
     hub.messages_total += 1
-    hub.record(events.private_message(client.nick, recipient.nick))
+    hub.record(events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None))
     if recipient.away is not None and not is_notice:
         hub.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 ENV_PREFIX = "MULTICHAT_"
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -29,6 +30,7 @@ class ServerConfig:
     port: int = _setting(12345, "IRC chat port")
     http_port: int = _setting(8000, "web monitor HTTP port (0 turns it off)")
     ws_port: int = _setting(8765, "web monitor WebSocket feed port (0 turns it off)")
+    web: bool = _setting(True, "serve the web monitor (--no-web: neither the page nor the feed)")
     max_viewers: int = _setting(100, "web monitor viewers (WebSocket feed connections) at once")
     feed_backlog: int = _setting(200, "recent events a new viewer and /api/events can catch up on")
     server_name: str = _setting("multichat.local", "server name, the prefix of server lines")
@@ -48,6 +50,7 @@ class ServerConfig:
     shutdown_grace: float = _setting(2.0, "seconds clients get to receive the goodbye at shutdown")
     db: str = _setting("multichat.sqlite3", "history database file (':memory:' keeps it in memory; '' none)")
     replay: int = _setting(50, "recent channel messages replayed to a joiner (0: none)")
+    store_pms: bool = _setting(False, "also store the text of private messages (never shown or replayed)")
     retention_days: float = _setting(30.0, "days of history kept (0: no age limit)")
     max_events: int = _setting(100_000, "events kept in the history at most (0: no limit)")
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR")
@@ -74,16 +77,15 @@ ConfigT = TypeVar("ConfigT", ServerConfig, RelayConfig)
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """Add one `--flag` per field of `cls`; unset flags stay None so lower layers can fill them."""
     parser.add_argument("--config", metavar="FILE", help="TOML file with settings")
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         env = ENV_PREFIX + f.name.upper()
-        parser.add_argument(
-            flag,
-            dest=f.name,
-            default=None,
-            metavar=f.name.upper(),
-            help=f"{f.metadata['help']} (default: {f.default!r}; env {env})",
-        )
+        help = f"{f.metadata['help']} (default: {f.default!r}; env {env})"
+        if hints[f.name] is bool:  # --web / --no-web
+            parser.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction, help=help)
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help)
 
 
 def load(cls: type[ConfigT], args: argparse.Namespace, environ: Mapping[str, str], section: str) -> ConfigT:
@@ -122,6 +124,8 @@ def _convert(raw: Any, hint: Any, name: str) -> Any:
             pass
     elif target is str:
         return str(raw)
+    elif target is bool and isinstance(raw, str) and raw.lower() in _BOOLEANS:
+        return _BOOLEANS[raw.lower()]
     raise ValueError(f"setting {name}: expected {target.__name__}, got {raw!r}")
 
 

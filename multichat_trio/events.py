@@ -41,8 +41,9 @@ def message(nick: str, channel: str, text: str, command: str) -> Event:
     return Event("message", {"nick": nick, "channel": channel, "text": text, "command": command})
 
 
-def private_message(sender: str, recipient: str) -> Event:
-    return Event("pm", {"from": sender, "to": recipient})
+def private_message(sender: str, recipient: str, text: str | None = None) -> Event:
+    """The text is included only for the store (`--store-pms`); the feed always drops it."""
+    return Event("pm", {"from": sender, "to": recipient} | ({"text": text} if text is not None else {}))
 
 
 def nick_change(old: str, new: str) -> Event:

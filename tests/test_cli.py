@@ -61,8 +61,20 @@ def test_help_explains_every_setting() -> None:
 
 async def _start_serve_process(db: Path) -> tuple[trio.Process, int, trio.abc.ReceiveStream]:
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "multichat_trio", "serve", "--port", "0", "--http-port", "0", "--ws-port", "0"]
-        + ["--db", str(db)],
+        [
+            sys.executable,
+            "-m",
+            "multichat_trio",
+            "serve",
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+            "--ws-port",
+            "0",
+            "--db",
+            str(db),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

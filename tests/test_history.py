@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -87,24 +88,25 @@ async def test_history_survives_a_restart_and_ids_keep_increasing(
     await _say(alice, "before the restart")
     await alice.send("PRIVMSG alice :a private secret")
     await alice.sync()
-    before = await get_json(first.http_port, "/api/events?after=0")
-    last_before = max(event["id"] for event in before["events"])
     stop_first.set()
     await first.server.stopped.wait()
+    with sqlite3.connect(db) as check:
+        last_before = check.execute("SELECT max(id) FROM events").fetchone()[0]
 
     second, stop_second = await start()
+    assert second.feed is not None and second.feed.last_id == last_before  # the feed goes on from there
     events = (await get_json(second.http_port, "/api/events?after=0"))["events"]
     assert [e["text"] for e in events if e["type"] == "message"] == ["before the restart"]
     bob = await open_client(second.server.port)
     seen = await bob.register("bob")
     assert any(m.command == "NOTICE" and m.params[1].endswith("<alice> before the restart") for m in seen)
-    after = (await get_json(second.http_port, f"/api/events?after={last_before}"))["events"]
-    assert after and min(event["id"] for event in after) > last_before
     stop_second.set()
     await second.server.stopped.wait()
     with sqlite3.connect(db) as check:
-        rows = check.execute("SELECT data FROM events").fetchall()
-    assert rows and not any("secret" in row[0] for row in rows)  # PM text is never stored
+        rows = check.execute("SELECT id, type, data FROM events WHERE id > ?", (last_before,)).fetchall()
+        everything = check.execute("SELECT data FROM events").fetchall()
+    assert ("join", "bob") in [(kind, json.loads(data)["nick"]) for _, kind, data in rows if kind == "join"]
+    assert not any("secret" in row[0] for row in everything)  # PM text is never stored
 
 
 async def test_unusable_database_path_is_logged_and_the_chat_goes_on(
@@ -200,3 +202,31 @@ async def test_retention_prunes_old_events_in_the_background(
         await writer.prune(retention_days=3, max_events=0, every=3600)
     assert [e.data["text"] for e in store.recent(10)] == ["1 days old"]
     store.close()
+
+
+async def test_store_pms_keeps_the_text_in_the_store_only(
+    tmp_path: Path, open_client: OpenClient, nursery: trio.Nursery
+) -> None:
+    db = str(tmp_path / "history.sqlite3")
+    config = test_config(db=db, store_pms=True)
+
+    async def start() -> tuple[Running, trio.Event]:
+        stop = trio.Event()
+        return await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=None)), stop
+
+    first, stop_first = await start()
+    alice, bob = await open_client(first.server.port), await open_client(first.server.port)
+    await alice.register("alice")
+    await bob.register("bob")
+    await alice.send("PRIVMSG bob :kept but never shown")
+    assert (await bob.expect("PRIVMSG")).params[1] == "kept but never shown"
+    stop_first.set()
+    await first.server.stopped.wait()  # a clean stop stores everything
+    with sqlite3.connect(db) as check:
+        texts = [row[0] for row in check.execute("SELECT json_extract(data, '$.text') FROM events WHERE type = 'pm'")]
+    assert texts == ["kept but never shown"]
+    second, stop_second = await start()  # the stored PM comes back to the monitor, without its text
+    events = (await get_json(second.http_port, "/api/events?after=0"))["events"]
+    assert [(e["from"], e["to"]) for e in events if e["type"] == "pm"] == [("alice", "bob")]
+    assert "kept but never shown" not in repr(events)
+    stop_second.set()
