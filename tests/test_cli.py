@@ -141,3 +141,14 @@ async def test_port_in_use_is_a_one_line_error_not_a_traceback() -> None:
     assert result.returncode == 1
     assert b"Traceback" not in result.stderr
     assert b"multichat-trio: error:" in result.stderr and b"in use" in result.stderr
+
+
+def test_switches_are_flags_env_words_and_toml_booleans(tmp_path: Path) -> None:
+    assert settings.load(ServerConfig, _args("--no-web"), {}, "serve").web is False
+    assert settings.load(ServerConfig, _args(), {"MULTICHAT_WEB": "off"}, "serve").web is False
+    assert settings.load(ServerConfig, _args("--web"), {"MULTICHAT_WEB": "off"}, "serve").web is True
+    toml = tmp_path / "m.toml"
+    toml.write_text("store_pms = true\n")
+    assert settings.load(ServerConfig, _args("--config", str(toml)), {}, "serve").store_pms is True
+    with pytest.raises(ValueError, match="web"):
+        settings.load(ServerConfig, _args(), {"MULTICHAT_WEB": "maybe"}, "serve")
