@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
 
 from .conftest import Connect, OpenClient, StartServer
 from .ircclient import IrcClient
@@ -176,3 +181,31 @@ async def test_server_password(start_server: StartServer, open_client: OpenClien
     await bad.send("PASS wrong", "NICK bad", "USER u 0 * :x")
     seen = await bad.wait_closed()
     assert [m.command for m in seen] == ["464", "ERROR"]
+
+
+async def test_autojoin_list_and_empty_autojoin(start_server: StartServer, open_client: OpenClient) -> None:
+    several = await start_server(autojoin="#lobby,#help")
+    client = await open_client(several.port)
+    joined = [m.params[0] for m in await client.register("alice") if m.command == "JOIN"]
+    assert joined == ["#lobby", "#help"]
+    none = await start_server(autojoin="")
+    loner = await open_client(none.port)
+    assert not [m for m in await loner.register("alice") if m.command == "JOIN"]
+
+
+async def test_console_stats_line_every_interval(
+    start_server: StartServer,
+    open_client: OpenClient,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="multichat_trio.server")
+    server = await start_server(stats_interval=10, flood_rate=0)
+    client = await open_client(server.port)
+    await client.register("alice")
+    await client.send("PRIVMSG #lobby :one", "PRIVMSG #lobby :two")
+    await client.sync()
+    await trio.sleep(10.5)  # virtual time: the autojump clock runs the stats task at t=10
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stats:")]
+    assert lines and lines[-1].startswith("stats: 1 clients connected, 2 messages processed, ")
+    assert "msg/s, uptime 0m1" in lines[-1]
