@@ -71,6 +71,7 @@ class ChatSession:
         self._names_pending: dict[str, dict[str, str]] = {}
         self._joined_at: dict[str, datetime] = {}
         self._registered_at = datetime.now(UTC)
+        self._server_name: str | None = None
         self._send_line, self._outgoing = trio.open_memory_channel[tuple[bytes, bool]](OUTGOING_LINES)
         self._scope = trio.CancelScope()
         self._outcome: Disconnected | None = None
@@ -236,6 +237,7 @@ class ChatSession:
             self.caps.update(cap for cap in msg.param(2).split() if not cap.startswith("-"))
         elif command == "001":
             self.registered, self.nick, self._registered_at = True, msg.param(0, self.nick), when
+            self._server_name = msg.source
             self._emit(Registered(self.nick))
         elif command in ("433", "432"):
             self._nick_refused(msg)
@@ -259,7 +261,7 @@ class ChatSession:
                 self._members[key] = self._names_pending.pop(key, {})
                 self._emit(UsersChanged(self._channel_names[key], self.users(key)))
         elif command in ("PRIVMSG", "NOTICE"):
-            if "!" not in (msg.source or "!"):
+            if self._from_server(msg.source):
                 self._emit(ServerNotice(msg.param(1)))
             else:
                 self._emit_message(nick, msg.param(0), msg.param(1), when, notice=command == "NOTICE")
@@ -275,6 +277,13 @@ class ChatSession:
         elif command.isdigit() and command not in _QUIET_NUMERICS:
             text = " ".join(msg.params[1:])
             self._emit(ServerNotice(text, error=command[0] in "45"))
+
+    def _from_server(self, source: str | None) -> bool:
+        """A line from the server rather than a user: no source, the server's own name, or a host
+        name (a dot, no `!`). A bare nick (as in replayed history) is a user."""
+        if source is None or source == self._server_name:
+            return True
+        return "!" not in source and "." in source
 
     def _nick_refused(self, msg: Message) -> None:
         wanted, in_use = msg.param(1), msg.command == "433"

@@ -7,7 +7,6 @@ test client receives, never on sleeps.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 import pytest
 import trio
@@ -236,39 +235,27 @@ async def test_close_says_quit_with_the_reason(server: ChatServer, nursery: trio
     await alice.aclose()
 
 
-REPLAY = (
-    ":srv CAP * ACK :echo-message server-time",
-    ":srv 001 gui :Welcome",
-    "@time=2030-01-01T10:00:00.000Z :gui!u@h JOIN #lobby",
-    ":srv 353 gui = #lobby :gui alice",
-    ":srv 366 gui #lobby :End of /NAMES list",
-    "@time=2029-12-31T09:00:00.000Z :alice!u@h PRIVMSG #lobby :from yesterday",
-    "@time=2030-01-01T10:00:01.000Z :alice!u@h PRIVMSG #lobby :live now",
-)
-
-
-async def test_replayed_history_is_marked_and_keeps_its_time(nursery: trio.Nursery) -> None:
-    """The server's history replay (lines time-stamped before our JOIN) is told apart from live lines.
-
-    A scripted server stands in for the history feature, which the core server does not replay yet.
-    """
-
-    async def scripted(stream: trio.SocketStream) -> None:
-        await stream.send_all("".join(line + "\r\n" for line in REPLAY).encode())
-        received = b"-"
-        while received and b"QUIT" not in received:  # hang up after QUIT, as a real server does
-            received = await stream.receive_some(4096)
-
-    listeners = await nursery.start(partial(trio.serve_tcp, scripted, 0, host="127.0.0.1"))
-    session, rec = await open_session(nursery, listeners[0].socket.getsockname()[1])
+async def test_history_replayed_by_the_server_is_marked_and_keeps_its_sender(
+    start_server: StartServer, nursery: trio.Nursery
+) -> None:
+    """The server replays recent messages on join (with `server-time`: the original lines, sent by
+    the bare nick); the session shows them as history from that user, apart from live lines."""
+    server = await start_server(db=":memory:")
+    alice = await client(server.port, "alice")
+    await alice.send("PRIVMSG #lobby :said before you came")
+    await alice.sync()
+    session, rec = await open_session(nursery, server.port)
     await rec.users("gui", "alice")
+    await alice.send("PRIVMSG #lobby :live now")
     live = await rec.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "live now")
-    old = next(e for e in rec.events if isinstance(e, ChatMessage) and e.text == "from yesterday")
+    old = next(e for e in rec.events if isinstance(e, ChatMessage) and e.text == "said before you came")
     assert isinstance(live, ChatMessage) and isinstance(old, ChatMessage)
     assert old.history and not live.history
-    assert (old.time.day, old.time.hour) == (31, 9)
+    assert old.sender == live.sender == "alice"
+    assert not [e for e in rec.events if isinstance(e, ServerNotice) and "said before" in e.text]
     session.close()
     await rec.wait_for(lambda e: isinstance(e, Disconnected))
+    await alice.aclose()
 
 
 @pytest.mark.parametrize(
