@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,31 @@ async def test_store_pms_keeps_the_text_in_the_store_only(
     assert [(e["from"], e["to"]) for e in events if e["type"] == "pm"] == [("alice", "bob")]
     assert "kept but never shown" not in repr(events)
     stop_second.set()
+
+
+async def test_a_slow_disk_is_logged_and_delays_only_until_the_commit(
+    start_server: StartServer,
+    open_client: OpenClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import time as wall
+
+    from multichat_trio import history_writer, server
+    from multichat_trio.history import HistoryStore, NewEvent
+
+    class SlowDisk(HistoryStore):
+        def append(self, events: Sequence[NewEvent]) -> list[int]:
+            if any(event.type == "message" for event in events):
+                wall.sleep(0.3)  # runs in the writer's worker thread, as a slow fsync would
+            return super().append(events)
+
+    monkeypatch.setattr(server, "HistoryStore", SlowDisk)
+    monkeypatch.setattr(history_writer, "STALL_WARNING", 0.2)
+    chat = await start_server(db=":memory:")
+    alice, bob = await open_client(chat.port), await open_client(chat.port)
+    await alice.register("alice")
+    await bob.register("bob")
+    await alice.send("PRIVMSG #lobby :through a slow disk")
+    assert (await bob.expect("PRIVMSG")).params == ("#lobby", "through a slow disk")
+    assert "the disk is slow" in caplog.text
