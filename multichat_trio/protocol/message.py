@@ -12,7 +12,6 @@ from .errors import LocalProtocolError, RemoteProtocolError
 
 _TAG_ESCAPES = {";": r"\:", " ": r"\s", "\\": "\\\\", "\r": r"\r", "\n": r"\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
-_FORBIDDEN_IN_PARAM = ("\r", "\n", "\0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +92,7 @@ def format_message(message: Message) -> str:
         parts.append(middle)
     if params:
         last = params[-1]
-        if any(ch in last for ch in _FORBIDDEN_IN_PARAM):
+        if _has_forbidden(last):
             raise LocalProtocolError(f"parameter contains CR, LF or NUL: {last!r}")
         needs_colon = not last or " " in last or last.startswith(":")
         parts.append(":" + last if needs_colon else last)
@@ -101,8 +100,13 @@ def format_message(message: Message) -> str:
 
 
 def _check_word(word: str, what: str) -> None:
-    if not word or word.startswith(":") or " " in word or any(ch in word for ch in _FORBIDDEN_IN_PARAM):
+    if not word or word.startswith(":") or " " in word or _has_forbidden(word):
         raise LocalProtocolError(f"invalid {what}: {word!r}")
+
+
+def _has_forbidden(text: str) -> bool:
+    """CR, LF or NUL anywhere in `text` (plain `in` tests: this runs for every word of every line)."""
+    return "\r" in text or "\n" in text or "\0" in text
 
 
 def _format_tag(key: str, value: str) -> str:
