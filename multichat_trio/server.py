@@ -59,13 +59,12 @@ class ChatServer:
                 writer = HistoryWriter(store, self.hub, self._forward)
                 self._record, record_out = trio.open_memory_channel[list[Event]](RECORD_QUEUE)
                 recording.start_soon(self._run_history, writer, store, record_out, writer_done)
-                every = PRUNE_EVERY
                 recording.start_soon(
                     partial(
                         writer.prune,
                         retention_days=self.config.retention_days,
                         max_events=self.config.max_events,
-                        every=every,
+                        every=PRUNE_EVERY,
                     )
                 )
             else:

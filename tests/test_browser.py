@@ -20,7 +20,7 @@ import trio
 
 from multichat_trio.app import Running, serve_services
 
-from .conftest import IN_CI, test_config
+from .conftest import IN_CI, OpenClient, test_config
 from .ircclient import IrcClient
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -85,12 +85,11 @@ def browse(url: str, chat: Callable[[], Awaitable[None]], screenshot: Path) -> d
             context.close()
 
 
-async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(monitor: Running, tmp_path: Path) -> None:
-    clients: list[IrcClient] = []
-
+async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(
+    monitor: Running, open_client: OpenClient, tmp_path: Path
+) -> None:
     async def client(nick: str) -> IrcClient:
-        irc = await IrcClient.connect(monitor.server.port)
-        clients.append(irc)
+        irc = await open_client(monitor.server.port)
         await irc.register(nick)
         return irc
 
@@ -111,12 +110,8 @@ async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(moni
 
     shot = tmp_path / "web-monitor.png"
     assert monitor.http_port is not None
-    try:
-        with trio.fail_after(60):
-            seen = await trio.to_thread.run_sync(browse, f"http://127.0.0.1:{monitor.http_port}/", chat, shot)
-    finally:
-        for irc in clients:
-            await irc.aclose()
+    with trio.fail_after(60):
+        seen = await trio.to_thread.run_sync(browse, f"http://127.0.0.1:{monitor.http_port}/", chat, shot)
     if os.environ.get("MULTICHAT_SCREENSHOTS"):
         shutil.copy(shot, Path(os.environ["MULTICHAT_SCREENSHOTS"]) / shot.name)
 

@@ -19,7 +19,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 
 from multichat_trio.app import Running, serve_services
 
-from .conftest import test_config
+from .conftest import OpenClient, test_config
 from .ircclient import IrcClient
 
 TIMEOUT = 10
@@ -52,19 +52,15 @@ async def monitor(start_monitor: StartMonitor) -> Running:
 
 
 @pytest.fixture
-async def irc(monitor: Running) -> AsyncIterator[Callable[[str], Awaitable[IrcClient]]]:
-    """Open and register an IRC client by nick; all are closed at the end."""
-    clients: list[IrcClient] = []
+async def irc(monitor: Running, open_client: OpenClient) -> Callable[[str], Awaitable[IrcClient]]:
+    """Open and register an IRC client by nick; all are closed at the end (by `open_client`)."""
 
     async def open_registered(nick: str) -> IrcClient:
-        client = await IrcClient.connect(monitor.server.port)
-        clients.append(client)
+        client = await open_client(monitor.server.port)
         await client.register(nick)
         return client
 
-    yield open_registered
-    for client in clients:
-        await client.aclose()
+    return open_registered
 
 
 @asynccontextmanager
