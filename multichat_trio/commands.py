@@ -66,6 +66,7 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
         if all(name.lstrip("-") in SUPPORTED_CAPS for name in wanted) and wanted:
             client.caps.update(adding)
             client.caps.difference_update(name[1:] for name in wanted if name.startswith("-"))
+            client.server_time = "server-time" in client.caps
             hub.send(client, Message("CAP", (target, "ACK", message.param(1)), hub.name))
         else:
             hub.send(client, Message("CAP", (target, "NAK", message.param(1)), hub.name))
@@ -412,7 +413,7 @@ def topic(hub: Hub, client: Client, message: Message) -> None:
         channel.topic = message.params[1][:TOPICLEN]
         channel.topic_by = client.nick
         channel.topic_at = int(hub.wallclock())
-        hub.broadcast(channel.members, Message("TOPIC", (channel.name, channel.topic), client.prefix))
+        hub.broadcast(channel, Message("TOPIC", (channel.name, channel.topic), client.prefix))
         hub.record(events.topic(client.nick, channel.name, channel.topic))
 
 
@@ -451,7 +452,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         hub.messages_total += 1
         hub.record(events.message(client.nick, channel.name, text, command))  # first: the line waits for it
         line = Message(command, (channel.name, text), client.prefix)
-        hub.broadcast(channel.members, line, durable=True, skip=None if echo else client)
+        hub.broadcast(channel, line, durable=True, skip=None if echo else client)
         hub.remember(channel, client.nick, command, text)
         return
     recipient = hub.find_client(target)

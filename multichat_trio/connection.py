@@ -2,11 +2,11 @@
 
 The reader frames bytes into lines and hands each to the hub; it also keeps the liveness rules
 (registration deadline, PING when idle, drop when the PONG never comes). What the hub queues for
-the client is sent by the server-wide flusher (`flusher.py`) with one non-blocking `send` per
-round. Only when the kernel takes less than that (a slow reader) does the connection start a
-drain task, which finishes the job with `send_all` and then hands sending back to the flusher.
-When the hub closes the client (QUIT, flood, SendQ, shutdown) the reader stops and the queued
-goodbye gets a short grace to be delivered.
+the client is written by the server-wide flusher (`flusher.py`) straight into the socket with a
+non-blocking `send`. Only when the kernel takes less than that (a slow reader) does the outbox
+keep the rest and the connection start a drain task, which finishes the job with `send_all` and
+then hands sending back. When the hub closes the client (QUIT, flood, SendQ, shutdown) the reader
+stops and the queued goodbye gets a short grace to be delivered.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from .events import Event
-from .flusher import Flusher
 from .hub import Client, Hub
 from .outbox import Outbox
 from .protocol import LineFramer
@@ -31,64 +30,33 @@ SEND_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
 class Connection:
-    def __init__(self, stream: trio.SocketStream, hub: Hub, publish: Publish, host: str, flusher: Flusher) -> None:
+    def __init__(self, stream: trio.SocketStream, hub: Hub, publish: Publish, host: str) -> None:
         # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
-        self._sock = socket.socket(fileno=stream.socket.detach())
-        self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(self._sock))
+        sock = socket.socket(fileno=stream.socket.detach())
+        self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
         self.hub = hub
         self.publish = publish
-        self._flusher = flusher
         self._nursery: trio.Nursery | None = None
         self._receive_scope: trio.CancelScope | None = None
-        self._draining = False  # a task of ours owns sending; the flusher keeps out
-        self._broken = False  # a send failed: the reader closes the connection
-        self.outbox = Outbox(hub.config.sendq, self._on_outbox_ready)
+        self.outbox = Outbox(hub.config.sendq, sock.send, self._start_drain, self._stop_reading)
         self.client: Client = hub.connect(host, self.outbox)
-
-    def _on_outbox_ready(self) -> None:
-        if not self._draining:
-            self._flusher.schedule(self)
-        if self.outbox.closing:
-            self._stop_reading()  # closed from elsewhere: stop waiting for input
 
     def _stop_reading(self) -> None:
         if self._receive_scope is not None:
             self._receive_scope.cancel()
 
-    def flush(self) -> None:
-        """The flusher's call: one non-blocking send of everything queued."""
-        if self._draining or self._broken:
-            return
-        data = self.outbox.take()
-        if not data:
-            return
-        try:
-            sent = self._sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            self._broken = True
-            self._stop_reading()
-            return
-        if sent < len(data):
-            self._start_drain(data[sent:])
-
-    def _start_drain(self, pending: bytes) -> None:
-        self._draining = True
+    def _start_drain(self) -> None:
         assert self._nursery is not None
-        self._nursery.start_soon(self._drain, pending)
+        self._nursery.start_soon(self._drain)
 
-    async def _drain(self, pending: bytes) -> None:
-        """Send `pending` and whatever gets queued meanwhile, then give sending back to the flusher."""
+    async def _drain(self) -> None:
+        """Send what the outbox kept back, and whatever joins it meanwhile, then hand sending back."""
         try:
-            while pending:
-                await self.stream.send_all(pending)
-                pending = self.outbox.take()
+            while data := self.outbox.take():
+                await self.stream.send_all(data)
         except SEND_ERRORS:
-            self._broken = True
+            self.outbox.finish()
             self._stop_reading()
-        finally:
-            self._draining = False
 
     async def run(self) -> None:
         """Serve the client until it leaves or is dropped; never raises for the peer's faults."""
@@ -101,9 +69,10 @@ class Connection:
                 finally:
                     # Whatever ended the reader, the goodbye only gets a grace period from here on.
                     nursery.cancel_scope.deadline = trio.current_time() + grace
-                    if not self._draining and not self._broken:
-                        self._start_drain(self.outbox.take())
-                    self._broken = True  # from here on the flusher keeps out for good
+                    try:
+                        self.hub.fanout.flush()  # what the hub queued for us so far, goodbye included
+                    finally:
+                        self.outbox.finish()  # later writes are dropped; the drain task sends the rest
         except Exception:
             log.exception("connection from %s failed", self.client.host)
             await self._close("Internal server error", "error")
@@ -138,7 +107,7 @@ class Connection:
             self._receive_scope = None
             if client.closed:
                 return
-            if self._broken:
+            if self.outbox.broken:
                 await self._close("Connection reset", "error")
                 return
             if scope.cancelled_caught:

@@ -1,9 +1,10 @@
 """The Hub: the one owner of chat state (clients, nicknames, channels) and of delivery.
 
-Plain Python, no I/O. The server hands it each line a client sent; the hub answers by pushing
-pre-encoded lines into the outboxes of the clients concerned, and records feed events that the
-server collects with `take_events()` right after the call. What each command does lives in
-`commands.py`; this module keeps the state and the rules every command shares.
+Plain Python, no I/O. The server hands it each line a client sent; the hub answers by queueing
+encoded lines for the clients concerned in its `Fanout` (which the flusher writes out once per
+round), and records feed events that the server collects with `take_events()` right after the
+call. What each command does lives in `commands.py`; this module keeps the state and the rules
+every command shares.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from datetime import UTC, datetime
 
 from . import events
 from .config import ServerConfig
-from .events import Event, iso_utc
+from .events import Event
+from .fanout import Fanout, Line, Recipient
 from .outbox import Outbox
 from .protocol import LineTooLong, Message, RemoteProtocolError, casefold, encode, parse
 from .protocol import numerics as rpl
@@ -42,6 +44,23 @@ class Channel:
     topic_at: int = 0
     created: int = field(default_factory=lambda: int(time.time()))
     members: dict[Client, None] = field(default_factory=dict)  # insertion-ordered set
+    #: `members` as a list for the fan-out, kept while members only join (see `roster`).
+    _roster: list[Client] | None = None
+
+    def add(self, client: Client) -> None:
+        self.members[client] = None
+        if self._roster is not None:
+            self._roster.append(client)  # lines queued before hold their count: they skip the newcomer
+
+    def remove(self, client: Client) -> None:
+        if self.members.pop(client, 0) is None:
+            self._roster = None  # queued lines keep the old list; later ones get a new one
+
+    def roster(self) -> list[Client]:
+        """The members, in join order, as one list shared by the lines queued for them."""
+        if self._roster is None:
+            self._roster = list(self.members)
+        return self._roster
 
 
 @dataclass(eq=False, slots=True)
@@ -58,6 +77,7 @@ class Client:
     password_ok: bool = False
     relayed: bool = False
     caps: set[str] = field(default_factory=set)
+    server_time: bool = False  # "server-time" in caps, read once per delivery
     channels: dict[str, Channel] = field(default_factory=dict)
     away: str | None = None
     last_message_at: float = 0.0
@@ -90,14 +110,15 @@ class Hub:
         self.user_count = 0
         self.max_users = 0
         self._events: list[Event] = []
-        self._overflowed: list[Client] = []
+        self.fanout = Fanout()
+        self.fanout.on_overflow = self._drop_slow
         self.motd = _read_motd(config.motd)
         #: Set when a history store records events: public messages then wait for their commit.
         self.durable = False
         #: Events recorded so far; `release(n)` lets out what waited for the first n to be stored.
         self.recorded = 0
         #: Deliveries waiting, in order: (events that must be stored first, recipients, line).
-        self._held: deque[tuple[int, list[Client], Message | bytes]] = deque()
+        self._held: deque[tuple[int, Line | tuple[Client, bytes]]] = deque()
         #: Each channel's recent public messages, replayed to joiners (filled only with a store).
         self.recent: dict[str, deque[ReplayLine]] = {}
         self._batches = 0
@@ -127,10 +148,7 @@ class Hub:
             return
         except RemoteProtocolError:
             return  # a line of spaces or a bare prefix: nothing to answer
-        try:
-            self.dispatch(client, message)
-        finally:
-            self._drop_overflowed()
+        self.dispatch(client, message)
 
     def dispatch(self, client: Client, message: Message) -> None:
         command = message.command
@@ -167,8 +185,8 @@ class Hub:
             self.record(events.leave(client.nick, None, reason, kind))
         elif self.nicks.get(casefold(client.nick)) is client:
             del self.nicks[casefold(client.nick)]
-        client.outbox.close(encode(Message("ERROR", (error or reason,))))
-        self._drop_overflowed()
+        self._queue(client, encode(Message("ERROR", (error or reason,))))
+        client.outbox.close()
 
     def shutdown(self, reason: str = "Server shutting down") -> None:
         for client in list(self.clients):
@@ -177,7 +195,6 @@ class Hub:
     def ping(self, client: Client) -> None:
         """The server's liveness probe of an idle client."""
         self.send(client, Message("PING", (self.name,)))
-        self._drop_overflowed()
 
     def take_events(self) -> list[Event]:
         taken, self._events = self._events, []
@@ -191,13 +208,11 @@ class Hub:
         """The history writer has stored the first `stored` events: deliver what waited for them."""
         held = self._held
         while held and held[0][0] <= stored:
-            _, recipients, line = held.popleft()
-            if isinstance(line, bytes):
-                for client in recipients:
-                    self._push(client, line)
+            _, item = held.popleft()
+            if isinstance(item, Line):
+                self.fanout.broadcast(item)
             else:
-                self._deliver(recipients, line)
-        self._drop_overflowed()
+                self.fanout.send(*item)
 
     # --- delivery --------------------------------------------------------------------------
 
@@ -209,56 +224,38 @@ class Hub:
         self.send_bytes(client, encode(message))
 
     def send_bytes(self, client: Client, data: bytes) -> None:
-        if self._held:  # keep the order: nothing overtakes a line still waiting for its commit
-            self._held.append((0, [client], data))
-        else:
-            self._push(client, data)
+        if not client.closed:
+            self._queue(client, data)
 
-    def _push(self, client: Client, data: bytes) -> None:
-        if not client.closed and not client.outbox.push(data):
-            self._overflowed.append(client)
+    def _queue(self, client: Client, data: bytes) -> None:
+        if self._held:  # keep the order: nothing overtakes a line still waiting for its commit
+            self._held.append((0, (client, data)))
+        else:
+            self.fanout.send(client, data)
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
         self.send(client, Message(numeric, (client.nick, *params), self.name))
 
     def broadcast(
-        self, recipients: Iterable[Client], message: Message, *, durable: bool = False, skip: Client | None = None
+        self,
+        recipients: Channel | Iterable[Client],
+        message: Message,
+        *,
+        durable: bool = False,
+        skip: Client | None = None,
     ) -> None:
-        """Deliver `message` to each recipient; a `durable` one (a public message) only once stored.
+        """Deliver `message` to a channel's members or to each recipient, encoded once.
 
-        With a history store, a durable message waits until the event just recorded for it is
-        committed, and so does everything sent after it, so that no one sees it before it is safe
-        and nothing overtakes it.
+        A `durable` one (a public message) waits, with a history store, until the event just
+        recorded for it is committed, and so does everything sent after it, so that no one sees
+        it before it is safe and nothing overtakes it.
         """
+        roster = recipients.roster() if isinstance(recipients, Channel) else list(recipients)
+        line = Line(roster, message, self.wallclock(), skip)  # type: ignore[arg-type]
         if self.durable and (durable or self._held):
-            self._held.append((self.recorded if durable else 0, [c for c in recipients if c is not skip], message))
+            self._held.append((self.recorded if durable else 0, line))
         else:
-            self._deliver(recipients, message, skip)
-
-    def _deliver(self, recipients: Iterable[Client], message: Message, skip: Client | None = None) -> None:
-        """Push `message` to each recipient, encoded once (twice at most: with a time tag).
-
-        The hot loop of the server (once per recipient of every channel message), so it pushes to
-        the outboxes itself rather than through `_push`.
-        """
-        plain = encode(message)
-        tagged: bytes | None = None
-        overflowed = self._overflowed
-        for client in recipients:
-            if client.closed or client is skip:
-                continue
-            data = plain
-            if client.caps and "server-time" in client.caps:
-                if tagged is None:
-                    tagged = encode(
-                        Message(message.command, message.params, message.source, {"time": self.timestamp()})
-                    )
-                data = tagged
-            if not client.outbox.push(data):
-                overflowed.append(client)
-
-    def timestamp(self) -> str:
-        return iso_utc(self.wallclock())
+            self.fanout.broadcast(line)
 
     def remember(self, channel: Channel, nick: str, command: str, text: str) -> None:
         """Keep a public message for replay to later joiners (only when a store keeps history)."""
@@ -269,12 +266,11 @@ class Hub:
                 recent = self.recent[key] = deque(maxlen=self.config.replay)
             recent.append(ReplayLine(self.wallclock(), nick, command, text))
 
-    def _drop_overflowed(self) -> None:
-        while self._overflowed:
-            client = self._overflowed.pop()
-            if not client.closed:
-                log.info("dropping %s: SendQ exceeded (%d bytes queued)", client.nick, client.outbox.size)
-                self.disconnect(client, "SendQ exceeded", kind="sendq")
+    def _drop_slow(self, recipient: Recipient) -> None:
+        client: Client = recipient  # type: ignore[assignment]
+        if not client.closed:
+            log.info("dropping %s: SendQ exceeded (%d bytes queued)", client.nick, client.outbox.size)
+            self.disconnect(client, "SendQ exceeded", kind="sendq")
 
     # --- shared rules ----------------------------------------------------------------------
 
@@ -291,9 +287,9 @@ class Hub:
             channel = self.channels[key] = Channel(name)
         if client in channel.members:
             return
-        channel.members[client] = None
+        channel.add(client)
         client.channels[key] = channel
-        self.broadcast(channel.members, Message("JOIN", (channel.name,), client.prefix))
+        self.broadcast(channel, Message("JOIN", (channel.name,), client.prefix))
         if channel.topic:
             self.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
             self.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
@@ -308,14 +304,12 @@ class Hub:
         self.record(events.join(client.nick, channel.name))
 
     def part(self, client: Client, channel: Channel, reason: str) -> None:
-        self.broadcast(
-            channel.members, Message("PART", (channel.name, reason) if reason else (channel.name,), client.prefix)
-        )
+        self.broadcast(channel, Message("PART", (channel.name, reason) if reason else (channel.name,), client.prefix))
         self._remove_member(channel, client)
         self.record(events.leave(client.nick, channel.name, reason, "part"))
 
     def _remove_member(self, channel: Channel, client: Client) -> None:
-        channel.members.pop(client, None)
+        channel.remove(client)
         key = casefold(channel.name)
         client.channels.pop(key, None)
         if not channel.members and channel.name not in self.config.autojoin_channels:

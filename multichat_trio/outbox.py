@@ -1,8 +1,10 @@
-"""A client's outgoing bytes: a byte-bounded queue that a writer drains in one `send_all`.
+"""A client's send side: bytes go straight to the socket; what the kernel cannot take waits here.
 
-Plain Python: the hub pushes pre-encoded lines, the server's writer task takes them. When a push
-would pass the limit the outbox refuses it and reports the overflow, so one slow reader is dropped
-("SendQ exceeded") instead of slowing the room or growing without bound.
+Plain Python: `send` is a non-blocking socket send (none in unit tests: everything waits). When
+the kernel takes only part of a write, the rest starts a backlog, `on_backlog` asks for a task
+that drains it (`take()` until empty), and later writes join the backlog so nothing overtakes
+it. The backlog is bounded: a write that takes it past `limit` returns False, and the hub drops
+that slow reader ("SendQ exceeded") instead of letting it slow the room or grow without bound.
 """
 
 from __future__ import annotations
@@ -10,47 +12,75 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
+def _nothing() -> None:
+    pass
+
+
 class Outbox:
-    def __init__(self, limit: int, on_ready: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        limit: int,
+        send: Callable[[bytes], int] | None = None,
+        on_backlog: Callable[[], None] = _nothing,
+        on_stop: Callable[[], None] = _nothing,
+    ) -> None:
         self.limit = limit
-        self._chunks: list[bytes] = []
+        self._send = send
+        self._on_backlog = on_backlog
+        self._on_stop = on_stop
+        self._backlog: list[bytes] = []
         self._size = 0
-        self._on_ready = on_ready
-        #: Set once the connection is closing: the writer flushes what is queued, then stops.
+        self._draining = send is None  # without a socket, everything waits for `take()`
+        #: Set once the hub closed the client: its reader stops; writes go on until `finish()`.
         self.closing = False
+        #: Set when the socket failed or the connection is done: writes are dropped.
+        self.broken = False
 
-    def push(self, data: bytes) -> bool:
-        """Queue `data`; False (and nothing queued) if it would pass the limit or we are closing."""
-        if self.closing:
+    def write(self, data: bytes) -> bool:
+        """Send `data`, or queue what the kernel does not take; False once the backlog is over the limit."""
+        if self.broken:
             return True
-        size = self._size + len(data)
-        if size > self.limit:
-            return False
-        chunks = self._chunks
-        if not chunks:
-            self._on_ready()
-        chunks.append(data)
-        self._size = size
-        return True
-
-    def close(self, final: bytes = b"") -> None:
-        """Queue a last line (whatever the limit) and mark the outbox closing."""
-        if self.closing:
-            return
-        if final:
-            self._chunks.append(final)
-            self._size += len(final)
-        self.closing = True
-        self._on_ready()
+        if not self._draining:
+            try:
+                sent = self._send(data)  # type: ignore[misc]  # not draining: there is a socket
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self.finish()
+                self._on_stop()
+                return True
+            if sent == len(data):
+                return True
+            data = data[sent:]
+            self._draining = True
+            self._on_backlog()
+        self._backlog.append(data)
+        self._size += len(data)
+        return self._size <= self.limit
 
     def take(self) -> bytes:
-        """Everything queued, as one bytes object; empties the outbox."""
-        if not self._chunks:
+        """Everything waiting, as one `bytes`; b"" once it is all gone (and writes go direct again)."""
+        if not self._backlog:
+            self._draining = self._send is None
             return b""
-        data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-        self._chunks = []
+        data = b"".join(self._backlog) if len(self._backlog) > 1 else self._backlog[0]
+        self._backlog = []
         self._size = 0
         return data
+
+    def close(self) -> None:
+        """The hub closed the client: its reader stops (what is queued still goes out)."""
+        if not self.closing:
+            self.closing = True
+            self._on_stop()
+
+    def finish(self) -> None:
+        """No more writes: the socket failed or is about to close."""
+        self.broken = True
+
+    @property
+    def draining(self) -> bool:
+        return self._draining and self._send is not None
 
     @property
     def size(self) -> int:

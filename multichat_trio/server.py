@@ -1,7 +1,7 @@
 """`ChatServer`: the root nursery of `serve`, its TCP listener, and the orderly shutdown.
 
 The nursery owns the listener (one task per client connection, see `connection.py`), the
-flusher that sends every client's queued bytes (`flusher.py`) and the console stats task.
+flusher that writes what the hub queued for the clients (`flusher.py`) and the console stats task.
 Events from the hub go to an optional bounded memory channel (the web monitor's feed); a reader
 whose events cannot be queued waits, so backpressure lands on the clients that are sending,
 never on the room's readers.
@@ -39,7 +39,7 @@ class ChatServer:
         self.config = config
         self.hub = Hub(config, clock=trio.current_time)
         self.stats = StatsMeter(self.hub, trio.current_time)
-        self.flusher = Flusher()
+        self.flusher = Flusher(self.hub.fanout, self._publish_dropped)
         self.port = 0
         self._events = events
         self._record: trio.MemorySendChannel[list[Event]] | None = None
@@ -119,6 +119,10 @@ class ChatServer:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the consumer is gone (shutting down): nothing left to tell
 
+    async def _publish_dropped(self) -> None:
+        """After a flush round: the events of clients it dropped (SendQ exceeded, broken socket)."""
+        await self.publish(self.hub.take_events())
+
     async def _forward(self, events: list[Event]) -> None:
         """The history writer's output: stored, numbered events, on to the feed."""
         if self._events is None:
@@ -180,7 +184,7 @@ class ChatServer:
             return
         self._connections += 1
         try:
-            await Connection(stream, self.hub, self.publish, host, self.flusher).run()
+            await Connection(stream, self.hub, self.publish, host).run()
         finally:
             self._connections -= 1
             if not self._connections and self._stop.is_set():

@@ -22,7 +22,8 @@ def make_hub(**overrides: object) -> tuple[Hub, FakeClock]:
     return Hub(test_config(**overrides), clock=clock, wallclock=lambda: 1_800_000_000.0), clock
 
 
-def received(client: Client) -> list[Message]:
+def received(client: Client, hub: Hub) -> list[Message]:
+    hub.fanout.flush()
     return [parse(line.decode()) for line in LineFramer(1 << 20).feed(client.outbox.take())]  # type: ignore[union-attr]
 
 
@@ -31,6 +32,7 @@ def join_as(hub: Hub, nick: str, *, sendq: int = 1 << 20, host: str = "127.0.0.1
     hub.receive(client, f"NICK {nick}".encode())
     hub.receive(client, b"USER u 0 * :Real")
     assert client.registered
+    hub.fanout.flush()
     client.outbox.take()
     return client
 
@@ -40,7 +42,7 @@ def test_nick_is_reserved_at_once_so_only_one_racer_registers() -> None:
     first, second = hub.connect("h1", Outbox(1 << 16)), hub.connect("h2", Outbox(1 << 16))
     hub.receive(first, b"NICK Racer")
     hub.receive(second, b"NICK racer")
-    assert [m.command for m in received(second)] == ["433"]
+    assert [m.command for m in received(second, hub)] == ["433"]
     hub.receive(second, b"USER u 0 * :x")
     hub.receive(first, b"USER u 0 * :x")
     assert first.registered and not second.registered
@@ -56,8 +58,8 @@ def test_flood_bucket_allows_the_burst_then_disconnects(tmp_path: object) -> Non
     hub.receive(alice, b"PRIVMSG #lobby :ok")
     hub.receive(alice, b"PRIVMSG #lobby :too much")
     assert alice.closed
-    assert received(alice)[-1] == Message("ERROR", ("Excess Flood",))
-    quits = [m for m in received(bob) if m.command == "QUIT"]
+    assert received(alice, hub)[-1] == Message("ERROR", ("Excess Flood",))
+    quits = [m for m in received(bob, hub) if m.command == "QUIT"]
     assert quits and quits[0].params == ("Excess Flood",)
     kinds = [e.type for e in hub.take_events()]
     assert kinds[-2:] == ["flood", "leave"]
@@ -69,9 +71,10 @@ def test_a_client_over_its_sendq_is_dropped_and_the_room_goes_on() -> None:
     fast, talker = join_as(hub, "fast"), join_as(hub, "talker")
     for i in range(20):
         hub.receive(talker, f"PRIVMSG #lobby :message number {i} {'x' * 100}".encode())
+    hub.fanout.flush()
     assert slow.closed and slow.outbox.closing
-    assert received(slow)[-1] == Message("ERROR", ("SendQ exceeded",))
-    got = received(fast)
+    assert received(slow, hub)[-1] == Message("ERROR", ("SendQ exceeded",))
+    got = received(fast, hub)
     assert sum(m.command == "PRIVMSG" for m in got) == 20
     assert any(m.command == "QUIT" and m.params == ("SendQ exceeded",) for m in got)
     assert hub.find_client("slow") is None
@@ -85,7 +88,7 @@ def test_pm_event_never_carries_the_text() -> None:
     (event,) = hub.take_events()
     assert event.type == "pm" and event.data == {"from": "alice", "to": "bob"}
     assert "the secret" not in repr(event)
-    assert received(bob)[-1].params == ("bob", "the secret")
+    assert received(bob, hub)[-1].params == ("bob", "the secret")
 
 
 def test_server_time_tag_only_for_clients_that_asked() -> None:
@@ -94,9 +97,10 @@ def test_server_time_tag_only_for_clients_that_asked() -> None:
     for line in (b"CAP LS 302", b"NICK t", b"USER u 0 * :x", b"CAP REQ :server-time", b"CAP END"):
         hub.receive(tagged, line)
     plain = join_as(hub, "plain")
+    hub.fanout.flush()
     tagged.outbox.take()
     hub.receive(plain, b"PRIVMSG #lobby :hi")
-    (message,) = received(tagged)
+    (message,) = received(tagged, hub)
     assert message.tags == {"time": "2027-01-15T08:00:00.000Z"}
     assert message.params == ("#lobby", "hi")
 
@@ -119,7 +123,7 @@ def test_empty_default_channel_keeps_its_topic() -> None:
     bob = join_as(hub, "bob", sendq=1 << 16)
     assert hub.find_channel("#lobby") is not None
     hub.receive(bob, b"TOPIC #lobby")
-    assert received(bob)[0].params[-1] == "Welcome all"
+    assert received(bob, hub)[0].params[-1] == "Welcome all"
 
 
 def test_other_channels_vanish_when_empty() -> None:

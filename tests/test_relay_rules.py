@@ -87,6 +87,7 @@ def _webirc(host: str, line: bytes, **overrides: object) -> tuple[Hub, list[byte
     hub.receive(client, line)
     hub.receive(client, b"NICK *relayed")
     hub.receive(client, b"USER u 0 * :x")
+    hub.fanout.flush()
     return hub, outbox.take().splitlines()
 
 
@@ -118,6 +119,7 @@ def test_a_second_webirc_cannot_change_the_vouched_address() -> None:
     hub.receive(client, b"WEBIRC * gw 198.51.100.7 198.51.100.7")
     hub.receive(client, b"WEBIRC * gw 10.6.6.6 10.6.6.6")
     assert client.closed and client.host == "198.51.100.7"
+    hub.fanout.flush()
     assert outbox.take() == b"ERROR :Closing link: WEBIRC must come first\r\n"
 
 

@@ -1,0 +1,137 @@
+"""The fan-out: the hub's output for one round, turned into one write per client.
+
+Plain Python, no I/O. The hub does not copy a channel message into every member's queue: it adds
+one item to the round, a `Line` for a list of recipients (a channel's roster, shared, not copied)
+or `(client, bytes)` for one client. Consecutive lines to the same roster form one `Run`, so k
+messages to n members cost about k + n steps, not k * n, and most members share one joined
+`bytes`. `flush()` (the flusher task's call, once per scheduler tick, see `flusher.py`) works out
+what each client receives, in the order the hub produced it, and writes it to the client's outbox
+in one go; an outbox that overflows is reported to `on_overflow`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
+
+from .events import iso_utc
+from .outbox import Outbox
+from .protocol import Message, encode
+
+
+class Recipient(Protocol):
+    outbox: Outbox
+    #: The client asked for IRCv3 `server-time`: it gets the line with a `time` tag.
+    server_time: bool
+
+
+class Line:
+    """One encoded line for the first `count` of `recipients`, except `skip` (the sender, unechoed)."""
+
+    __slots__ = ("_tagged", "count", "message", "plain", "recipients", "skip", "when")
+
+    def __init__(
+        self, recipients: list[Recipient], message: Message, when: float, skip: Recipient | None = None
+    ) -> None:
+        self.recipients = recipients
+        self.count = len(recipients)  # the roster may grow later; this line is for these members
+        self.skip = skip
+        self.message = message
+        self.plain = encode(message)
+        self.when = when
+        self._tagged: bytes | None = None
+
+    def tagged(self) -> bytes:
+        if self._tagged is None:
+            m = self.message
+            self._tagged = encode(Message(m.command, m.params, m.source, {**m.tags, "time": iso_utc(self.when)}))
+        return self._tagged
+
+    def data(self, server_time: bool) -> bytes:
+        return self.tagged() if server_time else self.plain
+
+
+class Run:
+    """Lines in a row for one roster (which only grew meanwhile, so each line's members are a prefix)."""
+
+    __slots__ = ("lines", "recipients")
+
+    def __init__(self, line: Line) -> None:
+        self.recipients = line.recipients
+        self.lines = [line]
+
+    def deliveries(self) -> Iterator[tuple[Recipient, bytes]]:
+        """(client, bytes) for each recipient: the lines it gets, joined; members alike share one."""
+        lines = self.lines
+        skips = {line.skip for line in lines}
+        start = 0
+        for k, first in enumerate(lines):
+            if first.count <= start:
+                continue
+            tail = lines[k:]  # recipients from `start` on get every line from here
+            shared: list[bytes | None] = [None, None]  # without / with the time tag
+            for client in self.recipients[start : first.count]:
+                if client in skips:
+                    yield client, b"".join(line.data(client.server_time) for line in tail if line.skip is not client)
+                    continue
+                variant = client.server_time
+                data = shared[variant]
+                if data is None:
+                    data = shared[variant] = b"".join(line.data(variant) for line in tail)
+                yield client, data
+            start = first.count
+
+
+class Fanout:
+    def __init__(self) -> None:
+        self._items: list[Run | tuple[Recipient, bytes]] = []
+        #: Called when the round goes from empty to not empty (the flusher wakes up).
+        self.on_pending: Callable[[], None] = lambda: None
+        #: Called for each client whose outbox passed its limit (the hub drops it).
+        self.on_overflow: Callable[[Recipient], None] = lambda client: None
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._items)
+
+    def send(self, client: Recipient, data: bytes) -> None:
+        """`data` (whole lines) for one client."""
+        if not self._items:
+            self.on_pending()
+        self._items.append((client, data))
+
+    def broadcast(self, line: Line) -> None:
+        items = self._items
+        if not items:
+            self.on_pending()
+        elif type(last := items[-1]) is Run and last.recipients is line.recipients:
+            last.lines.append(line)
+            return
+        items.append(Run(line))
+
+    def flush(self) -> None:
+        """Write everything queued so far, one write per client; repeats if that queued more."""
+        while self._items:
+            items, self._items = self._items, []
+            if len(items) == 1:
+                item = items[0]
+                writes = item.deliveries() if type(item) is Run else iter((item,))
+            else:
+                writes = _merge(items)
+            overflowed = [client for client, data in writes if not client.outbox.write(data)]
+            for client in overflowed:
+                self.on_overflow(client)
+
+
+def _merge(items: Iterable[Run | tuple[Recipient, bytes]]) -> Iterator[tuple[Recipient, bytes]]:
+    """Each client's share of several items, in order, as one `bytes`."""
+    chunks: dict[Recipient, list[bytes]] = {}
+    for item in items:
+        for client, data in item.deliveries() if type(item) is Run else (item,):
+            mine = chunks.get(client)
+            if mine is None:
+                chunks[client] = [data]
+            else:
+                mine.append(data)
+    for client, mine in chunks.items():
+        yield client, mine[0] if len(mine) == 1 else b"".join(mine)

@@ -1,0 +1,112 @@
+"""The fan-out's rules as plain Python: who gets which lines of a round, in which order, in one write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from multichat_trio.fanout import Fanout, Line
+from multichat_trio.outbox import Outbox
+from multichat_trio.protocol import Message, parse
+
+
+@dataclass(eq=False)
+class Member:
+    name: str
+    server_time: bool = False
+    writes: list[bytes] = field(default_factory=list)
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(1 << 16, self._send)
+
+    def _send(self, data: bytes) -> int:
+        self.writes.append(data)
+        return len(data)
+
+    def lines(self) -> list[bytes]:
+        return b"".join(self.writes).splitlines()
+
+
+def say(roster: list[Member], text: str, skip: Member | None = None, when: float = 0.0) -> Line:
+    return Line(roster, Message("PRIVMSG", ("#room", text), "nick!u@h"), when, skip)  # type: ignore[arg-type]
+
+
+def texts(member: Member) -> list[str]:
+    return [parse(line.decode()).params[-1] for line in member.lines()]
+
+
+def test_a_round_of_messages_to_one_roster_is_one_write_per_member() -> None:
+    a, b, c = Member("a"), Member("b"), Member("c")
+    roster = [a, b, c]
+    fanout = Fanout()
+    for i in range(5):
+        fanout.broadcast(say(roster, f"m{i}", skip=a if i == 2 else None))
+    fanout.flush()
+    assert [len(m.writes) for m in roster] == [1, 1, 1]
+    assert texts(b) == texts(c) == ["m0", "m1", "m2", "m3", "m4"]
+    assert texts(a) == ["m0", "m1", "m3", "m4"]  # the unechoed sender misses only its own line
+    assert b.writes[0] is c.writes[0]  # members alike share one joined bytes
+
+
+def test_a_newcomer_gets_only_lines_sent_after_it_joined() -> None:
+    a, b, late = Member("a"), Member("b"), Member("late")
+    roster = [a, b]
+    fanout = Fanout()
+    fanout.broadcast(say(roster, "before"))
+    roster.append(late)  # the roster grows in place while members only join
+    fanout.broadcast(say(roster, "after"))
+    fanout.flush()
+    assert texts(a) == texts(b) == ["before", "after"]
+    assert texts(late) == ["after"]
+
+
+def test_lines_for_one_client_keep_the_hub_order_across_items() -> None:
+    a, b = Member("a"), Member("b")
+    roster = [a, b]
+    fanout = Fanout()
+    fanout.broadcast(say(roster, "one"))
+    fanout.send(a, b"PRIVATE\r\n")  # type: ignore[arg-type]
+    fanout.broadcast(say(roster, "two"))
+    fanout.broadcast(say([b], "pm"))
+    fanout.flush()
+    assert a.lines() == [b":nick!u@h PRIVMSG #room one", b"PRIVATE", b":nick!u@h PRIVMSG #room two"]
+    assert texts(b) == ["one", "two", "pm"]
+    assert len(a.writes) == len(b.writes) == 1
+
+
+def test_server_time_clients_get_the_tagged_line_with_the_time_it_was_sent() -> None:
+    plain, tagged = Member("plain"), Member("tagged", server_time=True)
+    fanout = Fanout()
+    fanout.broadcast(say([plain, tagged], "hi there", when=1_800_000_000.25))
+    fanout.flush()
+    assert plain.lines() == [b":nick!u@h PRIVMSG #room :hi there"]
+    assert tagged.lines() == [b"@time=2027-01-15T08:00:00.250Z :nick!u@h PRIVMSG #room :hi there"]
+
+
+def test_an_overflowing_outbox_is_reported_after_the_round_and_others_still_get_theirs() -> None:
+    fast, slow = Member("fast"), Member("slow")
+    slow.outbox = Outbox(100, lambda data: 0)  # the kernel takes nothing
+    dropped: list[object] = []
+    fanout = Fanout()
+    fanout.on_overflow = dropped.append
+    for i in range(3):
+        fanout.broadcast(say([fast, slow], f"{i} {'x' * 40}"))
+    fanout.flush()
+    assert dropped == [slow]
+    assert len(fast.lines()) == 3 and slow.outbox.size > 100
+
+
+def test_a_write_the_kernel_takes_in_part_keeps_the_rest_in_order() -> None:
+    taken: list[bytes] = []
+    backlog_started: list[bool] = []
+
+    def send(data: bytes) -> int:
+        taken.append(data[:3])
+        return 3
+
+    outbox = Outbox(1 << 16, send, on_backlog=lambda: backlog_started.append(True))
+    assert outbox.write(b"abcdef") and outbox.write(b"ghi")
+    assert taken == [b"abc"] and backlog_started == [True]  # the second write waits behind the first
+    assert outbox.take() == b"defghi"
+    assert outbox.take() == b"" and not outbox.draining  # drained: writes go straight out again
+    assert outbox.write(b"jkl") and taken == [b"abc", b"jkl"]
