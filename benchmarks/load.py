@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 
 HOST = "127.0.0.1"  # the only address this tool talks to
 RECV_SIZE = 256 * 1024
+#: Lazy receivers read per poll at most, and the longest poll wait while there are any.
+SWEEP_SLICE = 32
+SWEEP_POLL = 0.001
 
 # Connection states.
 CONNECTING, REGISTERING, JOINING, JOINED, DEAD = range(5)
@@ -78,7 +81,9 @@ class Load:
         self.errors: dict[str, int] = {}
         self.payload = "x" * max(0, args.size)
         self.lazy: list[Conn] = []
-        self.next_sweep = 0.0
+        self.sweep_cursor = 0  # the next lazy receiver to read
+        self.swept_at = 0.0
+        self.sweep_credit = 0.0  # lazy receivers due to be read, by the clock
 
     # --- sockets --------------------------------------------------------------------------
 
@@ -154,11 +159,30 @@ class Load:
         At hundreds of thousands of deliveries per second, one recv per delivery would saturate
         this single-threaded generator and its queueing would show up as the server's latency. The
         kernel buffers what arrives between sweeps; probes and senders stay on every readiness.
+        The sweep goes a slice at a time (see `sweep`), so it never holds the probes up for long.
         """
         for conn in conns:
             conn.lazy = True
             self.epoll.modify(conn.sock.fileno(), self.interest(conn))
         self.lazy = conns
+        self.swept_at = time.monotonic()
+
+    def sweep(self, now: float) -> None:
+        """Read the lazy receivers whose turn has come: all of them once per `--sweep` seconds.
+
+        Reading hundreds at once would take milliseconds, during which a probe's line waits in its
+        socket and the generator's own delay would count as the server's latency; so each poll
+        reads only the share that time has made due (at most `SWEEP_SLICE`), and polls come often.
+        """
+        self.sweep_credit += len(self.lazy) * (now - self.swept_at) / self.args.sweep
+        self.swept_at = now
+        due = min(int(self.sweep_credit), SWEEP_SLICE)
+        self.sweep_credit = min(self.sweep_credit - due, float(len(self.lazy)))
+        for _ in range(due):
+            conn = self.lazy[self.sweep_cursor]
+            self.sweep_cursor = (self.sweep_cursor + 1) % len(self.lazy)
+            if conn.state != DEAD:
+                self.read(conn, now)
 
     def read(self, conn: Conn, now: float) -> None:
         try:
@@ -242,7 +266,7 @@ class Load:
     def poll(self, timeout: float) -> None:
         now = time.monotonic()
         if self.lazy:
-            timeout = min(timeout, max(0.0, self.next_sweep - now))
+            timeout = min(timeout, SWEEP_POLL)
         for fd, mask in self.epoll.poll(timeout, 1024):
             conn = self.conns.get(fd)
             if conn is None:
@@ -251,11 +275,8 @@ class Load:
                 self.read(conn, now)
             if conn.state != DEAD and mask & (select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP) and conn.want_write:
                 self.flush(conn)
-        if self.lazy and now >= self.next_sweep:
-            self.next_sweep = now + self.args.sweep
-            for conn in self.lazy:
-                if conn.state != DEAD:
-                    self.read(conn, now)
+        if self.lazy:
+            self.sweep(time.monotonic())
 
     def connect_all(self, deadline: float) -> float:
         """Open `--clients` connections, `--concurrency` at a time; returns seconds until all joined."""
