@@ -40,9 +40,10 @@ ROWS: dict[str, list[str]] = {
     "latency": ["--clients", "500", "--senders", "5", "--messages", "1000", "--rate", "500"],
     "memory": ["--clients", "5000", "--senders", "0", "--messages", "0", "--settle", "2"],
     "connect": ["--clients", "1000", "--senders", "0", "--messages", "0"],
+    "light": ["--clients", "100", "--senders", "5", "--messages", "200", "--rate", "50"],
     "hold": ["--clients", "10000", "--channels", "100", "--senders", "0", "--messages", "0", "--settle", "2"],
 }
-DEFAULT_ROWS = "throughput,latency,memory,connect"
+DEFAULT_ROWS = "throughput,latency,light,memory,connect"
 
 
 @dataclass
@@ -123,6 +124,8 @@ PEERS = [
     # Our own server with its history store, to measure what durability costs (not found unless named).
     Peer("multichat-memory", lambda port, scratch: _multichat(port, scratch, ":memory:"), lambda: True),
     Peer("multichat-file", lambda port, scratch: _multichat(port, scratch, str(scratch / "h.sqlite3")), lambda: True),
+    # With TCP_NODELAY: every write a segment, even to a client that has not acknowledged the last.
+    Peer("multichat-nodelay", lambda port, scratch: [*_multichat(port, scratch), "--tcp-nodelay"], lambda: True),
     Peer("ngircd", _ngircd, lambda: bool(_which("ngircd"))),
     Peer("inspircd", _inspircd, lambda: bool(_which("inspircd"))),
     Peer("miniircd", _miniircd, lambda: bool(_which("miniircd"))),
@@ -206,6 +209,8 @@ METRICS: list[Metric] = [
     ),
     ("latency", "250k/s: p50 ms", lambda r: (r.get("latency_ms") or {}).get("p50"), False),
     ("latency", "250k/s: p99 ms", lambda r: (r.get("latency_ms") or {}).get("p99"), False),
+    ("light", "5k/s: p50 ms", lambda r: (r.get("latency_ms") or {}).get("p50"), False),
+    ("light", "5k/s: p99 ms", lambda r: (r.get("latency_ms") or {}).get("p99"), False),
     ("memory", "5000 joined: KB/client", lambda r: _per_client(r, 5000), False),
     ("connect", "1000 clients: join s", lambda r: _if_all(r, 1000, r.get("connect_s")), False),
     ("hold", "10000 clients: join s", lambda r: _if_all(r, 10000, r.get("connect_s")), False),
@@ -260,7 +265,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma list of {', '.join(ROWS)}")
     default_servers = ",".join(p.name for p in PEERS if not p.name.startswith("multichat-"))
-    parser.add_argument("--servers", default=default_servers, help="comma list to run (also multichat-memory, -file)")
+    parser.add_argument(
+        "--servers", default=default_servers, help="comma list to run (also multichat-memory, -file, -nodelay)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per pair; the table shows medians")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run at most")
     parser.add_argument("--json", metavar="FILE", help="also append every run's JSON line here")

@@ -34,6 +34,8 @@ class Connection:
         # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
         sock = socket.socket(fileno=stream.socket.detach())
         self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        if not hub.config.tcp_nodelay:  # trio turned it on; see docs/architecture.md, "Sending"
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         self.hub = hub
         self.publish = publish
         self._nursery: trio.Nursery | None = None

@@ -9,7 +9,7 @@ import pytest
 import trio
 import trio.testing
 
-from .conftest import Connect, OpenClient, StartServer
+from .conftest import VIRTUAL_TIME, Connect, OpenClient, StartServer
 from .ircclient import IrcClient
 
 
@@ -200,7 +200,7 @@ async def test_console_stats_line_every_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="multichat_trio.server")
-    server = await start_server(stats_interval=10, flood_rate=0)
+    server = await start_server(stats_interval=10, flood_rate=0, **VIRTUAL_TIME)
     client = await open_client(server.port)
     await client.register("alice")
     await client.send("PRIVMSG #lobby :one", "PRIVMSG #lobby :two")
