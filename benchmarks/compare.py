@@ -124,8 +124,8 @@ PEERS = [
     # Our own server with its history store, to measure what durability costs (not found unless named).
     Peer("multichat-memory", lambda port, scratch: _multichat(port, scratch, ":memory:"), lambda: True),
     Peer("multichat-file", lambda port, scratch: _multichat(port, scratch, str(scratch / "h.sqlite3")), lambda: True),
-    # With TCP_NODELAY: every write a segment, even to a client that has not acknowledged the last.
-    Peer("multichat-nodelay", lambda port, scratch: [*_multichat(port, scratch), "--tcp-nodelay"], lambda: True),
+    # TCP_NODELAY always: every write a segment, even under load to a client that has not acked the last.
+    Peer("multichat-nodelay", lambda port, scratch: [*_multichat(port, scratch), "--no-nagle-when-busy"], lambda: True),
     Peer("ngircd", _ngircd, lambda: bool(_which("ngircd"))),
     Peer("inspircd", _inspircd, lambda: bool(_which("inspircd"))),
     Peer("miniircd", _miniircd, lambda: bool(_which("miniircd"))),

@@ -45,7 +45,7 @@ class ServerConfig:
     flood_rate: float = _setting(2.0, "commands per second a client may sustain (0: no limit)")
     flood_burst: int = _setting(10, "commands a client may send at once (0: no limit)")
     sendq: int = _setting(512 * 1024, "bytes queued to a client before it is dropped (SendQ)")
-    tcp_nodelay: bool = _setting(False, "send every write at once (off: Nagle, see docs/architecture.md)")
+    nagle_when_busy: bool = _setting(True, "while sending keeps the server busy, let the kernel join small writes")
     max_clients: int = _setting(10000, "connections accepted at once")
     stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)")
     shutdown_grace: float = _setting(2.0, "seconds clients get to receive the goodbye at shutdown")

@@ -11,6 +11,7 @@ stops and the queued goodbye gets a short grace to be delivered.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -30,18 +31,23 @@ SEND_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
 class Connection:
-    def __init__(self, stream: trio.SocketStream, hub: Hub, publish: Publish, host: str) -> None:
+    def __init__(self, stream: trio.SocketStream, hub: Hub, publish: Publish, host: str, nagle: bool) -> None:
         # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
-        sock = socket.socket(fileno=stream.socket.detach())
-        self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
-        if not hub.config.tcp_nodelay:  # trio turned it on; see docs/architecture.md, "Sending"
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        sock = self._sock = socket.socket(fileno=stream.socket.detach())
+        self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))  # sets TCP_NODELAY
+        if nagle:
+            self.set_nagle(True)
         self.hub = hub
         self.publish = publish
         self._nursery: trio.Nursery | None = None
         self._receive_scope: trio.CancelScope | None = None
         self.outbox = Outbox(hub.config.sendq, sock.send, self._start_drain, self._stop_reading)
         self.client: Client = hub.connect(host, self.outbox)
+
+    def set_nagle(self, on: bool) -> None:
+        """Let the kernel hold a small write until the last is acknowledged (on), or send at once."""
+        with contextlib.suppress(OSError):  # closed meanwhile: nothing to tune
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(not on))
 
     def _stop_reading(self) -> None:
         if self._receive_scope is not None:

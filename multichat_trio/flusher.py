@@ -5,23 +5,66 @@ was runnable has handled its input first, and one write per client carries every
 readers produced (instead of a task switch and a syscall per delivery). A write the kernel cannot
 take whole is finished by that client's own drain task (see `connection.py`). After each round it
 calls `after_round` (the server publishes events of clients the round dropped).
+
+It also measures how busy writing keeps it (`LoadMeter`) and reports when that crosses a line
+either way: the server then lets the kernel join small writes (Nagle) while it is busy, and sends
+every write at once while it is not (see docs/architecture.md, "Sending").
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import trio
 
 from .fanout import Fanout
 
+#: Seconds of wall time over which the share spent writing is judged.
+WINDOW = 0.2
+#: Busy above this share of a window: coalesce; below the lower one: send at once.
+BUSY, IDLE = 0.5, 0.2
+
+
+class LoadMeter:
+    """The share of wall time spent flushing, judged once per window, with hysteresis.
+
+    Plain Python: `add(start, end)` per round, in `time.perf_counter()` seconds; returns the new
+    state when it changes (True: busy), else None.
+    """
+
+    def __init__(self, now: float) -> None:
+        self.busy = False
+        self._window_start = now
+        self._spent = 0.0
+
+    def add(self, start: float, end: float) -> bool | None:
+        self._spent += end - start
+        elapsed = end - self._window_start
+        if elapsed < WINDOW:
+            return None
+        share = self._spent / elapsed
+        self._window_start, self._spent = end, 0.0
+        busy = share > IDLE if self.busy else share >= BUSY
+        if busy == self.busy:
+            return None
+        self.busy = busy
+        return busy
+
 
 class Flusher:
-    def __init__(self, fanout: Fanout, after_round: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        fanout: Fanout,
+        after_round: Callable[[], Awaitable[None]],
+        on_load: Callable[[bool], None] = lambda busy: None,
+    ) -> None:
         self._fanout = fanout
         self._after_round = after_round
+        self._on_load = on_load
         self._wakeup = trio.lowlevel.ParkingLot()
         fanout.on_pending = self._wakeup.unpark_all
+        self.meter = LoadMeter(time.perf_counter())
         #: Rounds so far (for profiles and the benchmark notes).
         self.rounds = 0
 
@@ -33,7 +76,11 @@ class Flusher:
                 # One more scheduler batch: readers whose input arrived meanwhile queue theirs too.
                 await trio.lowlevel.checkpoint()
             self.rounds += 1
+            started = time.perf_counter()
             self._fanout.flush()
+            changed = self.meter.add(started, time.perf_counter())
+            if changed is not None:
+                self._on_load(changed)
             await self._after_round()
             # Let the readers run before the next round, even if this one queued more.
             await trio.lowlevel.checkpoint()

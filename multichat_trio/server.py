@@ -39,13 +39,14 @@ class ChatServer:
         self.config = config
         self.hub = Hub(config, clock=trio.current_time)
         self.stats = StatsMeter(self.hub, trio.current_time)
-        self.flusher = Flusher(self.hub.fanout, self._publish_dropped)
+        self.flusher = Flusher(self.hub.fanout, self._publish_dropped, self._on_load)
         self.port = 0
         self._events = events
         self._record: trio.MemorySendChannel[list[Event]] | None = None
         #: Recent events read back from the history store at start (for the web feed).
         self.restored: list[Event] = []
-        self._connections = 0
+        self._connections: set[Connection] = set()
+        self._nagle = False  # see `_on_load`
         self._all_gone = trio.Event()
         self._stop = trio.Event()
         self.stopped = trio.Event()
@@ -119,6 +120,20 @@ class ChatServer:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the consumer is gone (shutting down): nothing left to tell
 
+    def _on_load(self, busy: bool) -> None:
+        """The flusher got busy (or idle again): Nagle on every socket while busy, off after.
+
+        While writing takes most of the time, letting the kernel join small writes to a client that
+        has not acknowledged the last one saves a segment each, the bulk of the cost; when there is
+        time to spare, every line goes out at once (docs/architecture.md, "Sending").
+        """
+        if not self.config.nagle_when_busy or busy == self._nagle:
+            return
+        self._nagle = busy
+        log.debug("sending is %s: Nagle %s for %d clients", "busy" if busy else "idle", busy, len(self._connections))
+        for connection in self._connections:
+            connection.set_nagle(busy)
+
     async def _publish_dropped(self) -> None:
         """After a flush round: the events of clients it dropped (SendQ exceeded, broken socket)."""
         await self.publish(self.hub.take_events())
@@ -179,14 +194,15 @@ class ChatServer:
         except OSError:
             await trio.aclose_forcefully(stream)
             return
-        if self._stop.is_set() or self._connections >= self.config.max_clients:
+        if self._stop.is_set() or len(self._connections) >= self.config.max_clients:
             await _refuse(stream, "Server shutting down" if self._stop.is_set() else "Server is full")
             return
-        self._connections += 1
+        connection = Connection(stream, self.hub, self.publish, host, self._nagle)
+        self._connections.add(connection)
         try:
-            await Connection(stream, self.hub, self.publish, host).run()
+            await connection.run()
         finally:
-            self._connections -= 1
+            self._connections.discard(connection)
             if not self._connections and self._stop.is_set():
                 self._all_gone.set()
 

@@ -20,12 +20,6 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 StartServer = Callable[..., Awaitable[ChatServer]]
 
 
-#: Tests on trio's autojump clock start their server with `tcp_nodelay=True`: with Nagle (the
-#: default) a line may wait in the kernel for the client's ACK, a kernel timer that does not follow
-#: the virtual clock, which meanwhile jumps past every deadline.
-VIRTUAL_TIME = {"tcp_nodelay": True}
-
-
 def test_config(**overrides: Any) -> ServerConfig:
     """Settings for tests: every port 0, no stats spam, quick shutdown."""
     values: dict[str, Any] = {

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
-from .conftest import VIRTUAL_TIME, Connect, OpenClient, StartServer
+from multichat_trio.server import ChatServer
+
+from .conftest import Connect, OpenClient, StartServer
 from .ircclient import IrcClient
 
 
@@ -200,7 +203,7 @@ async def test_console_stats_line_every_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="multichat_trio.server")
-    server = await start_server(stats_interval=10, flood_rate=0, **VIRTUAL_TIME)
+    server = await start_server(stats_interval=10, flood_rate=0)
     client = await open_client(server.port)
     await client.register("alice")
     await client.send("PRIVMSG #lobby :one", "PRIVMSG #lobby :two")
@@ -209,3 +212,25 @@ async def test_console_stats_line_every_interval(
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stats:")]
     assert lines and lines[-1].startswith("stats: 1 clients connected, 2 messages processed, ")
     assert "msg/s, uptime 0m1" in lines[-1]
+
+
+async def test_sockets_let_the_kernel_join_writes_only_while_sending_is_busy(
+    start_server: StartServer, open_client: OpenClient
+) -> None:
+    """The flusher's load report (`ChatServer._on_load`) turns Nagle on and off on every socket."""
+    server = await start_server()
+    fixed = await start_server(nagle_when_busy=False)
+
+    def nodelay(of: ChatServer) -> set[bool]:
+        return {bool(c.stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)) for c in of._connections}
+
+    for port, nick in ((server.port, "alice"), (server.port, "bob"), (fixed.port, "carol")):
+        await (await open_client(port)).register(nick)
+    assert nodelay(server) == nodelay(fixed) == {True}  # idle: every line goes out at once
+    server._on_load(True)
+    fixed._on_load(True)
+    assert nodelay(server) == {False} and nodelay(fixed) == {True}
+    await (await open_client(server.port)).register("newcomer")
+    assert nodelay(server) == {False}  # one who arrives while busy coalesces too
+    server._on_load(False)
+    assert nodelay(server) == {True}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from multichat_trio.fanout import Fanout, Line
+from multichat_trio.flusher import LoadMeter
 from multichat_trio.outbox import Outbox
 from multichat_trio.protocol import Message, parse
 
@@ -110,3 +111,16 @@ def test_a_write_the_kernel_takes_in_part_keeps_the_rest_in_order() -> None:
     assert outbox.take() == b"defghi"
     assert outbox.take() == b"" and not outbox.draining  # drained: writes go straight out again
     assert outbox.write(b"jkl") and taken == [b"abc", b"jkl"]
+
+
+# --- when to let the kernel join small writes (flusher.LoadMeter) ------------------------------
+
+
+def test_the_load_meter_turns_busy_above_half_and_idle_again_below_a_fifth() -> None:
+    meter = LoadMeter(now=0.0)
+    assert meter.add(0.00, 0.15) is None  # the window is not over yet
+    assert meter.add(0.20, 0.25) is True  # 0.2 of 0.25 s spent writing
+    assert meter.add(0.30, 0.45) is None  # 0.15 of 0.2 s: still busy
+    assert meter.add(0.60, 0.65) is None  # 0.05 of 0.2 s: between the lines, stays busy
+    assert meter.add(0.99, 1.00) is False  # 0.01 of 0.35 s: idle
+    assert not meter.busy

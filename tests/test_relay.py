@@ -22,7 +22,7 @@ from multichat_trio.config import RelayConfig
 from multichat_trio.relay import Link, Relay, RelayLimits
 from multichat_trio.server import ChatServer
 
-from .conftest import VIRTUAL_TIME, OpenClient, StartServer
+from .conftest import OpenClient, StartServer
 from .ircclient import IrcClient
 
 StartRelay = Callable[..., Awaitable[Relay]]
@@ -259,9 +259,8 @@ async def test_overlong_lines_and_invalid_utf8_get_their_answers_and_the_link_li
 
 
 async def test_an_idle_link_is_closed(
-    start_server: StartServer, start_relay: StartRelay, open_client: OpenClient, autojump_clock: trio.testing.MockClock
+    server: ChatServer, start_relay: StartRelay, open_client: OpenClient, autojump_clock: trio.testing.MockClock
 ) -> None:
-    server = await start_server(**VIRTUAL_TIME)
     relay = await start_relay(server.port, RelayLimits(idle_timeout=5))
     bob = await open_client(server.port)
     await bob.register("bob")

@@ -9,7 +9,7 @@ import trio.testing
 
 from multichat_trio.server import ChatServer
 
-from .conftest import VIRTUAL_TIME, Connect, OpenClient, StartServer
+from .conftest import Connect, OpenClient, StartServer
 from .ircclient import IrcClient
 
 
@@ -110,7 +110,7 @@ async def test_client_that_never_reads_is_dropped_without_delaying_others(
 async def test_idle_client_is_pinged_and_kept_when_it_answers(
     start_server: StartServer, open_client: OpenClient, autojump_clock: trio.testing.MockClock
 ) -> None:
-    server = await start_server(ping_interval=30, ping_timeout=20, **VIRTUAL_TIME)
+    server = await start_server(ping_interval=30, ping_timeout=20)
     client = await open_client(server.port)
     client.timeout = 1000  # virtual seconds: the autojump clock skips the idle time
     await client.register("alice")
@@ -125,7 +125,7 @@ async def test_idle_client_is_pinged_and_kept_when_it_answers(
 async def test_silent_client_gets_ping_timeout(
     start_server: StartServer, open_client: OpenClient, autojump_clock: trio.testing.MockClock
 ) -> None:
-    server = await start_server(ping_interval=30, ping_timeout=20, **VIRTUAL_TIME)
+    server = await start_server(ping_interval=30, ping_timeout=20)
     silent, witness = await open_client(server.port), await open_client(server.port)
     silent.timeout = witness.timeout = 1000
     await silent.register("silent")
@@ -144,7 +144,7 @@ async def test_silent_client_gets_ping_timeout(
 async def test_unregistered_connection_is_closed_after_the_timeout(
     start_server: StartServer, open_client: OpenClient, autojump_clock: trio.testing.MockClock
 ) -> None:
-    server = await start_server(register_timeout=15, **VIRTUAL_TIME)
+    server = await start_server(register_timeout=15)
     lurker = await open_client(server.port)
     lurker.timeout = 1000
     await lurker.send("NICK lurker")
