@@ -71,8 +71,9 @@ class Run:
             tail = lines[k:]  # recipients from `start` on get every line from here
             shared: list[bytes | None] = [None, None]  # without / with the time tag
             for client in self.recipients[start : first.count]:
-                if client in skips:
-                    yield client, b"".join(line.data(client.server_time) for line in tail if line.skip is not client)
+                if client in skips:  # a sender that did not ask for echoes: all but its own lines
+                    if mine := b"".join(line.data(client.server_time) for line in tail if line.skip is not client):
+                        yield client, mine
                     continue
                 variant = client.server_time
                 data = shared[variant]

@@ -64,9 +64,7 @@ class Flusher:
         self._on_load = on_load
         self._wakeup = trio.lowlevel.ParkingLot()
         fanout.on_pending = self._wakeup.unpark_all
-        self.meter = LoadMeter(time.perf_counter())
-        #: Rounds so far (for profiles and the benchmark notes).
-        self.rounds = 0
+        self._meter = LoadMeter(time.perf_counter())
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -75,10 +73,9 @@ class Flusher:
                 await self._wakeup.park()
                 # One more scheduler batch: readers whose input arrived meanwhile queue theirs too.
                 await trio.lowlevel.checkpoint()
-            self.rounds += 1
             started = time.perf_counter()
             self._fanout.flush()
-            changed = self.meter.add(started, time.perf_counter())
+            changed = self._meter.add(started, time.perf_counter())
             if changed is not None:
                 self._on_load(changed)
             await self._after_round()

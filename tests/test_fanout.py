@@ -47,6 +47,9 @@ def test_a_round_of_messages_to_one_roster_is_one_write_per_member() -> None:
     assert texts(b) == texts(c) == ["m0", "m1", "m2", "m3", "m4"]
     assert texts(a) == ["m0", "m1", "m3", "m4"]  # the unechoed sender misses only its own line
     assert b.writes[0] is c.writes[0]  # members alike share one joined bytes
+    fanout.broadcast(say(roster, "alone", skip=a))
+    fanout.flush()
+    assert len(a.writes) == 1  # nothing for the sender: no empty write either
 
 
 def test_a_newcomer_gets_only_lines_sent_after_it_joined() -> None:
