@@ -45,7 +45,7 @@ class Channel:
     created: int = field(default_factory=lambda: int(time.time()))
     members: dict[Client, None] = field(default_factory=dict)  # insertion-ordered set
     #: `members` as a list for the fan-out, kept while members only join (see `roster`).
-    _roster: list[Client] | None = None
+    _roster: list[Client] | None = field(default=None, init=False, repr=False)
 
     def add(self, client: Client) -> None:
         self.members[client] = None
@@ -117,7 +117,7 @@ class Hub:
         self.durable = False
         #: Events recorded so far; `release(n)` lets out what waited for the first n to be stored.
         self.recorded = 0
-        #: Deliveries waiting, in order: (events that must be stored first, recipients, line).
+        #: Deliveries waiting, in order: (events that must be stored first, line or (client, bytes)).
         self._held: deque[tuple[int, Line | tuple[Client, bytes]]] = deque()
         #: Each channel's recent public messages, replayed to joiners (filled only with a store).
         self.recent: dict[str, deque[ReplayLine]] = {}
