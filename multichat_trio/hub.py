@@ -176,11 +176,12 @@ class Hub:
         self.clients.discard(client)
         if client.registered:
             self.user_count -= 1
-            quit_line = Message("QUIT", (reason,), client.prefix)
-            peers = {m for ch in client.channels.values() for m in ch.members if m is not client}
+            # At shutdown everyone leaves: n² QUIT lines would tell no one anything.
+            peers = set() if kind == "shutdown" else self.peers_of(client) - {client}
             for channel in list(client.channels.values()):
                 self._remove_member(channel, client)
-            self.broadcast(peers, quit_line)
+            if peers:
+                self.broadcast(peers, Message("QUIT", (reason,), client.prefix))
             self.nicks.pop(casefold(client.nick), None)
             self.record(events.leave(client.nick, None, reason, kind))
         elif self.nicks.get(casefold(client.nick)) is client:
@@ -189,6 +190,7 @@ class Hub:
         client.outbox.close()
 
     def shutdown(self, reason: str = "Server shutting down") -> None:
+        """Everyone gets `ERROR :reason` and is closed (and no one the others' QUIT lines)."""
         for client in list(self.clients):
             self.disconnect(client, reason, kind="shutdown")
 

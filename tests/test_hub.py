@@ -133,3 +133,15 @@ def test_other_channels_vanish_when_empty() -> None:
     assert hub.find_channel("#SIDE") is not None
     hub.receive(alice, b"PART #side :bye")
     assert hub.find_channel("#side") is None
+
+
+def test_shutdown_gives_each_client_its_error_and_no_quit_lines_of_the_others() -> None:
+    hub, _ = make_hub()
+    clients = [join_as(hub, nick) for nick in ("alice", "bob", "carol")]
+    for client in clients:
+        received(client, hub)  # the others' JOINs
+    hub.take_events()
+    hub.shutdown()
+    for client in clients:
+        assert received(client, hub) == [Message("ERROR", ("Server shutting down",))]
+    assert [e.type for e in hub.take_events()] == ["leave"] * 3  # the monitor still sees them go
