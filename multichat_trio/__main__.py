@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             relay_config = settings.load(RelayConfig, args, os.environ, "relay")
             _setup_logging(relay_config.log_level)
-            from .relay import run_relay
+            from .relay.proxy import run_relay
 
             trio.run(_run_until_signal, partial(run_relay, relay_config))
     except (OSError, ValueError) as exc:

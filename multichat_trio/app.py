@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import trio
 
+from .chat.events import Event
 from .config import ServerConfig
-from .events import Event
-from .feed import Feed
-from .server import ChatServer
-from .web import MonitorApp, serve_http
-from .websocket import CLOSE_TIMEOUT, serve_feed
+from .ircd.server import ChatServer
+from .web.feed import Feed
+from .web.http import MonitorApp, serve_http
+from .web.websocket import CLOSE_TIMEOUT, serve_feed
 
 #: Batches of hub events waiting for the broadcaster (which never waits on a viewer).
 EVENT_QUEUE = 1024

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from multichat_trio.config import ServerConfig
-from multichat_trio.server import ChatServer
+from multichat_trio.ircd.server import ChatServer
 
 from .ircclient import IrcClient
 

@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from multichat_trio.server import ChatServer
+from multichat_trio.ircd.server import ChatServer
 
 from .conftest import Connect, OpenClient, StartServer
 from .ircclient import IrcClient
@@ -202,7 +202,7 @@ async def test_console_stats_line_every_interval(
     autojump_clock: trio.testing.MockClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="multichat_trio.server")
+    caplog.set_level(logging.INFO, logger="multichat_trio.ircd.server")
     server = await start_server(stats_interval=10, flood_rate=0)
     client = await open_client(server.port)
     await client.register("alice")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from multichat_trio.fanout import Fanout, Line
-from multichat_trio.flusher import LoadMeter
-from multichat_trio.outbox import Outbox
+from multichat_trio.chat.fanout import Fanout, Line
+from multichat_trio.ircd.flusher import LoadMeter
+from multichat_trio.ircd.outbox import Outbox
 from multichat_trio.protocol import Message, parse
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from gui.userinput import (
+from multichat_gui.userinput import (
     Act,
     ChangeNick,
     ConnectTarget,

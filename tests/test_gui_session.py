@@ -10,8 +10,7 @@ from collections.abc import Callable
 
 import pytest
 import trio
-
-from gui.events import (
+from multichat_gui.events import (
     ChatMessage,
     Disconnected,
     Membership,
@@ -21,9 +20,10 @@ from gui.events import (
     SessionEvent,
     UsersChanged,
 )
-from gui.session import ChatSession
-from gui.userinput import Act, ChangeNick, ConnectTarget, MessageTo, Say
-from multichat_trio.server import ChatServer
+from multichat_gui.session import ChatSession
+from multichat_gui.userinput import Act, ChangeNick, ConnectTarget, MessageTo, Say
+
+from multichat_trio.ircd.server import ChatServer
 
 from .conftest import StartServer
 from .ircclient import IrcClient
@@ -270,6 +270,6 @@ async def test_history_replayed_by_the_server_is_marked_and_keeps_its_sender(
     ],
 )
 def test_error_lines_map_to_causes(error: str, kind: str) -> None:
-    from gui.wording import server_error
+    from multichat_gui.wording import server_error
 
     assert server_error(error).kind == kind

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import trio
 
-from multichat_trio.server import ChatServer
+from multichat_trio.ircd.server import ChatServer
 
 from .conftest import IN_CI
 from .ircclient import IrcClient
@@ -141,7 +141,7 @@ async def open_gui(display: str, tmp_path: Path, *args: str) -> AsyncIterator[Gu
     env = {**os.environ, "DISPLAY": display, "MULTICHAT_GUI_STATE": "1", "PYTHONUNBUFFERED": "1"}
     with stderr.open("wb") as err:
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "gui", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err
+            [sys.executable, "-m", "multichat_gui", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err
         )
     gui = Gui(process, display, stderr)
     try:

@@ -185,9 +185,10 @@ async def test_sigkill_mid_burst_loses_nothing_anyone_received(tmp_path: Path) -
 async def test_retention_prunes_old_events_in_the_background(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    from multichat_trio.history import HistoryStore, NewEvent
-    from multichat_trio.history_writer import HistoryWriter
-    from multichat_trio.hub import Hub
+    from multichat_trio.chat.commands import COMMANDS
+    from multichat_trio.chat.hub import Hub
+    from multichat_trio.history.store import HistoryStore, NewEvent
+    from multichat_trio.history.writer import HistoryWriter
 
     store = HistoryStore(str(tmp_path / "h.sqlite3"))
     store.open()
@@ -198,7 +199,7 @@ async def test_retention_prunes_old_events_in_the_background(
     async def nowhere(events: list[Any]) -> None:
         pass
 
-    writer = HistoryWriter(store, Hub(test_config()), nowhere, wallclock=lambda: now)
+    writer = HistoryWriter(store, Hub(test_config(), COMMANDS), nowhere, wallclock=lambda: now)
     with trio.move_on_after(3600 * 1.5):  # two prunings, an hour apart, in virtual time
         await writer.prune(retention_days=3, max_events=0, every=3600)
     assert [e.data["text"] for e in store.recent(10)] == ["1 days old"]
@@ -241,8 +242,9 @@ async def test_a_slow_disk_is_logged_and_delays_only_until_the_commit(
 ) -> None:
     import time as wall
 
-    from multichat_trio import history_writer, server
-    from multichat_trio.history import HistoryStore, NewEvent
+    from multichat_trio.history import writer as history_writer
+    from multichat_trio.history.store import HistoryStore, NewEvent
+    from multichat_trio.ircd import server
 
     class SlowDisk(HistoryStore):
         def append(self, events: Sequence[NewEvent]) -> list[int]:

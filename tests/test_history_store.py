@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from multichat_trio.history import SCHEMA_VERSION, HistoryStore, NewEvent, StoreError
+from multichat_trio.history.store import SCHEMA_VERSION, HistoryStore, NewEvent, StoreError
 
 
 def _message(ts: float, text: str, channel: str = "#lobby") -> NewEvent:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from multichat_trio.hub import Client, Hub
-from multichat_trio.outbox import Outbox
+from multichat_trio.chat.commands import COMMANDS
+from multichat_trio.chat.hub import Client, Hub
+from multichat_trio.ircd.outbox import Outbox
 from multichat_trio.protocol import LineFramer, Message, parse
 
 from .conftest import test_config
@@ -19,7 +20,7 @@ class FakeClock:
 
 def make_hub(**overrides: object) -> tuple[Hub, FakeClock]:
     clock = FakeClock()
-    return Hub(test_config(**overrides), clock=clock, wallclock=lambda: 1_800_000_000.0), clock
+    return Hub(test_config(**overrides), COMMANDS, clock=clock, wallclock=lambda: 1_800_000_000.0), clock
 
 
 def received(client: Client, hub: Hub) -> list[Message]:

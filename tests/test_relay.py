@@ -19,8 +19,8 @@ import trio
 import trio.testing
 
 from multichat_trio.config import RelayConfig
-from multichat_trio.relay import Link, Relay, RelayLimits
-from multichat_trio.server import ChatServer
+from multichat_trio.ircd.server import ChatServer
+from multichat_trio.relay.proxy import Link, Relay, RelayLimits
 
 from .conftest import OpenClient, StartServer
 from .ircclient import IrcClient

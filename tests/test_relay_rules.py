@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from multichat_trio.hub import Hub
-from multichat_trio.outbox import Outbox
+from multichat_trio.chat.commands import COMMANDS
+from multichat_trio.chat.hub import Hub
+from multichat_trio.ircd.outbox import Outbox
 from multichat_trio.protocol import parse
-from multichat_trio.relay_rules import RelaySession, check_secret, webirc_line
+from multichat_trio.relay.rules import RelaySession, check_secret, webirc_line
 
 from .conftest import test_config
 
@@ -81,7 +82,7 @@ def test_a_secret_that_cannot_be_one_parameter_is_rejected(secret: str) -> None:
 
 
 def _webirc(host: str, line: bytes, **overrides: object) -> tuple[Hub, list[bytes]]:
-    hub = Hub(test_config(**overrides))
+    hub = Hub(test_config(**overrides), COMMANDS)
     outbox = Outbox(1 << 16)
     client = hub.connect(host, outbox)
     hub.receive(client, line)
@@ -113,7 +114,7 @@ def test_webirc_with_the_secret_is_trusted_from_anywhere_and_without_it_from_now
 
 
 def test_a_second_webirc_cannot_change_the_vouched_address() -> None:
-    hub = Hub(test_config())
+    hub = Hub(test_config(), COMMANDS)
     outbox = Outbox(1 << 16)
     client = hub.connect("127.0.0.1", outbox)
     hub.receive(client, b"WEBIRC * gw 198.51.100.7 198.51.100.7")

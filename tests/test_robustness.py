@@ -7,7 +7,7 @@ import socket
 import trio
 import trio.testing
 
-from multichat_trio.server import ChatServer
+from multichat_trio.ircd.server import ChatServer
 
 from .conftest import Connect, OpenClient, StartServer
 from .ircclient import IrcClient

@@ -7,9 +7,9 @@ import json
 import pytest
 import trio
 
-from multichat_trio import events
-from multichat_trio.events import Event
-from multichat_trio.feed import CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, CLOSE_TRY_LATER, Feed, FeedUnavailable
+from multichat_trio.chat import events
+from multichat_trio.chat.events import Event
+from multichat_trio.web.feed import CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, CLOSE_TRY_LATER, Feed, FeedUnavailable
 
 NOON = 1_767_268_800.25  # 2026-01-01T12:00:00.250Z
 

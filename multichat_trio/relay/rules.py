@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .protocol import (
+from ..protocol import (
     MAX_LINE,
     LineFramer,
     LineTooLong,
@@ -22,8 +22,8 @@ from .protocol import (
     format_message,
     parse,
 )
-from .protocol import numerics as rpl
-from .protocol.names import RELAY_MARK
+from ..protocol import numerics as rpl
+from ..protocol.names import RELAY_MARK
 
 #: The gateway name the relay gives in `WEBIRC`.
 GATEWAY = "multichat-relay"

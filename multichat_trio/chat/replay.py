@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..protocol import Message
 from .events import iso_utc
-from .protocol import Message
 
 
 @dataclass(frozen=True, slots=True)

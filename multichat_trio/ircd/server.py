@@ -16,15 +16,16 @@ from functools import partial
 
 import trio
 
-from .config import ServerConfig
+from ..chat.commands import COMMANDS
+from ..chat.events import Event
+from ..chat.hub import Hub
+from ..chat.replay import ReplayLine
+from ..chat.stats import StatsMeter, format_line
+from ..config import ServerConfig
+from ..history.store import HistoryStore, StoreError
+from ..history.writer import HistoryWriter
 from .connection import Connection
-from .events import Event
 from .flusher import Flusher
-from .history import HistoryStore, StoreError
-from .history_writer import HistoryWriter
-from .hub import Hub
-from .replay import ReplayLine
-from .stats import StatsMeter, format_line
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ PRUNE_EVERY = 3600.0
 class ChatServer:
     def __init__(self, config: ServerConfig, events: trio.MemorySendChannel[list[Event]] | None = None) -> None:
         self.config = config
-        self.hub = Hub(config, clock=trio.current_time)
+        self.hub = Hub(config, COMMANDS, clock=trio.current_time)
         self.stats = StatsMeter(self.hub, trio.current_time)
         self.flusher = Flusher(self.hub.fanout, self._publish_dropped, self._on_load)
         self.port = 0

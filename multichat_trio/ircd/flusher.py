@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from .fanout import Fanout
+from ..chat.fanout import Fanout
 
 #: Seconds of wall time over which the share spent writing is judged.
 WINDOW = 0.2

@@ -22,7 +22,7 @@ from typing import Any
 
 import trio
 
-from .events import Event, iso_utc
+from ..chat.events import Event, iso_utc
 
 #: Batches a viewer may have queued before it counts as fallen behind.
 VIEWER_BATCHES = 256

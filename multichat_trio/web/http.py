@@ -22,8 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..ircd.server import ChatServer
 from .feed import Feed
-from .server import ChatServer
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-#: The page's files: top-level `static/` beside the package (a source checkout or editable install).
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+#: The page's files, shipped inside the package (so a plain `pip install` serves them too).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from .events import Event
-from .hub import Client, Hub
+from ..chat.events import Event
+from ..chat.hub import Client, Hub
+from ..protocol import LineFramer
 from .outbox import Outbox
-from .protocol import LineFramer
 
 log = logging.getLogger(__name__)
 

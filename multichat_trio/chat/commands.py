@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from ..protocol import Message, casefold, is_channel_name, is_valid_nick
+from ..protocol import numerics as rpl
+from ..protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
 from . import events
-from .protocol import Message, casefold, is_channel_name, is_valid_nick
-from .protocol import numerics as rpl
-from .protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
+from .hub import Client, Handler, Hub
 
-if TYPE_CHECKING:
-    from .hub import Client, Hub
-
-Handler = Callable[["Hub", "Client", Message], None]
 COMMANDS: dict[str, Handler] = {}
+#: Capabilities we implement and so advertise in `CAP LS`.
+SUPPORTED_CAPS = ("batch", "echo-message", "server-time")
 
 TOPICLEN = 390
 AWAYLEN = 200
@@ -48,8 +46,6 @@ def _need(hub: Hub, client: Client, message: Message, count: int) -> bool:
 
 @command("CAP")
 def cap(hub: Hub, client: Client, message: Message) -> None:
-    from .hub import SUPPORTED_CAPS
-
     sub = message.param(0).upper()
     target = client.nick
     if sub == "LS":

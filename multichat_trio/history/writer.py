@@ -17,10 +17,10 @@ from functools import partial
 
 import trio
 
-from .events import Event
-from .history import HistoryStore, NewEvent, StoreError
-from .hub import Hub
-from .protocol import casefold
+from ..chat.events import Event
+from ..chat.hub import Hub
+from ..protocol import casefold
+from .store import HistoryStore, NewEvent, StoreError
 
 log = logging.getLogger(__name__)
 

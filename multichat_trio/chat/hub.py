@@ -3,8 +3,8 @@
 Plain Python, no I/O. The server hands it each line a client sent; the hub answers by queueing
 encoded lines for the clients concerned in its `Fanout` (which the flusher writes out once per
 round), and records feed events that the server collects with `take_events()` right after the
-call. What each command does lives in `commands.py`; this module keeps the state and the rules
-every command shares.
+call. What each command does lives in `commands.py`, whose table the hub is given (the hub does not
+import it); this module keeps the state and the rules every command shares.
 """
 
 from __future__ import annotations
@@ -12,24 +12,25 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..config import ServerConfig
+from ..protocol import LineTooLong, Message, RemoteProtocolError, casefold, encode, parse
+from ..protocol import numerics as rpl
 from . import events
-from .config import ServerConfig
 from .events import Event
 from .fanout import Fanout, Line, Recipient
-from .outbox import Outbox
-from .protocol import LineTooLong, Message, RemoteProtocolError, casefold, encode, parse
-from .protocol import numerics as rpl
 from .ratelimit import TokenBucket
 from .replay import ReplayLine, replay_messages
+from .sink import Sink
 
 log = logging.getLogger(__name__)
 
-#: Capabilities we implement and so advertise in `CAP LS`.
-SUPPORTED_CAPS = ("batch", "echo-message", "server-time")
+#: What a command handler is: the hub, the client and its message in; answers go through the hub.
+Handler = Callable[["Hub", "Client", Message], None]
+
 #: Commands a client may send before it is registered.
 PRE_REGISTRATION = {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBIRC"}
 #: Commands that do not count against the flood bucket (answers to our own PINGs).
@@ -66,7 +67,7 @@ class Channel:
 @dataclass(eq=False, slots=True)
 class Client:
     host: str
-    outbox: Outbox
+    outbox: Sink
     bucket: TokenBucket
     connected_at: float
     nick: str = "*"
@@ -92,15 +93,14 @@ class Hub:
     def __init__(
         self,
         config: ServerConfig,
+        commands: Mapping[str, Handler],
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
     ) -> None:
-        from .commands import COMMANDS  # the handlers need Hub; import here to avoid a cycle
-
         self.config = config
         self.clock = clock
         self.wallclock = wallclock
-        self._commands = COMMANDS
+        self._commands = commands
         self.clients: set[Client] = set()
         self.nicks: dict[str, Client] = {}
         self.channels: dict[str, Channel] = {}
@@ -125,7 +125,7 @@ class Hub:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def connect(self, host: str, outbox: Outbox) -> Client:
+    def connect(self, host: str, outbox: Sink) -> Client:
         now = self.clock()
         bucket = TokenBucket(self.config.flood_rate, self.config.flood_burst, now)
         client = Client(host=host, outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)

@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
+from ..protocol import Message, encode
 from .events import iso_utc
-from .outbox import Outbox
-from .protocol import Message, encode
+from .sink import Sink
 
 
 class Recipient(Protocol):
-    outbox: Outbox
+    outbox: Sink
     #: The client asked for IRCv3 `server-time`: it gets the line with a `time` tag.
     server_time: bool
 

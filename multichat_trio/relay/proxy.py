@@ -22,9 +22,9 @@ from functools import partial
 
 import trio
 
-from .config import RelayConfig
-from .protocol import Message, encode
-from .relay_rules import RelaySession, check_secret, webirc_line
+from ..config import RelayConfig
+from ..protocol import Message, encode
+from .rules import RelaySession, check_secret, webirc_line
 
 log = logging.getLogger(__name__)
 
