@@ -18,21 +18,41 @@ import trio
 
 from . import config as settings
 from .app import Running, serve_all
-from .config import RelayConfig, ServerConfig
+from .config import RelayConfig, ServerConfig, StartupError
 
 log = logging.getLogger("multichat_trio")
 
 STOP_SIGNALS = [sig for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if sig is not None]
 
 
+#: What ends the program at start with a one-line message and status 1 instead of a traceback.
+SETUP_ERRORS = (StartupError, ValueError, OSError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; exit status 2 for a usage error, 1 for a setup error (bad setting, port in use, database)."""
     parser = argparse.ArgumentParser(prog="multichat-trio", description="MultiChat: a small IRC chat server on trio.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the chat server", description="Run the chat server.")
+    serve = commands.add_parser(
+        "serve",
+        help="run the chat server",
+        description="Run the chat server. Settings: flags, MULTICHAT_* variables, a --config file's top-level keys"
+        " (or its [serve] table).",
+        usage="%(prog)s [options]",
+    )
     settings.add_arguments(serve, ServerConfig)
-    relay = commands.add_parser("relay", help="run the * relay proxy", description="Run the relay proxy.")
+    relay = commands.add_parser(
+        "relay",
+        help="run the * relay proxy",
+        description="Run the relay proxy. Settings: flags, MULTICHAT_RELAY_* variables, a --config file's [relay]"
+        " table.",
+        usage="%(prog)s [options]",
+    )
     settings.add_arguments(relay, RelayConfig)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    command = serve if args.command == "serve" else relay
+    if unknown:  # argparse reports these with the main usage: say them with the subcommand's
+        command.error(f"unrecognized arguments: {' '.join(unknown)} (see {command.prog} --help)")
     try:
         if args.command == "serve":
             server_config = settings.load(ServerConfig, args, os.environ, "serve")
@@ -44,19 +64,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .relay.proxy import run_relay
 
             trio.run(_run_until_signal, partial(run_relay, relay_config))
-    except (OSError, ValueError) as exc:
-        parser.exit(1, f"multichat-trio: error: {exc}\n")
+    except SETUP_ERRORS as exc:
+        parser.exit(1, f"{command.prog}: error: {exc}\n")
     except BaseExceptionGroup as group:
         problem = _setup_problem(group)
         if problem is None:
             raise
-        parser.exit(1, f"multichat-trio: error: {problem}\n")
+        parser.exit(1, f"{command.prog}: error: {problem}\n")
     return 0
 
 
 def _setup_problem(group: BaseExceptionGroup) -> BaseException | None:
     """The first error, when every error in trio's group is a setup problem (port in use, bad setting)."""
-    matched, rest = group.split((OSError, ValueError))
+    matched, rest = group.split(SETUP_ERRORS)
     if matched is None or rest is not None:
         return None
     first: BaseException = matched
@@ -66,6 +86,8 @@ def _setup_problem(group: BaseExceptionGroup) -> BaseException | None:
 
 
 def _setup_logging(level: str) -> None:
+    if not isinstance(logging.getLevelName(level.upper()), int):
+        raise ValueError(f"setting log_level: unknown level {level!r} (DEBUG, INFO, WARNING or ERROR)")
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import trio
 
 from .chat.events import Event
-from .config import ServerConfig
+from .config import ServerConfig, naming_listener
 from .ircd.server import ChatServer
 from .web.feed import Feed
 from .web.http import MonitorApp, serve_http
@@ -82,11 +82,16 @@ async def serve_services(
         await nursery.start(server.serve)
         feed.restore(server.restored)  # the recent past from the history store, before anything new
         nursery.start_soon(feed.run, events_out)
-        bound_ws = (await nursery.start(run_feed_server)).port if ws_port is not None else None
-        bound_http = None
+        bound_ws = bound_http = None
+        if ws_port is not None:
+            with naming_listener("web monitor WebSocket", "--ws-port", config.host, ws_port):
+                bound_ws = (await nursery.start(run_feed_server)).port
         if http_port is not None:
             app = MonitorApp(server, feed, bound_ws)
-            urls = await nursery.start(serve_http, app, config.host, http_port, http_stop.wait, config.shutdown_grace)
+            with naming_listener("web monitor HTTP", "--http-port", config.host, http_port):
+                urls = await nursery.start(
+                    serve_http, app, config.host, http_port, http_stop.wait, config.shutdown_grace
+                )
             bound_http = int(urls[0].rsplit(":", 1)[1])
         task_status.started(Running(server, feed, bound_http, bound_ws))
 

@@ -1,60 +1,91 @@
 """Settings: frozen dataclasses with the original MultiChat's defaults, and their loading.
 
-Every field is a flag (`--ping-interval`), an environment variable (`MULTICHAT_PING_INTERVAL`) and a
-key in the optional TOML file (`ping_interval = 120`, top level or under a `[serve]`/`[relay]` table).
+Every field is a flag (`--ping-interval`), an environment variable and a key in the optional TOML
+file. `serve` reads `MULTICHAT_<NAME>` and the file's top-level keys (or a `[serve]` table); the
+relay reads `MULTICHAT_RELAY_<NAME>` and only its `[relay]` table, so the two never share a port by
+accident. `relay_secret` is `MULTICHAT_RELAY_SECRET` for both: they must agree on it.
 Precedence: flags > environment > file > defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import os
+import socket
 import tomllib
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 ENV_PREFIX = "MULTICHAT_"
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
+#: `--help` headings of the settings groups, in this order; a group not listed comes after, as named.
+GROUPS = {
+    "chat": "chat (the IRC listener and what clients see)",
+    "limits": "limits (flood control, queues, deadlines)",
+    "web": "web monitor",
+    "history": "history",
+    "relay": "relay (where it listens and where it forwards)",
+    "relay trust": "relay trust",
+    "logging": "logging",
+}
 
-def _setting(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
+
+class StartupError(Exception):
+    """Something the program needs at start is unusable (a port, the database): the message says what."""
+
+
+def _setting(default: Any, help: str, *, group: str = "chat") -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "group": group})
 
 
 @dataclasses.dataclass(frozen=True)
 class ServerConfig:
+    env_prefix: ClassVar[str] = ENV_PREFIX
+
     host: str = _setting("127.0.0.1", "address every listener binds")
     port: int = _setting(12345, "IRC chat port")
-    http_port: int = _setting(8000, "web monitor HTTP port (0 turns it off)")
-    ws_port: int = _setting(8765, "web monitor WebSocket feed port (0 turns it off)")
-    web: bool = _setting(True, "serve the web monitor (--no-web: neither the page nor the feed)")
-    max_viewers: int = _setting(100, "web monitor viewers (WebSocket feed connections) at once")
-    feed_backlog: int = _setting(200, "recent events a new viewer and /api/events can catch up on")
+    http_port: int = _setting(8000, "web monitor HTTP port (0 turns it off)", group="web")
+    ws_port: int = _setting(8765, "web monitor WebSocket feed port (0 turns it off)", group="web")
+    web: bool = _setting(True, "serve the web monitor (--no-web: neither the page nor the feed)", group="web")
+    max_viewers: int = _setting(100, "web monitor viewers (WebSocket feed connections) at once", group="web")
+    feed_backlog: int = _setting(200, "recent events a new viewer and /api/events can catch up on", group="web")
     server_name: str = _setting("multichat.local", "server name, the prefix of server lines")
     network: str = _setting("MultiChat", "network name advertised in 005")
     motd: str | None = _setting(None, "file whose lines are the message of the day")
     autojoin: str = _setting("#lobby", "comma list of channels every client joins (empty: none)")
     password: str | None = _setting(None, "server password clients must give with PASS")
-    relay_secret: str | None = _setting(None, "WEBIRC secret of trusted relays (unset: trust loopback relays)")
-    ping_interval: float = _setting(120.0, "seconds of client silence before the server sends PING")
-    ping_timeout: float = _setting(60.0, "seconds to answer a PING before being dropped")
-    register_timeout: float = _setting(60.0, "seconds a new connection has to register")
-    flood_rate: float = _setting(2.0, "commands per second a client may sustain (0: no limit)")
-    flood_burst: int = _setting(10, "commands a client may send at once (0: no limit)")
-    sendq: int = _setting(512 * 1024, "bytes queued to a client before it is dropped (SendQ)")
+    relay_secret: str | None = _setting(
+        None, "WEBIRC secret of trusted relays (unset: trust loopback relays)", group="relay trust"
+    )
+    ping_interval: float = _setting(120.0, "seconds of client silence before the server sends PING", group="limits")
+    ping_timeout: float = _setting(60.0, "seconds to answer a PING before being dropped", group="limits")
+    register_timeout: float = _setting(60.0, "seconds a new connection has to register", group="limits")
+    flood_rate: float = _setting(2.0, "commands per second a client may sustain (0: no limit)", group="limits")
+    flood_burst: int = _setting(10, "commands a client may send at once (0: no limit)", group="limits")
+    sendq: int = _setting(512 * 1024, "bytes queued to a client before it is dropped (SendQ)", group="limits")
     nagle_when_busy: bool = _setting(True, "while sending keeps the server busy, let the kernel join small writes")
-    max_clients: int = _setting(10000, "connections accepted at once")
-    stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)")
+    max_clients: int = _setting(10000, "connections accepted at once", group="limits")
+    stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)", group="logging")
     shutdown_grace: float = _setting(2.0, "seconds clients get to receive the goodbye at shutdown")
-    db: str = _setting("multichat.sqlite3", "history database file (':memory:' keeps it in memory; '' none)")
-    replay: int = _setting(50, "recent channel messages replayed to a joiner (0: none)")
-    store_pms: bool = _setting(False, "also store the text of private messages (never shown or replayed)")
-    retention_days: float = _setting(30.0, "days of history kept (0: no age limit)")
-    max_events: int = _setting(100_000, "events kept in the history at most (0: no limit)")
-    log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR")
+    db: str = _setting(
+        "multichat.sqlite3",
+        "history database file; the default one goes in the current directory if writable, else in the user's data"
+        " directory (':memory:' keeps it in memory; '' none)",
+        group="history",
+    )
+    replay: int = _setting(50, "recent channel messages replayed to a joiner (0: none)", group="history")
+    store_pms: bool = _setting(
+        False, "also store the text of private messages (never shown or replayed)", group="history"
+    )
+    retention_days: float = _setting(30.0, "days of history kept (0: no age limit)", group="history")
+    max_events: int = _setting(100_000, "events kept in the history at most (0: no limit)", group="history")
+    log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR", group="logging")
 
     @property
     def autojoin_channels(self) -> list[str]:
@@ -63,71 +94,117 @@ class ServerConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RelayConfig:
-    host: str = _setting("127.0.0.1", "address the relay listens on")
-    port: int = _setting(9999, "relay port")
-    server_host: str = _setting("127.0.0.1", "chat server to forward to")
-    server_port: int = _setting(12345, "chat server port")
-    relay_secret: str | None = _setting(None, "WEBIRC secret shared with the server")
-    stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)")
-    log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR")
+    env_prefix: ClassVar[str] = ENV_PREFIX + "RELAY_"
+
+    host: str = _setting("127.0.0.1", "address the relay listens on", group="relay")
+    port: int = _setting(9999, "relay port", group="relay")
+    server_host: str = _setting("127.0.0.1", "chat server to forward to", group="relay")
+    server_port: int = _setting(12345, "chat server port", group="relay")
+    relay_secret: str | None = _setting(None, "WEBIRC secret shared with the server", group="relay trust")
+    stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)", group="logging")
+    log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR", group="logging")
 
 
 ConfigT = TypeVar("ConfigT", ServerConfig, RelayConfig)
 
 
+def env_name(cls: type, name: str) -> str:
+    """The environment variable of setting `name`: `MULTICHAT_RELAY_PORT` for the relay's `port`.
+
+    The class's prefix is not repeated, so `relay_secret` is `MULTICHAT_RELAY_SECRET` on both sides.
+    """
+    prefix: str = cls.env_prefix  # type: ignore[attr-defined]
+    return prefix + name.upper().removeprefix(prefix.removeprefix(ENV_PREFIX))
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one `--flag` per field of `cls`; unset flags stay None so lower layers can fill them."""
-    parser.add_argument("--config", metavar="FILE", help="TOML file with settings")
+    """One `--flag` per field of `cls`, under its group's heading; unset flags stay None (lower layers fill them)."""
+    parser.add_argument("--config", metavar="FILE", help=f"TOML file with settings (env {ENV_PREFIX}CONFIG)")
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    fields = dataclasses.fields(cls)
+    rank = {name: i for i, name in enumerate(GROUPS)}
+    names = sorted(dict.fromkeys(f.metadata["group"] for f in fields), key=lambda name: rank.get(name, len(rank)))
+    groups = {name: parser.add_argument_group(GROUPS.get(name, name)) for name in names}
+    for f in fields:
+        group = groups[f.metadata["group"]]
         flag = "--" + f.name.replace("_", "-")
-        env = ENV_PREFIX + f.name.upper()
-        help = f"{f.metadata['help']} (default: {f.default!r}; env {env})"
+        help = f"{f.metadata['help']} (default: {f.default!r}; env {env_name(cls, f.name)})"
         if hints[f.name] is bool:  # --web / --no-web
-            parser.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction, help=help)
+            group.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction, help=help)
         else:
-            parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help)
+            group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help)
 
 
 def load(cls: type[ConfigT], args: argparse.Namespace, environ: Mapping[str, str], section: str) -> ConfigT:
-    """Build `cls` from flags, then environment, then the TOML file named by `--config`, then defaults."""
-    from_file: dict[str, Any] = {}
+    """Build `cls` from flags, then environment, then the TOML file named by `--config`, then defaults.
+
+    `serve` takes the file's top-level keys and its `[serve]` table; `relay` only its `[relay]` table.
+    """
     config_path = getattr(args, "config", None) or environ.get(ENV_PREFIX + "CONFIG")
-    if config_path:
-        with Path(config_path).open("rb") as fh:
-            document = tomllib.load(fh)
-        table = document.get(section, {})
-        from_file = {k: v for k, v in document.items() if not isinstance(v, dict)} | table
+    from_file = _read_file(Path(config_path), section, {f.name for f in dataclasses.fields(cls)}) if config_path else {}
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        raw = getattr(args, f.name, None)
-        if raw is None:
-            raw = environ.get(ENV_PREFIX + f.name.upper())
-        if raw is None:
-            raw = from_file.get(f.name)
-        if raw is not None:
-            values[f.name] = _convert(raw, hints[f.name], f.name)
-    unknown = set(from_file) - {f.name for f in dataclasses.fields(cls)} - {"serve", "relay"}
-    if unknown:
-        raise ValueError(f"unknown setting(s) in {config_path}: {', '.join(sorted(unknown))}")
+        env = env_name(cls, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        sources = (
+            (getattr(args, f.name, None), flag),
+            (environ.get(env), f"env {env}"),
+            (from_file.get(f.name), config_path),
+        )
+        for raw, where in sources:
+            if raw is not None:
+                values[f.name] = _convert(raw, hints[f.name], f.name, str(where))
+                break
     return cls(**values)
 
 
-def _convert(raw: Any, hint: Any, name: str) -> Any:
+def _read_file(path: Path, section: str, known: set[str]) -> dict[str, Any]:
+    """The settings of `section` in the TOML file at `path`; every problem names the file."""
+    try:
+        with path.open("rb") as fh:
+            document = tomllib.load(fh)
+    except OSError as exc:
+        raise ValueError(f"config file {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {path}: {exc}") from exc
+    tables = {"serve", "relay"}
+    for name in tables & set(document):
+        if not isinstance(document[name], dict):
+            raise ValueError(f"config file {path}: {name} must be a table ([{name}])")
+    if section == "serve":
+        stray = sorted(k for k, v in document.items() if isinstance(v, dict) and k not in tables)
+        if stray:
+            raise ValueError(f"config file {path}: unknown table(s) {', '.join(f'[{k}]' for k in stray)}")
+        settings = {k: v for k, v in document.items() if k not in tables} | document.get("serve", {})
+        where = "at the top level or under [serve]"
+    else:
+        settings = document.get(section, {})
+        where = f"under [{section}] (top-level keys are serve's)"
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"config file {path}: unknown setting(s) {where}: {', '.join(unknown)}")
+    return settings
+
+
+def _convert(raw: Any, hint: Any, name: str, where: str) -> Any:
+    """`raw` (a flag's or variable's text, or a TOML value) as setting `name`'s type; errors say `where` it was set."""
     target = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+    value: Any = None
     if isinstance(raw, target) and not (target is int and isinstance(raw, bool)):
-        return raw
-    if target in (int, float) and isinstance(raw, str | int | float) and not isinstance(raw, bool):
-        try:
-            return target(raw)
-        except ValueError:
-            pass
+        value = raw
+    elif target in (int, float) and isinstance(raw, str | int | float) and not isinstance(raw, bool):
+        with contextlib.suppress(ValueError):
+            value = target(raw)
     elif target is str:
-        return str(raw)
+        value = str(raw)
     elif target is bool and isinstance(raw, str) and raw.lower() in _BOOLEANS:
-        return _BOOLEANS[raw.lower()]
-    raise ValueError(f"setting {name}: expected {target.__name__}, got {raw!r}")
+        value = _BOOLEANS[raw.lower()]
+    if value is None:
+        raise ValueError(f"setting {name} ({where}): expected {target.__name__}, got {raw!r}")
+    if target is int and name.endswith("port") and not 0 <= value <= 65535:
+        raise ValueError(f"setting {name} ({where}): {value} is not a port number (0-65535)")
+    return value
 
 
 def parse_known(cls: type[ConfigT], argv: Sequence[str], section: str) -> ConfigT:
@@ -135,3 +212,31 @@ def parse_known(cls: type[ConfigT], argv: Sequence[str], section: str) -> Config
     parser = argparse.ArgumentParser()
     add_arguments(parser, cls)
     return load(cls, parser.parse_args(list(argv)), os.environ, section)
+
+
+@contextlib.contextmanager
+def naming_listener(what: str, flag: str, host: str, port: int) -> Iterator[None]:
+    """Turn a failure to listen into a `StartupError` naming the listener: "chat port 12345 on ... is in use"."""
+    try:
+        yield
+    except OSError as exc:
+        raise StartupError(_listen_problem(what, flag, host, port, exc)) from exc
+    except BaseExceptionGroup as group:  # hypercorn binds inside a nursery of its own
+        failed, rest = group.split(OSError)
+        if failed is None or rest is not None:
+            raise
+        first: BaseException = failed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        assert isinstance(first, OSError)
+        raise StartupError(_listen_problem(what, flag, host, port, first)) from group
+
+
+def _listen_problem(what: str, flag: str, host: str, port: int, exc: OSError) -> str:
+    if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
+        return f"{what} port {port} on {host} is already in use (another server running? choose a port with {flag})"
+    if exc.errno in (errno.EACCES, getattr(errno, "WSAEACCES", None)):
+        return f"{what} port {port} on {host}: permission denied (a port below 1024 needs privileges; see {flag})"
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return f"{what}: cannot listen on {host!r} port {port}: {exc.strerror or exc} (see --host)"
+    return f"{what}: cannot listen on {host} port {port}: {exc.strerror or exc}"

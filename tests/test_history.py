@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -19,6 +20,7 @@ import trio
 import trio.testing
 
 from multichat_trio.app import Running, serve_services
+from multichat_trio.config import StartupError
 
 from .conftest import OpenClient, StartServer, test_config
 from .ircclient import IrcClient
@@ -91,7 +93,7 @@ async def test_history_survives_a_restart_and_ids_keep_increasing(
     await alice.sync()
     stop_first.set()
     await first.server.stopped.wait()
-    with sqlite3.connect(db) as check:
+    with contextlib.closing(sqlite3.connect(db)) as check:
         last_before = check.execute("SELECT max(id) FROM events").fetchone()[0]
 
     second, stop_second = await start()
@@ -103,21 +105,28 @@ async def test_history_survives_a_restart_and_ids_keep_increasing(
     assert any(m.command == "NOTICE" and m.params[1].endswith("<alice> before the restart") for m in seen)
     stop_second.set()
     await second.server.stopped.wait()
-    with sqlite3.connect(db) as check:
+    with contextlib.closing(sqlite3.connect(db)) as check:
         rows = check.execute("SELECT id, type, data FROM events WHERE id > ?", (last_before,)).fetchall()
         everything = check.execute("SELECT data FROM events").fetchall()
     assert ("join", "bob") in [(kind, json.loads(data)["nick"]) for _, kind, data in rows if kind == "join"]
     assert not any("secret" in row[0] for row in everything)  # PM text is never stored
 
 
-async def test_unusable_database_path_is_logged_and_the_chat_goes_on(
-    start_server: StartServer, open_client: OpenClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
+async def test_unusable_database_path_stops_the_start(start_server: StartServer, tmp_path: Path) -> None:
+    with pytest.raises(
+        StartupError, match=r"directory .*no-such-dir.* does not exist \(--db '' runs without history\)"
+    ):
+        await start_server(db=str(tmp_path / "no-such-dir" / "h.sqlite3"))
+
+
+async def test_the_default_store_is_found_and_logged_with_its_full_path(
+    start_server: StartServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = await start_server(db=str(tmp_path / "no-such-dir" / "h.sqlite3"))
-    assert "running without history" in caplog.text
-    alice = await open_client(server.port)
-    await alice.register("alice")
-    assert not server.hub.durable
+    monkeypatch.chdir(tmp_path)  # writable: the store goes here (else in the data directory, see location.py)
+    caplog.set_level(logging.INFO)
+    server = await start_server(db="multichat.sqlite3")
+    assert server.hub.durable
+    assert f"history: {tmp_path / 'multichat.sqlite3'} (0 channels" in caplog.text
 
 
 async def _read_lines(stream: trio.abc.ReceiveStream, into: list[bytes], *, until: bytes) -> None:
@@ -173,7 +182,7 @@ async def test_sigkill_mid_burst_loses_nothing_anyone_received(tmp_path: Path) -
         process.kill()
         await process.wait()
     assert len(received) >= 500
-    with sqlite3.connect(db) as check:
+    with contextlib.closing(sqlite3.connect(db)) as check:
         assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored: set[Any] = {
             row[0] for row in check.execute("SELECT json_extract(data, '$.text') FROM events WHERE type = 'message'")
@@ -224,7 +233,7 @@ async def test_store_pms_keeps_the_text_in_the_store_only(
     assert (await bob.expect("PRIVMSG")).params[1] == "kept but never shown"
     stop_first.set()
     await first.server.stopped.wait()  # a clean stop stores everything
-    with sqlite3.connect(db) as check:
+    with contextlib.closing(sqlite3.connect(db)) as check:
         texts = [row[0] for row in check.execute("SELECT json_extract(data, '$.text') FROM events WHERE type = 'pm'")]
     assert texts == ["kept but never shown"]
     second, stop_second = await start()  # the stored PM comes back to the monitor, without its text

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from multichat_trio.history import location
+from multichat_trio.history import store as history_store
 from multichat_trio.history.store import SCHEMA_VERSION, HistoryStore, NewEvent, StoreError
 
 
@@ -83,3 +87,57 @@ def test_memory_store_works_for_tests_and_no_persistence() -> None:
     store.open()
     assert store.append([_message(1.0, "x")]) == [1]
     store.close()
+
+
+def test_no_shared_memory_file_and_a_second_owner_is_refused(
+    tmp_path: Path, store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.append([_message(1.0, "a")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.sqlite3", "h.sqlite3-wal"]  # no -shm: nothing mmapped
+    monkeypatch.setattr(history_store, "LOCK_WAIT", 0.0)
+    with pytest.raises(StoreError, match=r"database is locked: another server uses it\?"):
+        HistoryStore(store.path).open()
+    store.close()
+    again = HistoryStore(store.path)  # the lock goes with the owner
+    again.open()
+    assert [e.data["text"] for e in again.recent(10)] == ["a"]
+    again.close()
+
+
+def test_a_missing_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"directory '.*missing-dir' does not exist"):
+        HistoryStore(str(tmp_path / "missing-dir" / "h.sqlite3")).open()
+
+
+def test_the_default_store_goes_here_if_writable_else_in_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert location.resolve("elsewhere.db", cwd=tmp_path / "gone") == "elsewhere.db"
+    assert location.resolve(location.DEFAULT_NAME, cwd=tmp_path) == str(tmp_path / "multichat.sqlite3")
+    fallback = location.resolve(location.DEFAULT_NAME, cwd=tmp_path / "gone")  # nothing can be created there
+    assert fallback == str(location.data_dir() / "multichat.sqlite3")
+    assert fallback.startswith(str(tmp_path)) and location.data_dir().is_dir()
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="POSIX permissions; root writes anywhere")
+def test_an_unwritable_current_directory_sends_the_default_store_to_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    assert location.resolve(location.DEFAULT_NAME, cwd=locked) == str(location.data_dir() / "multichat.sqlite3")
+
+
+def test_the_data_directory_of_each_platform(tmp_path: Path) -> None:
+    home = tmp_path
+    assert location.data_dir({}, "linux", home) == home / ".local" / "share" / "multichat"
+    assert location.data_dir({"XDG_DATA_HOME": "/x"}, "linux", home) == Path("/x/multichat")
+    assert location.data_dir({"XDG_DATA_HOME": "rel"}, "linux", home) == home / ".local" / "share" / "multichat"
+    assert location.data_dir({}, "darwin", home) == home / "Library" / "Application Support" / "MultiChat"
+    assert location.data_dir({"LOCALAPPDATA": "C:/L"}, "win32", home) == Path("C:/L/MultiChat")
+    assert location.data_dir({}, "win32", home) == home / "AppData" / "Local" / "MultiChat"

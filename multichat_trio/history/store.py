@@ -4,17 +4,21 @@
 writer calls it through `trio.to_thread.run_sync` under a one-slot limiter), never on the trio
 thread. Each `append` is one transaction: group commit. WAL with `synchronous=NORMAL` survives a
 killed process (SIGKILL) without corruption or loss of committed rows; it may lose the last
-transactions on a power cut, which is the usual trade for a chat server.
+transactions on a power cut, which is the usual trade for a chat server. The file is locked
+exclusively while open: one server owns it, and no `-shm` file is used (see `open`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+#: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
+LOCK_WAIT = 0.5
 #: Version of the schema this code writes; older files are migrated on open.
 SCHEMA_VERSION = 1
 
@@ -60,22 +64,27 @@ class HistoryStore:
         self._db: sqlite3.Connection | None = None
 
     def open(self) -> None:
-        """Connect, set WAL, migrate the schema. Raises `StoreError` with a clear message."""
+        """Connect, lock the file, set WAL, migrate the schema. Raises `StoreError` with a clear message.
+
+        Exclusive locking, set before WAL, keeps the WAL index in this process's memory instead of a
+        shared `-shm` file (whose write fault would be SIGBUS, not an error), and refuses a second server.
+        """
+        where = f"cannot open history database {self.path!r}"
+        folder = os.path.dirname(self.path)
+        if self.path != ":memory:" and folder and not os.path.isdir(folder):
+            raise StoreError(f"{where}: directory {folder!r} does not exist")
+        db = None
         try:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: schema version {version} is newer than this server ({SCHEMA_VERSION})")
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                db.execute("BEGIN")
-                _run_script(db, _MIGRATIONS[target])
-                db.execute(f"PRAGMA user_version={target}")
-                db.execute("COMMIT")
-            db.execute("SELECT count(*) FROM events").fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open history database {self.path!r}: {exc}") from exc
+            db = sqlite3.connect(self.path, timeout=LOCK_WAIT, check_same_thread=False, isolation_level=None)
+            _prepare(db, self.path)
+        except (sqlite3.Error, StoreError) as exc:
+            if db is not None:
+                db.close()
+            if isinstance(exc, StoreError):
+                raise
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY":
+                raise StoreError(f"{where}: database is locked: another server uses it?") from exc
+            raise StoreError(f"{where}: {exc}") from exc
         self._db = db
 
     def close(self) -> None:
@@ -154,6 +163,22 @@ class HistoryStore:
             db.execute("ROLLBACK")
             raise StoreError(f"cannot prune history in {self.path!r}: {exc}") from exc
         return deleted
+
+
+def _prepare(db: sqlite3.Connection, path: str) -> None:
+    """Lock the file, turn WAL on and bring the schema up to date."""
+    db.execute("PRAGMA locking_mode=EXCLUSIVE")  # first: so WAL never uses a -shm file
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path}: schema version {version} is newer than this server ({SCHEMA_VERSION})")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN")
+        _run_script(db, _MIGRATIONS[target])
+        db.execute(f"PRAGMA user_version={target}")
+        db.execute("COMMIT")
+    db.execute("SELECT count(*) FROM events").fetchone()
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:

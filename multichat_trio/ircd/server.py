@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections import deque
 from functools import partial
 
@@ -21,7 +22,8 @@ from ..chat.events import Event
 from ..chat.hub import Hub
 from ..chat.replay import ReplayLine
 from ..chat.stats import StatsMeter, format_line
-from ..config import ServerConfig
+from ..config import ServerConfig, StartupError, naming_listener
+from ..history import location
 from ..history.store import HistoryStore, StoreError
 from ..history.writer import HistoryWriter
 from .connection import Connection
@@ -83,16 +85,17 @@ class ChatServer:
         async with trio.open_nursery() as connections:
             await connections.start(self.flusher.run)
             async with trio.open_nursery() as listening:
-                listeners = await listening.start(
-                    partial(
-                        trio.serve_tcp,
-                        self._serve_connection,
-                        self.config.port,
-                        host=self.config.host,
-                        backlog=self.config.max_clients,  # a connect storm waits in the queue, not in SYN retries
-                        handler_nursery=connections,
+                with naming_listener("chat", "--port", self.config.host, self.config.port):
+                    listeners = await listening.start(
+                        partial(
+                            trio.serve_tcp,
+                            self._serve_connection,
+                            self.config.port,
+                            host=self.config.host,
+                            backlog=self.config.max_clients,  # a connect storm waits in the queue, not in SYN retries
+                            handler_nursery=connections,
+                        )
                     )
-                )
                 self.port = listeners[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
@@ -149,19 +152,23 @@ class ChatServer:
             self._events = None
 
     async def _open_history(self) -> HistoryStore | None:
-        """Open the store and read back the recent past; on failure, say why and go on without it."""
+        """Open the store and read back the recent past; one that cannot be opened stops the start."""
         if not self.config.db:
             return None
-        store = HistoryStore(self.config.db)
+        store: HistoryStore | None = None
         try:
+            path = await trio.to_thread.run_sync(location.resolve, self.config.db)
+            store = HistoryStore(path)
             await trio.to_thread.run_sync(store.open)
             recent = await trio.to_thread.run_sync(self._read_back, store)
         except StoreError as exc:
-            log.error("%s: running without history", exc)
-            return None
+            if store is not None:
+                await trio.to_thread.run_sync(store.close)
+            raise StartupError(f"{exc} (--db '' runs without history)") from exc
         self.hub.recent, self.restored = recent
         self.hub.durable = True
-        log.info("history: %s (%d channels with recent messages)", self.config.db, len(self.hub.recent))
+        shown = path if path == ":memory:" else os.path.abspath(path)
+        log.info("history: %s (%d channels with recent messages)", shown, len(self.hub.recent))
         return store
 
     def _read_back(self, store: HistoryStore) -> tuple[dict[str, deque[ReplayLine]], list[Event]]:

@@ -22,7 +22,7 @@ from functools import partial
 
 import trio
 
-from ..config import RelayConfig
+from ..config import RelayConfig, naming_listener
 from ..protocol import Message, encode
 from .rules import RelaySession, check_secret, webirc_line
 
@@ -71,11 +71,16 @@ class Relay:
         self._started = trio.current_time()
         async with trio.open_nursery() as links:
             async with trio.open_nursery() as listening:
-                listeners = await listening.start(
-                    partial(
-                        trio.serve_tcp, self._serve_user, self.config.port, host=self.config.host, handler_nursery=links
+                with naming_listener("relay", "--port", self.config.host, self.config.port):
+                    listeners = await listening.start(
+                        partial(
+                            trio.serve_tcp,
+                            self._serve_user,
+                            self.config.port,
+                            host=self.config.host,
+                            handler_nursery=links,
+                        )
                     )
-                )
                 self.port = listeners[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
