@@ -80,6 +80,15 @@ def test_the_relay_reads_its_own_settings_not_serves(tmp_path: Path) -> None:
     assert settings.load(ServerConfig, _args(), env, "serve").relay_secret == "shared"  # both sides need it
 
 
+def test_the_readmes_config_example_gives_server_and_relay_their_own_ports(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    toml = tmp_path / "multichat.toml"
+    toml.write_text(readme.split("```toml\n", 1)[1].split("```", 1)[0])
+    serve = settings.load(ServerConfig, _args("--config", str(toml)), {}, "serve")
+    relay = _relay("--config", str(toml))
+    assert serve.port == relay.server_port != relay.port
+
+
 def test_config_file_tables_are_checked_where_they_are_read(tmp_path: Path) -> None:
     toml = tmp_path / "m.toml"
     toml.write_text("[relay]\nprot = 1\n")
