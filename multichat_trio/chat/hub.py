@@ -89,6 +89,14 @@ class Client:
         return f"{self.nick}!{self.user or '~u'}@{self.host}"
 
 
+@dataclass(frozen=True, slots=True)
+class Goodbye:
+    """A closed client's ERROR line, held behind lines that wait for their commit."""
+
+    client: Client
+    data: bytes
+
+
 class Hub:
     def __init__(
         self,
@@ -118,7 +126,7 @@ class Hub:
         #: Events recorded so far; `release(n)` lets out what waited for the first n to be stored.
         self.recorded = 0
         #: Deliveries waiting, in order: (events that must be stored first, line or (client, bytes)).
-        self._held: deque[tuple[int, Line | tuple[Client, bytes]]] = deque()
+        self._held: deque[tuple[int, Line | Goodbye | tuple[Client, bytes]]] = deque()
         #: Each channel's recent public messages, replayed to joiners (filled only with a store).
         self.recent: dict[str, deque[ReplayLine]] = {}
         self._batches = 0
@@ -169,7 +177,11 @@ class Hub:
         handler(self, client, message)
 
     def disconnect(self, client: Client, reason: str, *, kind: str = "quit", error: str | None = None) -> None:
-        """Remove `client`: peers see it QUIT with `reason`, the client gets an ERROR and is closed."""
+        """Remove `client`: peers see it QUIT with `reason`, the client gets an ERROR and is closed.
+
+        The state changes at once; the ERROR, and the `outbox.close()` that stops the client's reader,
+        come after whatever was queued for the client before them (held lines included).
+        """
         if client.closed:
             return
         client.closed = True
@@ -186,8 +198,11 @@ class Hub:
             self.record(events.leave(client.nick, None, reason, kind))
         elif self.nicks.get(casefold(client.nick)) is client:
             del self.nicks[casefold(client.nick)]
-        self._queue(client, encode(Message("ERROR", (error or reason,))))
-        client.outbox.close()
+        goodbye = encode(Message("ERROR", (error or reason,)))
+        if self._held:  # it waits its turn behind lines held for a commit, and so does the close
+            self._held.append((0, Goodbye(client, goodbye)))
+        else:
+            self._say_goodbye(client, goodbye)
 
     def shutdown(self, reason: str = "Server shutting down") -> None:
         """Everyone gets `ERROR :reason` and is closed (and no one the others' QUIT lines)."""
@@ -213,8 +228,15 @@ class Hub:
             _, item = held.popleft()
             if isinstance(item, Line):
                 self.fanout.broadcast(item)
+            elif isinstance(item, Goodbye):
+                self._say_goodbye(item.client, item.data)
             else:
                 self.fanout.send(*item)
+
+    def _say_goodbye(self, client: Client, data: bytes) -> None:
+        """The ERROR line goes out after everything queued before it; then the client's reader stops."""
+        self.fanout.send(client, data)
+        client.outbox.close()
 
     # --- delivery --------------------------------------------------------------------------
 
