@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -323,3 +324,19 @@ async def test_relay_command_prints_its_port_and_stops_cleanly_on_sigint(server:
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_a_server_that_dies_without_error_still_leaves_relay_users_a_goodbye(
+    nursery: trio.Nursery, start_relay: StartRelay, open_client: OpenClient
+) -> None:
+    async def dies_after_welcome(stream: trio.SocketStream) -> None:
+        await stream.receive_some()  # the relay's WEBIRC (and maybe the user's first lines)
+        await stream.send_all(b":fake 001 *relay_user :Welcome\r\n")
+        await trio.aclose_forcefully(stream)  # a crash: no ERROR line, just a close
+
+    listeners = await nursery.start(partial(trio.serve_tcp, dies_after_welcome, 0, host="127.0.0.1"))
+    relay = await start_relay(listeners[0].socket.getsockname()[1])
+    user = await open_client(relay.port)
+    await user.send("NICK relay_user", "USER u 0 * :Real")
+    lines = await _lines_until_closed(user)
+    assert lines == ["001 *relay_user Welcome", "ERROR Closing link: upstream closed the connection"]

@@ -216,13 +216,19 @@ class Link:
             self._scope.cancel()
 
     async def _pump_down(self, upstream: trio.abc.Stream) -> None:
-        """Server → user: complete lines, unchanged. At the server's EOF its last lines are already sent."""
+        """Server → user: complete lines, unchanged. At the server's EOF its last lines are already sent.
+
+        A server that closes without its own ERROR (it died, or was killed) still leaves the user
+        a goodbye saying why, as a server would.
+        """
         try:
             while data := await self._receive(upstream):
                 result = self.session.from_server(data)
                 if result.to_client and not await self._send_client(result.to_client):
                     return
                 self.relay.lines_down += result.lines
+            if not self.session.server_said_goodbye:
+                self.close("upstream closed the connection")
         finally:
             self._scope.cancel()
 

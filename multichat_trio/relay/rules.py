@@ -84,6 +84,8 @@ class RelaySession:
         self.nick = "*"
         #: The server's name, from the source of its numerics.
         self.server_name = GATEWAY
+        #: The server sent its ERROR line: the user has had the server's own goodbye.
+        self.server_said_goodbye = False
 
     def from_client(self, data: bytes) -> FromClient:
         """Frame `data` from the user; rewrite `NICK`, answer what the server never should see."""
@@ -109,6 +111,8 @@ class RelaySession:
             if isinstance(line, LineTooLong):
                 continue  # the server never sends these; a line cut in half must not reach the user
             message = _parse(line)
+            if message is not None and message.command == "ERROR":
+                self.server_said_goodbye = True
             if message is not None and len(message.command) == 3 and message.command.isdigit() and message.params:
                 self.nick = message.params[0]
                 self.server_name = message.source or self.server_name
