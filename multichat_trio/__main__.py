@@ -19,6 +19,7 @@ import trio
 from . import config as settings
 from .app import Running, serve_all
 from .config import RelayConfig, ServerConfig
+from .relay import secret
 
 log = logging.getLogger("multichat_trio")
 
@@ -37,10 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             server_config = settings.load(ServerConfig, args, os.environ, "serve")
             _setup_logging(server_config.log_level)
+            server_config = secret.for_server(server_config)
             trio.run(_run_until_signal, partial(_serve, server_config))
         else:
             relay_config = settings.load(RelayConfig, args, os.environ, "relay")
             _setup_logging(relay_config.log_level)
+            relay_config = secret.for_relay(relay_config)
             from .relay.proxy import run_relay
 
             trio.run(_run_until_signal, partial(run_relay, relay_config))

@@ -38,7 +38,10 @@ class ServerConfig:
     motd: str | None = _setting(None, "file whose lines are the message of the day")
     autojoin: str = _setting("#lobby", "comma list of channels every client joins (empty: none)")
     password: str | None = _setting(None, "server password clients must give with PASS")
-    relay_secret: str | None = _setting(None, "WEBIRC secret of trusted relays (unset: trust loopback relays)")
+    relay_secret: str | None = _setting(None, "WEBIRC secret of trusted relays (unset: the secret file's)")
+    relay_secret_file: str = _setting(
+        "multichat-relay.secret", "file holding the relay secret, created with a random one if missing"
+    )
     ping_interval: float = _setting(120.0, "seconds of client silence before the server sends PING")
     ping_timeout: float = _setting(60.0, "seconds to answer a PING before being dropped")
     register_timeout: float = _setting(60.0, "seconds a new connection has to register")
@@ -67,7 +70,8 @@ class RelayConfig:
     port: int = _setting(9999, "relay port")
     server_host: str = _setting("127.0.0.1", "chat server to forward to")
     server_port: int = _setting(12345, "chat server port")
-    relay_secret: str | None = _setting(None, "WEBIRC secret shared with the server")
+    relay_secret: str | None = _setting(None, "WEBIRC secret shared with the server (unset: the secret file's)")
+    relay_secret_file: str = _setting("multichat-relay.secret", "file holding the relay secret, written by serve")
     stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)")
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR")
 

@@ -14,6 +14,8 @@ from multichat_trio.ircd.server import ChatServer
 
 from .ircclient import IrcClient
 
+#: The relay secret the test servers and relays share (the CLI would read or write the secret file).
+RELAY_SECRET = "test-relay-secret"
 #: Under CI, tests that need a display or a browser must run, not skip.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -29,6 +31,7 @@ def test_config(**overrides: Any) -> ServerConfig:
         "stats_interval": 0,
         "shutdown_grace": 1.0,
         "db": "",  # no history store unless a test asks for one
+        "relay_secret": RELAY_SECRET,
     }
     values.update(overrides)
     return ServerConfig(**values)

@@ -78,6 +78,7 @@ async def _start_serve_process(db: Path) -> tuple[trio.Process, int, trio.abc.Re
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=db.parent,  # where the relay secret file is written
     )
     assert process.stdout is not None and process.stderr is not None
     banner = b""
@@ -114,7 +115,7 @@ async def test_signal_stops_serve_cleanly(signum: signal.Signals, tmp_path: Path
         await process.wait()
 
 
-async def test_port_in_use_is_a_one_line_error_not_a_traceback() -> None:
+async def test_port_in_use_is_a_one_line_error_not_a_traceback(tmp_path: Path) -> None:
     with trio.socket.socket() as taken:
         await taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -137,6 +138,7 @@ async def test_port_in_use_is_a_one_line_error_not_a_traceback() -> None:
             capture_stdout=True,
             capture_stderr=True,
             check=False,
+            cwd=tmp_path,
         )
     assert result.returncode == 1
     assert b"Traceback" not in result.stderr

@@ -53,7 +53,10 @@ class Relay:
     """The relay: listen on `config.port`, forward each user to `config.server_host:server_port`."""
 
     def __init__(self, config: RelayConfig, limits: RelayLimits | None = None) -> None:
+        if config.relay_secret is None:
+            raise ValueError("the relay needs the server's relay secret (relay_secret)")
         check_secret(config.relay_secret)
+        self.secret = config.relay_secret
         self.config = config
         self.limits = limits or RelayLimits()
         self.port = 0
@@ -169,7 +172,7 @@ class Link:
                 self.upstream = await self._open_upstream()
                 if self.upstream is None:
                     return
-                if not await self._send(self.upstream, webirc_line(self.relay.config.relay_secret, self.ip)):
+                if not await self._send(self.upstream, webirc_line(self.relay.secret, self.ip)):
                     return
                 async with trio.open_nursery() as pumps:
                     pumps.start_soon(self._pump_up, self.upstream)

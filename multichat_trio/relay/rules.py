@@ -27,8 +27,6 @@ from ..protocol.names import RELAY_MARK
 
 #: The gateway name the relay gives in `WEBIRC`.
 GATEWAY = "multichat-relay"
-#: What the relay sends as the WEBIRC password when none is configured (the server then trusts loopback).
-NO_SECRET = "*"
 #: Server lines may carry IRCv3 tags (up to 8191 bytes) on top of the 512-byte line.
 MAX_SERVER_LINE = 8192 + MAX_LINE
 
@@ -41,14 +39,14 @@ def check_secret(secret: str | None) -> None:
         raise ValueError("relay_secret must be one word: no spaces, no leading ':'")
 
 
-def webirc_line(secret: str | None, ip: str) -> bytes:
+def webirc_line(secret: str, ip: str) -> bytes:
     """`WEBIRC password gateway hostname ip`: the relay vouching for its user's real address.
 
     The relay does no reverse DNS (it would delay every connection), so the hostname is the
     address itself; an IPv6 address starting with ':' gets a leading '0' to stay one word.
     """
     hostname = "0" + ip if ip.startswith(":") else ip
-    return encode(Message("WEBIRC", (secret or NO_SECRET, GATEWAY, hostname, ip)))
+    return encode(Message("WEBIRC", (secret, GATEWAY, hostname, ip)))
 
 
 def mark_nick(nick: str) -> str:
