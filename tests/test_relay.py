@@ -27,6 +27,7 @@ from .conftest import RELAY_SECRET, OpenClient, StartServer
 from .ircclient import IrcClient
 
 StartRelay = Callable[..., Awaitable[Relay]]
+RELAY_COMMAND = [sys.executable, "-m", "multichat_trio", "relay"]
 LIMITS = RelayLimits(connect_timeout=5, send_timeout=5, shutdown_grace=1)
 
 
@@ -294,8 +295,7 @@ async def test_a_user_who_stops_reading_holds_no_growing_buffer(autojump_clock: 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 async def test_relay_command_prints_its_port_and_stops_cleanly_on_sigint(server: ChatServer) -> None:
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "multichat_trio", "relay", "--port", "0", "--server-port", str(server.port)]
-        + ["--relay-secret", RELAY_SECRET],  # one flag per line pair reads best
+        [*RELAY_COMMAND, "--port", "0", "--server-port", str(server.port), "--relay-secret", RELAY_SECRET],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
