@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 
-from ..protocol import Message, casefold, is_channel_name, is_valid_nick
+from ..protocol import Message, casefold, host_word, is_channel_name, is_valid_nick
 from ..protocol import numerics as rpl
 from ..protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
 from . import events
@@ -86,8 +86,9 @@ def webirc(hub: Hub, client: Client, message: Message) -> None:
     """A trusted relay (gateway) vouches for its user: `WEBIRC secret gateway hostname ip`.
 
     Accepted only before registration, with the configured secret, or, when no secret is
-    configured, from a loopback connection. The user then appears with its real address and may
-    take a `*`-marked nickname.
+    configured, from a loopback connection. The user then appears with its real address (an IPv6
+    one starting with ':' gets a leading '0', as with a direct client) and may take a `*`-marked
+    nickname. The hostname is not used: the relay does no DNS and passes the address there too.
     """
     if client.registered or client.nick != "*" or client.relayed:  # once, first: no re-vouching a new address
         hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC must come first")
@@ -101,7 +102,7 @@ def webirc(hub: Hub, client: Client, message: Message) -> None:
         hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC refused (bad secret or untrusted address)")
         return
     client.relayed = True
-    client.host = message.params[3]
+    client.host = host_word(message.params[3])
 
 
 def _is_address(text: str) -> bool:
