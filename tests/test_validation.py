@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sqlite3
 from functools import partial
 from pathlib import Path
@@ -165,3 +166,27 @@ async def test_malformed_rows_in_the_database_are_left_out_once_and_everyone_can
     assert len(warnings) == 1 and warnings[0].startswith("history: 12 stored events left out")
     stop.set()
     await running.server.stopped.wait()
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+async def test_a_direct_ipv6_client_can_be_looked_up(start_server: StartServer) -> None:
+    server = await start_server(host="::1", flood_rate=0)
+    alice, bob = await IrcClient.connect(server.port, "::1"), await IrcClient.connect(server.port, "::1")
+    try:
+        await alice.register("alice")
+        await bob.register("bob")
+        await bob.send("WHO alice", "WHOIS alice")
+        assert (await bob.expect("352")).params[3] == "0::1"
+        assert (await bob.expect("311")).params[3] == "0::1"
+    finally:
+        await alice.aclose()
+        await bob.aclose()
