@@ -129,3 +129,14 @@ def test_a_malformed_webirc_is_refused_and_closed() -> None:
         hub, lines = _webirc("127.0.0.1", line)
         assert lines == [b"ERROR :Closing link: WEBIRC needs: secret gateway hostname ip"]
         assert not hub.clients
+
+
+def test_a_server_line_with_nul_or_cr_is_not_passed_on_and_the_rest_is() -> None:
+    session = RelaySession()
+    result = session.from_server(b":srv NOTICE *a :a\0b\r\n:srv NOTICE *a :c\rd\r\n:srv NOTICE *a :fine\r\n")
+    assert (result.to_client, result.lines) == (b":srv NOTICE *a :fine\r\n", 1)
+
+
+def test_a_user_line_with_nul_goes_to_the_server_to_answer() -> None:
+    result = RelaySession().from_client(b"NICK a\0b\r\nPRIVMSG #lobby :a\0b\r\n")
+    assert result.to_server == b"NICK a\0b\r\nPRIVMSG #lobby :a\0b\r\n"

@@ -10,7 +10,7 @@ import hmac
 import ipaddress
 from collections.abc import Callable
 
-from ..protocol import Message, casefold, is_channel_name, is_valid_nick
+from ..protocol import Message, casefold, host_word, is_channel_name, is_valid_nick
 from ..protocol import numerics as rpl
 from ..protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
 from . import events
@@ -88,7 +88,9 @@ def webirc(hub: Hub, client: Client, message: Message) -> None:
 
     Accepted only as the first command, once, and only with the configured secret (with none
     configured, from nobody: being on the same machine proves nothing). The user then appears with
-    its real address and may take a `*`-marked nickname.
+    its real address (an IPv6 one starting with ':' gets a leading '0', as with a direct client) and
+    may take a `*`-marked nickname. The hostname is not used: the relay does no DNS and passes the
+    address there too.
     """
     if client.registered or client.nick != "*" or client.relayed:  # once, first: no re-vouching a new address
         hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC must come first")
@@ -101,7 +103,7 @@ def webirc(hub: Hub, client: Client, message: Message) -> None:
         hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC refused (bad secret)")
         return
     client.relayed = True
-    client.host = message.params[3]
+    client.host = host_word(message.params[3])
 
 
 def _is_address(text: str) -> bool:

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..config import ServerConfig
-from ..protocol import LineTooLong, Message, RemoteProtocolError, casefold, encode, parse
+from ..protocol import (
+    ForbiddenCharacter,
+    LineTooLong,
+    Message,
+    RemoteProtocolError,
+    casefold,
+    encode,
+    host_word,
+    parse,
+)
 from ..protocol import numerics as rpl
 from . import events
 from .events import Event
@@ -136,7 +145,7 @@ class Hub:
     def connect(self, host: str, outbox: Sink) -> Client:
         now = self.clock()
         bucket = TokenBucket(self.config.flood_rate, self.config.flood_burst, now)
-        client = Client(host=host, outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
+        client = Client(host=host_word(host), outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
         client.password_ok = self.config.password is None
         self.clients.add(client)
         return client
@@ -153,6 +162,10 @@ class Hub:
             message = parse(text)
         except UnicodeDecodeError:
             self.send(client, Message("FAIL", ("*", "INVALID_UTF8", "Line discarded: not valid UTF-8"), self.name))
+            return
+        except ForbiddenCharacter:
+            why = "Line discarded: it contains NUL, CR or LF"
+            self.send(client, Message("FAIL", ("*", "INVALID_CHARACTERS", why), self.name))
             return
         except RemoteProtocolError:
             return  # a line of spaces or a bare prefix: nothing to answer
@@ -192,10 +205,10 @@ class Hub:
             peers = set() if kind == "shutdown" else self.peers_of(client) - {client}
             for channel in list(client.channels.values()):
                 self._remove_member(channel, client)
+            self.nicks.pop(casefold(client.nick), None)  # before anything that could raise: no ghosts
+            self.record(events.leave(client.nick, None, reason, kind))
             if peers:
                 self.broadcast(peers, Message("QUIT", (reason,), client.prefix))
-            self.nicks.pop(casefold(client.nick), None)
-            self.record(events.leave(client.nick, None, reason, kind))
         elif self.nicks.get(casefold(client.nick)) is client:
             del self.nicks[casefold(client.nick)]
         goodbye = encode(Message("ERROR", (error or reason,)))
@@ -258,7 +271,9 @@ class Hub:
             self.fanout.send(client, data)
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
-        self.send(client, Message(numeric, (client.nick, *params), self.name))
+        """A numeric to `client`; a middle parameter that cannot be one (an echoed `a b`, `:x` or `""`) is `*`."""
+        middles = [word if _is_word(word) else "*" for word in params[:-1]]
+        self.send(client, Message(numeric, (client.nick, *middles, *params[-1:]), self.name))
 
     def broadcast(
         self,
@@ -369,8 +384,13 @@ class Hub:
         self.max_users = max(self.max_users, self.user_count)
 
 
+def _is_word(param: str) -> bool:
+    """True if `param` can be a middle parameter: not empty, no space, no leading ':'."""
+    return bool(param) and " " not in param and param[0] != ":"
+
+
 def _read_motd(path: str | None) -> list[str] | None:
     if not path:
         return None
-    with open(path, encoding="utf-8") as fh:
-        return [line.rstrip("\r\n") for line in fh]
+    with open(path, encoding="utf-8") as fh:  # text mode: a bare CR ends a line too
+        return [line.rstrip("\r\n").replace("\0", "") for line in fh]

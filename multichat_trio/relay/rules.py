@@ -20,6 +20,7 @@ from ..protocol import (
     RemoteProtocolError,
     encode,
     format_message,
+    host_word,
     parse,
 )
 from ..protocol import numerics as rpl
@@ -45,8 +46,7 @@ def webirc_line(secret: str, ip: str) -> bytes:
     The relay does no reverse DNS (it would delay every connection), so the hostname is the
     address itself; an IPv6 address starting with ':' gets a leading '0' to stay one word.
     """
-    hostname = "0" + ip if ip.startswith(":") else ip
-    return encode(Message("WEBIRC", (secret, GATEWAY, hostname, ip)))
+    return encode(Message("WEBIRC", (secret, GATEWAY, host_word(ip), ip)))
 
 
 def mark_nick(nick: str) -> str:
@@ -106,8 +106,8 @@ class RelaySession:
         """Frame `data` from the server into complete lines, watching numerics for the user's nick."""
         out: list[bytes] = []
         for line in self._server_framer.feed(data):
-            if isinstance(line, LineTooLong):
-                continue  # the server never sends these; a line cut in half must not reach the user
+            if isinstance(line, LineTooLong) or _forbidden(line):
+                continue  # the server never sends these; a line cut in half (or in two) must not reach the user
             message = _parse(line)
             if message is not None and message.command == "ERROR":
                 self.server_said_goodbye = True
@@ -127,6 +127,11 @@ def _parse(line: bytes) -> Message | None:
         return parse(line.decode("utf-8"))
     except (UnicodeDecodeError, RemoteProtocolError):
         return None
+
+
+def _forbidden(line: bytes) -> bool:
+    """True if `line` holds NUL or CR (the framer took the LF): the user's client might split it."""
+    return b"\0" in line or b"\r" in line
 
 
 def _renamed(line: bytes, message: Message) -> bytes:
