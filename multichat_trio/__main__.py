@@ -17,7 +17,7 @@ from functools import partial
 import trio
 
 from . import config as settings
-from .app import Running, serve_all
+from .app import LOOPBACK_URL_HOSTS, Running, serve_all
 from .config import RelayConfig, ServerConfig
 
 log = logging.getLogger("multichat_trio")
@@ -96,8 +96,10 @@ async def _serve(config: ServerConfig, stop: trio.Event) -> None:
     async with trio.open_nursery() as nursery:
         running: Running = await nursery.start(serve_all, config, stop)
         port = running.server.port
-        monitor = running.monitor_url(config.host)
+        monitor = running.monitor_url(config.web_host)
         web = f"  web monitor: {monitor}" if monitor else "  web monitor: off"
+        if monitor and config.web_host in LOOPBACK_URL_HOSTS:
+            web += " (on every interface: from elsewhere, this machine's address)"
         if running.ws_port is not None:
             web += f" (live feed: ws port {running.ws_port})"
         print(
