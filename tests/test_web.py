@@ -291,7 +291,8 @@ async def test_flood_kick_is_published_and_marked(start_monitor: StartMonitor) -
         events = await events_until(ws, lambda e: e["type"] == "leave")
         await flooder.aclose()
     flood, leave = events[-2:]
-    assert flood["type"] == "flood" and flood["nick"] == "flooder"
+    assert flood["type"] == "flood" and flood["nick"] == "flooder" and "host" not in flood
+    assert "127.0.0.1" not in json.dumps(await get_json(running.http_port, "/api/events"))
     assert leave["kind"] == "flood" and leave["reason"] == "Excess Flood"
 
 
