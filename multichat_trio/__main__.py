@@ -98,10 +98,10 @@ async def _serve(config: ServerConfig, stop: trio.Event) -> None:
         port = running.server.port
         monitor = running.monitor_url(config.web_host)
         web = f"  web monitor: {monitor}" if monitor else "  web monitor: off"
-        if monitor and config.web_host in LOOPBACK_URL_HOSTS:
-            web += " (on every interface: from elsewhere, this machine's address)"
         if running.ws_port is not None:
             web += f" (live feed: ws port {running.ws_port})"
+        if monitor and config.web_host in LOOPBACK_URL_HOSTS:
+            web += "; on every interface: from elsewhere, use this machine's address"
         print(
             f"MultiChat is running. Chat (IRC): {config.host}:{port}\n"
             f"  connect with e.g.: irssi -c {config.host} -p {port} -n yourname\n"

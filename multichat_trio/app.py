@@ -90,7 +90,7 @@ async def serve_services(
         bound_ws = await nursery.start(run_feed_server) if ws_port is not None else None
         bound_http = None
         if http_port is not None:
-            app = MonitorApp(server, feed, bound_ws)
+            app = MonitorApp(server, feed, bound_ws, origins)
             urls = await nursery.start(
                 serve_http, app, config.web_host, http_port, http_stop.wait, config.shutdown_grace
             )

@@ -25,6 +25,7 @@ from wsproto.events import (
     TextMessage,
 )
 
+from multichat_trio.app import Running
 from multichat_trio.web.origins import OriginPolicy, own_hosts, parse_origin, parse_origins
 from multichat_trio.web.websocket import CLOSE_TIMEOUT, HANDSHAKE_TIMEOUT
 
@@ -128,6 +129,26 @@ async def test_a_refused_page_gets_no_events_and_takes_no_viewer_slot(start_moni
     await polite.stream.aclose()
 
 
+async def http_status(port: int | None, host: str) -> int:
+    """The status of `GET /api/events` asked for under the name `host`."""
+    assert port is not None
+    with trio.fail_after(TIMEOUT):
+        async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+            await stream.send_all(f"GET /api/events HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            return int((await stream.receive_some(65536)).split(b" ", 2)[1])
+
+
+async def test_the_http_api_answers_only_under_the_monitors_own_names(start_monitor: StartMonitor) -> None:
+    """A site whose name was pointed at this machine (DNS rebinding) is same-origin with what it
+    fetches: only the `Host` it sends tells it apart."""
+    running = await start_monitor(web_origins="https://chat.example")
+    port = running.http_port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "chat.example"):
+        assert await http_status(port, host) == 200, host
+    for host in (f"evil.example:{port}", "evil.example", "127.0.0.1.evil.example"):
+        assert await http_status(port, host) == 403, host
+
+
 def test_origins_are_compared_by_scheme_host_and_port() -> None:
     assert parse_origin("http://Chat.Example") == ("http", "chat.example", 80)
     assert parse_origin("https://[::1]:8443/") == ("https", "::1", 8443)
@@ -147,6 +168,16 @@ def test_the_pages_own_origin_is_the_address_the_viewer_reached() -> None:
     assert not policy.allows("http://192.168.1.5:8000", "127.0.0.1")
     assert not OriginPolicy().allows("http://127.0.0.1:8000", "127.0.0.1")  # no page: no own origin
     assert OriginPolicy().allows(None, "127.0.0.1")
+    assert policy.allows_host("192.168.1.5:8000", "192.168.1.5") and policy.allows_host(None, "192.168.1.5")
+    assert not policy.allows_host("rebound.example:8000", "192.168.1.5")
+    assert not policy.allows_host("[bad", "127.0.0.1")
+
+
+def test_the_banner_shows_a_url_that_works_for_a_wildcard_bind() -> None:
+    running = Running(server=None, feed=None, http_port=8000, ws_port=8765)  # type: ignore[arg-type]
+    assert running.monitor_url("0.0.0.0") == "http://127.0.0.1:8000/"
+    assert running.monitor_url("::") == "http://[::1]:8000/"
+    assert running.monitor_url("192.168.1.5") == "http://192.168.1.5:8000/"
 
 
 # --- every closed viewer's socket is closed ---------------------------------------------------

@@ -6,7 +6,8 @@ The monitor page's own origin is `http://<address the browser reached us at>:<HT
 address the connection arrived on (for a loopback address also `localhost` and the other loopback
 spellings), so a wildcard bind needs no name, and a DNS name pointed at us by another site does not
 pass. A page served under a name (or behind a proxy) is allowed with `--web-origins`. An upgrade
-without `Origin` comes from no browser (a script, a CLI tool) and is accepted.
+without `Origin` comes from no browser (a script, a CLI tool) and is accepted. The HTTP side checks
+the name in `Host` the same way (`allows_host`).
 """
 
 from __future__ import annotations
@@ -80,3 +81,17 @@ class OriginPolicy:
             return True
         scheme, host, port = parsed
         return scheme == "http" and port == self.http_port and host in own_hosts(local_address)
+
+    def allows_host(self, host_header: str | None, local_address: str) -> bool:
+        """The HTTP side's check against DNS rebinding: the `Host` a request names must be ours too.
+
+        A page of another site whose name was pointed at this machine is same-origin with the
+        answers it fetches: only the name in `Host` tells it apart. No `Host`: no browser.
+        """
+        if host_header is None:
+            return True
+        try:
+            host = urlsplit("//" + host_header.strip()).hostname
+        except ValueError:
+            return False
+        return host is not None and (host in own_hosts(local_address) or any(host == h for _, h, _ in self.extra))

@@ -6,10 +6,11 @@ Viewers only listen: anything they send closes them (1003), an oversized message
 trio-websocket (1009). A viewer that falls behind is closed by the feed's verdict (1008), one beyond
 the cap gets 1013, and at shutdown every viewer gets what was still queued for it, then 1001.
 
-We own each TCP stream, and close it ourselves when the viewer ends: trio-websocket leaves it open
-after some closes (its own 1009, a peer's vanished TCP), so the socket would outlive its viewer.
-Every close is bounded in time, and a handler never lets an exception escape: it would take the
-server down.
+We own each TCP stream and close it ourselves, in bounded time, when the viewer ends: with
+`serve_websocket`, trio-websocket's 1009 close went out from its reader task, which could wait
+forever behind a send to a viewer that had stopped reading, and its handler waited for that task:
+the socket stayed open long after the viewer was dropped, counted by nobody. A handler never lets
+an exception escape: it would take the server down.
 """
 
 from __future__ import annotations
