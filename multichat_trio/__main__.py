@@ -17,7 +17,7 @@ from functools import partial
 import trio
 
 from . import config as settings
-from .app import Running, serve_all
+from .app import LOOPBACK_URL_HOSTS, Running, serve_all
 from .config import RelayConfig, ServerConfig
 from .relay import secret
 
@@ -99,10 +99,12 @@ async def _serve(config: ServerConfig, stop: trio.Event) -> None:
     async with trio.open_nursery() as nursery:
         running: Running = await nursery.start(serve_all, config, stop)
         port = running.server.port
-        monitor = running.monitor_url(config.host)
+        monitor = running.monitor_url(config.web_host)
         web = f"  web monitor: {monitor}" if monitor else "  web monitor: off"
         if running.ws_port is not None:
             web += f" (live feed: ws port {running.ws_port})"
+        if monitor and config.web_host in LOOPBACK_URL_HOSTS:
+            web += "; on every interface: from elsewhere, use this machine's address"
         print(
             f"MultiChat is running. Chat (IRC): {config.host}:{port}\n"
             f"  connect with e.g.: irssi -c {config.host} -p {port} -n yourname\n"

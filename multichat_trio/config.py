@@ -26,8 +26,11 @@ def _setting(default: Any, help: str) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class ServerConfig:
-    host: str = _setting("127.0.0.1", "address every listener binds")
+    host: str = _setting("127.0.0.1", "address the IRC chat listener binds (0.0.0.0: every interface)")
     port: int = _setting(12345, "IRC chat port")
+    web_host: str = _setting("127.0.0.1", "address the web monitor (page, API and live feed) binds")
+    web_origins: str = _setting("", "comma list of extra origins whose pages may read the live feed")
+    monitor_show_hosts: bool = _setting(False, "show users' addresses (flood events) in the web monitor")
     http_port: int = _setting(8000, "web monitor HTTP port (0 turns it off)")
     ws_port: int = _setting(8765, "web monitor WebSocket feed port (0 turns it off)")
     web: bool = _setting(True, "serve the web monitor (--no-web: neither the page nor the feed)")

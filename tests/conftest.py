@@ -1,14 +1,16 @@
-"""Shared fixtures: a real ChatServer on port 0 in the test's nursery, and IRC test clients."""
+"""Shared fixtures: a real ChatServer (or all of `serve`) on port 0 in the test's nursery, and IRC test clients."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
 import trio
 
+from multichat_trio.app import Running, serve_services
 from multichat_trio.config import ServerConfig
 from multichat_trio.ircd.server import ChatServer
 
@@ -20,6 +22,7 @@ RELAY_SECRET = "test-relay-secret"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 StartServer = Callable[..., Awaitable[ChatServer]]
+StartMonitor = Callable[..., Awaitable[Running]]
 
 
 def test_config(**overrides: Any) -> ServerConfig:
@@ -81,3 +84,19 @@ async def connect(server: ChatServer, open_client: OpenClient) -> Connect:
         return await open_client(server.port)
 
     return open_default
+
+
+@pytest.fixture
+async def start_monitor(nursery: trio.Nursery) -> AsyncIterator[StartMonitor]:
+    """Start chat + feed + HTTP + WebSocket on port 0 in the test's nursery; stopped at the end."""
+    stops: list[trio.Event] = []
+
+    async def start(**overrides: Any) -> Running:
+        stop = trio.Event()
+        stops.append(stop)
+        config = test_config(**overrides)
+        return await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=0))
+
+    yield start
+    for stop in stops:
+        stop.set()
