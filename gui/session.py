@@ -220,7 +220,7 @@ class ChatSession:
             for line in framer.feed(data):
                 if isinstance(line, LineTooLong):
                     continue
-                with contextlib.suppress(ValueError):  # RemoteProtocolError: a line without a command
+                with contextlib.suppress(ValueError):  # RemoteProtocolError: no command, or NUL, CR or LF inside
                     self._handle(parse(line.decode("utf-8", "replace")))
                 if self._outcome is not None:
                     return

@@ -17,8 +17,9 @@ from functools import partial
 import trio
 
 from . import config as settings
-from .app import Running, serve_all
+from .app import LOOPBACK_URL_HOSTS, Running, serve_all
 from .config import RelayConfig, ServerConfig, StartupError
+from .relay import secret
 
 log = logging.getLogger("multichat_trio")
 
@@ -57,10 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             server_config = settings.load(ServerConfig, args, os.environ, "serve")
             _setup_logging(server_config.log_level)
+            server_config = secret.for_server(server_config)
             trio.run(_run_until_signal, partial(_serve, server_config))
         else:
             relay_config = settings.load(RelayConfig, args, os.environ, "relay")
             _setup_logging(relay_config.log_level)
+            relay_config = secret.for_relay(relay_config)
             from .relay.proxy import run_relay
 
             trio.run(_run_until_signal, partial(run_relay, relay_config))
@@ -118,10 +121,12 @@ async def _serve(config: ServerConfig, stop: trio.Event) -> None:
     async with trio.open_nursery() as nursery:
         running: Running = await nursery.start(serve_all, config, stop)
         port = running.server.port
-        monitor = running.monitor_url(config.host)
+        monitor = running.monitor_url(config.web_host)
         web = f"  web monitor: {monitor}" if monitor else "  web monitor: off"
         if running.ws_port is not None:
             web += f" (live feed: ws port {running.ws_port})"
+        if monitor and config.web_host in LOOPBACK_URL_HOSTS:
+            web += "; on every interface: from elsewhere, use this machine's address"
         print(
             f"MultiChat is running. Chat (IRC): {config.host}:{port}\n"
             f"  connect with e.g.: irssi -c {config.host} -p {port} -n yourname\n"

@@ -18,10 +18,13 @@ from .config import ServerConfig, naming_listener
 from .ircd.server import ChatServer
 from .web.feed import Feed
 from .web.http import MonitorApp, serve_http
+from .web.origins import OriginPolicy, parse_origins
 from .web.websocket import CLOSE_TIMEOUT, serve_feed
 
 #: Batches of hub events waiting for the broadcaster (which never waits on a viewer).
 EVENT_QUEUE = 1024
+#: A wildcard bind has no address to show: the page is reached on this machine's loopback address.
+LOOPBACK_URL_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,11 @@ class Running:
     http_port: int | None
     ws_port: int | None
 
-    def monitor_url(self, host: str) -> str | None:
+    def monitor_url(self, web_host: str) -> str | None:
+        """The page's URL on this machine (a wildcard bind is reached on loopback); None when it is off."""
         if self.http_port is None:
             return None
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+        shown = LOOPBACK_URL_HOSTS.get(web_host) or (f"[{web_host}]" if ":" in web_host else web_host)
         return f"http://{shown}:{self.http_port}/"
 
 
@@ -67,7 +71,8 @@ async def serve_services(
             server.stop()
         return
 
-    feed = Feed(backlog=config.feed_backlog, max_viewers=config.max_viewers)
+    origins = OriginPolicy(parse_origins(config.web_origins))
+    feed = Feed(backlog=config.feed_backlog, max_viewers=config.max_viewers, show_hosts=config.monitor_show_hosts)
     events_in, events_out = trio.open_memory_channel[list[Event]](EVENT_QUEUE)
     server = ChatServer(config, events=events_in)
     http_stop = trio.Event()
@@ -76,7 +81,7 @@ async def serve_services(
     async def run_feed_server(task_status: trio.TaskStatus[int]) -> None:
         assert ws_port is not None
         with ws_scope:
-            await serve_feed(feed, config.host, ws_port, task_status=task_status)
+            await serve_feed(feed, config.web_host, ws_port, origins, task_status=task_status)
 
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
@@ -84,15 +89,15 @@ async def serve_services(
         nursery.start_soon(feed.run, events_out)
         bound_ws = bound_http = None
         if ws_port is not None:
-            with naming_listener("web monitor WebSocket", "--ws-port", config.host, ws_port):
-                bound_ws = (await nursery.start(run_feed_server)).port
+            with naming_listener("web monitor WebSocket", "--ws-port", config.web_host, ws_port):
+                bound_ws = await nursery.start(run_feed_server)
         if http_port is not None:
-            app = MonitorApp(server, feed, bound_ws)
-            with naming_listener("web monitor HTTP", "--http-port", config.host, http_port):
+            app = MonitorApp(server, feed, bound_ws, origins)
+            with naming_listener("web monitor HTTP", "--http-port", config.web_host, http_port):
                 urls = await nursery.start(
-                    serve_http, app, config.host, http_port, http_stop.wait, config.shutdown_grace
+                    serve_http, app, config.web_host, http_port, http_stop.wait, config.shutdown_grace
                 )
-            bound_http = int(urls[0].rsplit(":", 1)[1])
+            bound_http = origins.http_port = int(urls[0].rsplit(":", 1)[1])
         task_status.started(Running(server, feed, bound_http, bound_ws))
 
         await stop.wait()

@@ -48,8 +48,11 @@ def _setting(default: Any, help: str, *, group: str = "chat") -> Any:
 class ServerConfig:
     env_prefix: ClassVar[str] = ENV_PREFIX
 
-    host: str = _setting("127.0.0.1", "address every listener binds")
+    host: str = _setting("127.0.0.1", "address the IRC chat listener binds (0.0.0.0: every interface)")
     port: int = _setting(12345, "IRC chat port")
+    web_host: str = _setting("127.0.0.1", "address the web monitor (page, API and live feed) binds", group="web")
+    web_origins: str = _setting("", "comma list of extra origins whose pages may read the live feed", group="web")
+    monitor_show_hosts: bool = _setting(False, "show users' addresses (flood events) in the web monitor", group="web")
     http_port: int = _setting(8000, "web monitor HTTP port (0 turns it off)", group="web")
     ws_port: int = _setting(8765, "web monitor WebSocket feed port (0 turns it off)", group="web")
     web: bool = _setting(True, "serve the web monitor (--no-web: neither the page nor the feed)", group="web")
@@ -61,7 +64,12 @@ class ServerConfig:
     autojoin: str = _setting("#lobby", "comma list of channels every client joins (empty: none)")
     password: str | None = _setting(None, "server password clients must give with PASS")
     relay_secret: str | None = _setting(
-        None, "WEBIRC secret of trusted relays (unset: trust loopback relays)", group="relay trust"
+        None, "WEBIRC secret of trusted relays (unset: the secret file's)", group="relay trust"
+    )
+    relay_secret_file: str = _setting(
+        "multichat-relay.secret",
+        "file holding the relay secret, created with a random one if missing",
+        group="relay trust",
     )
     ping_interval: float = _setting(120.0, "seconds of client silence before the server sends PING", group="limits")
     ping_timeout: float = _setting(60.0, "seconds to answer a PING before being dropped", group="limits")
@@ -100,7 +108,12 @@ class RelayConfig:
     port: int = _setting(9999, "relay port", group="relay")
     server_host: str = _setting("127.0.0.1", "chat server to forward to", group="relay")
     server_port: int = _setting(12345, "chat server port", group="relay")
-    relay_secret: str | None = _setting(None, "WEBIRC secret shared with the server", group="relay trust")
+    relay_secret: str | None = _setting(
+        None, "WEBIRC secret shared with the server (unset: the secret file's)", group="relay trust"
+    )
+    relay_secret_file: str = _setting(
+        "multichat-relay.secret", "file holding the relay secret, written by serve", group="relay trust"
+    )
     stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)", group="logging")
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR", group="logging")
 
@@ -238,5 +251,5 @@ def _listen_problem(what: str, flag: str, host: str, port: int, exc: OSError) ->
     if exc.errno in (errno.EACCES, getattr(errno, "WSAEACCES", None)):
         return f"{what} port {port} on {host}: permission denied (a port below 1024 needs privileges; see {flag})"
     if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
-        return f"{what}: cannot listen on {host!r} port {port}: {exc.strerror or exc} (see --host)"
+        return f"{what}: cannot listen on {host!r} port {port}: {exc.strerror or exc}"
     return f"{what}: cannot listen on {host} port {port}: {exc.strerror or exc}"

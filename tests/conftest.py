@@ -1,23 +1,34 @@
-"""Shared fixtures: a real ChatServer on port 0 in the test's nursery, and IRC test clients."""
+"""Shared fixtures: a real ChatServer (or all of `serve`) on port 0 in the test's nursery, and IRC test clients."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+from multichat_trio.app import Running, serve_services
 from multichat_trio.config import ServerConfig
 from multichat_trio.ircd.server import ChatServer
 
 from .ircclient import IrcClient
 
+#: The relay secret the test servers and relays share (the CLI would read or write the secret file).
+RELAY_SECRET = "test-relay-secret"
 #: Under CI, tests that need a display or a browser must run, not skip.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Subprocesses (`python -m multichat_trio`, often run in a tmp dir) import this checkout, not whatever
+# copy the venv has installed (an editable install may point at another worktree).
+ROOT = Path(__file__).resolve().parent.parent
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+
 StartServer = Callable[..., Awaitable[ChatServer]]
+StartMonitor = Callable[..., Awaitable[Running]]
 
 
 def test_config(**overrides: Any) -> ServerConfig:
@@ -29,6 +40,7 @@ def test_config(**overrides: Any) -> ServerConfig:
         "stats_interval": 0,
         "shutdown_grace": 1.0,
         "db": "",  # no history store unless a test asks for one
+        "relay_secret": RELAY_SECRET,
     }
     values.update(overrides)
     return ServerConfig(**values)
@@ -78,3 +90,19 @@ async def connect(server: ChatServer, open_client: OpenClient) -> Connect:
         return await open_client(server.port)
 
     return open_default
+
+
+@pytest.fixture
+async def start_monitor(nursery: trio.Nursery) -> AsyncIterator[StartMonitor]:
+    """Start chat + feed + HTTP + WebSocket on port 0 in the test's nursery; stopped at the end."""
+    stops: list[trio.Event] = []
+
+    async def start(**overrides: Any) -> Running:
+        stop = trio.Event()
+        stops.append(stop)
+        config = test_config(**overrides)
+        return await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=0))
+
+    yield start
+    for stop in stops:
+        stop.set()

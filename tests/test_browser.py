@@ -72,6 +72,7 @@ def browse(url: str, chat: Callable[[], Awaitable[None]], screenshot: Path) -> d
             page.screenshot(path=str(screenshot))
             return {
                 "messages": page.locator("#log .row.message .text").all_text_contents(),
+                "actions": page.locator("#log .row.action").all_text_contents(),
                 "rows": page.locator("#log .row").all_text_contents(),
                 "users": page.locator("#users .nick").all_text_contents(),
                 "images": page.evaluate("document.querySelectorAll('img, script:not([src])').length"),
@@ -100,6 +101,7 @@ async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(
         await alice.send("PRIVMSG #lobby :hello everyone")
         await bob.send("PRIVMSG #lobby :hi alice, how is the new monitor?")
         await alice.send(f"PRIVMSG #lobby :{XSS}", f"PRIVMSG #lobby :{SCRIPT}")
+        await bob.send("PRIVMSG #lobby :\x01ACTION waves <b>hello</b>\x01")  # /me waves ...
         await bob.send("PRIVMSG alice :this text must stay private")
         await bob.send("NICK bobby")
         await alice.sync()
@@ -122,6 +124,8 @@ async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(
     assert "bob → alice (private message)" in rows and "must stay private" not in seen["html"]
     assert "Welcome to <b>MultiChat</b>" in rows
     assert "bob is now known as bobby" in rows
+    assert [action.split("#lobby", 1)[1] for action in seen["actions"]] == ["*bob waves <b>hello</b>"]
+    assert "\x01" not in rows and "ACTION" not in rows
     assert "flooder was disconnected for flooding" in rows
     assert sorted(seen["users"]) == ["alice", "bobby", "carol"]
     assert seen["status"] == "live"

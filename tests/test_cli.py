@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -154,6 +154,7 @@ async def _start_serve_process(db: Path) -> tuple[trio.Process, int, trio.abc.Re
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=db.parent,  # where the relay secret file is written
     )
     assert process.stdout is not None and process.stderr is not None
     banner = b""
@@ -199,17 +200,29 @@ def taken_port() -> Iterator[int]:
         yield taken.getsockname()[1]
 
 
-def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    """Run the CLI in-process on `argv`, which must fail: its exit status and what it printed to stderr."""
-    with pytest.raises(SystemExit) as exit:
-        main(list(argv))
-    assert isinstance(exit.value.code, int)
-    return exit.value.code, capsys.readouterr().err
+@pytest.fixture
+def fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Fails:
+    """`fails(*argv)`: run the CLI in-process in `tmp_path` (where files such as the relay secret land).
+
+    `argv` must fail: gives its exit status and what it printed to stderr.
+    """
+    monkeypatch.chdir(tmp_path)
+
+    def run(*argv: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exit:
+            main(list(argv))
+        assert isinstance(exit.value.code, int)
+        return exit.value.code, capsys.readouterr().err
+
+    return run
+
+
+Fails = Callable[..., tuple[int, str]]
 
 
 @pytest.mark.parametrize("command", ["serve", "relay"])
-def test_an_unknown_flag_prints_the_subcommands_usage(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    status, errors = _fails(capsys, command, "--prot", "1")
+def test_an_unknown_flag_prints_the_subcommands_usage(command: str, fails: Fails) -> None:
+    status, errors = fails(command, "--prot", "1")
     assert status == 2
     assert errors.splitlines() == [
         f"usage: multichat-trio {command} [options]",
@@ -235,7 +248,10 @@ QUIET = ("--stats-interval", "0", "--db", "")
             ["--port", "0", "--http-port", "0", "--ws-port", "{port}", *QUIET],
             "web monitor WebSocket port {port} on 127.0.0.1 is already in use",
         ),
-        (["relay", "--port", "{port}", "--stats-interval", "0"], "relay port {port} on 127.0.0.1 is already in use"),
+        (
+            ["relay", "--port", "{port}", "--stats-interval", "0", "--relay-secret", "s"],
+            "relay port {port} on 127.0.0.1 is already in use",
+        ),
         (
             ["--port", "0", "--no-web", "--db", "{tmp}/no-such-dir/h.sqlite3"],
             "cannot open history database '{tmp}/no-such-dir/h.sqlite3': directory '{tmp}/no-such-dir' does not "
@@ -245,12 +261,12 @@ QUIET = ("--stats-interval", "0", "--db", "")
     ],
 )
 def test_a_setup_error_is_one_line_naming_what_and_where(
-    argv: list[str], message: str, taken_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str], message: str, taken_port: int, tmp_path: Path, fails: Fails
 ) -> None:
     argv = [arg.format(port=taken_port, tmp=tmp_path) for arg in argv]
     if argv[0] != "relay":
         argv.insert(0, "serve")
-    status, errors = _fails(capsys, *argv)
+    status, errors = fails(*argv)
     with warnings.catch_warnings():  # hypercorn leaves a socket it failed to bind to the garbage collector
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
@@ -259,10 +275,10 @@ def test_a_setup_error_is_one_line_naming_what_and_where(
     assert errors.count("\n") == 1
 
 
-def test_a_bad_config_file_is_named_with_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_config_file_is_named_with_the_line(tmp_path: Path, fails: Fails) -> None:
     toml = tmp_path / "multichat.toml"
     toml.write_text('port = 6667\nmotd = "unfinished\n')
-    status, errors = _fails(capsys, "serve", "--config", str(toml))
+    status, errors = fails("serve", "--config", str(toml))
     assert status == 1
     assert errors.startswith(f"multichat-trio serve: error: config file {toml}: ") and "line 2" in errors
 
@@ -277,7 +293,11 @@ async def test_a_real_process_exits_2_for_usage_and_1_when_the_store_is_taken(
     async def run(name: str, *argv: str) -> None:
         with trio.fail_after(20):
             results[name] = await trio.run_process(
-                [sys.executable, "-m", "multichat_trio", *argv], capture_stdout=True, capture_stderr=True, check=False
+                [sys.executable, "-m", "multichat_trio", *argv],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+                cwd=tmp_path,  # where the relay secret file is written
             )
 
     async with trio.open_nursery() as nursery:
@@ -286,9 +306,9 @@ async def test_a_real_process_exits_2_for_usage_and_1_when_the_store_is_taken(
     assert results["usage"].returncode == 2
     assert results["usage"].stderr.startswith(b"usage: multichat-trio serve [options]\n")
     assert results["locked"].returncode == 1
-    assert results["locked"].stderr.decode() == (
+    assert results["locked"].stderr.decode().splitlines()[-1] == (
         f"multichat-trio serve: error: cannot open history database {str(db)!r}: database is locked: "
-        "another server uses it? (--db '' runs without history)\n"
+        "another server uses it? (--db '' runs without history)"
     )
 
 

@@ -7,6 +7,7 @@ test client receives, never on sleeps.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 import trio
@@ -273,3 +274,23 @@ def test_error_lines_map_to_causes(error: str, kind: str) -> None:
     from multichat_gui.wording import server_error
 
     assert server_error(error).kind == kind
+
+
+async def test_a_server_line_with_nul_is_dropped_and_the_session_goes_on(nursery: trio.Nursery) -> None:
+    """Our server never sends one; another might. A line that could be cut short is not shown."""
+
+    async def fake_server(stream: trio.SocketStream) -> None:
+        await stream.send_all(
+            b":srv 001 gui :Welcome\r\n:srv NOTICE gui :before\0after\r\n:srv NOTICE gui :a\rb\r\n"
+            b":srv NOTICE gui :the next line\r\n"
+        )
+        received = b""
+        while b"QUIT" not in received:
+            received += await stream.receive_some() or b"QUIT"  # then trio closes the stream
+
+    listeners = await nursery.start(partial(trio.serve_tcp, fake_server, 0, host="127.0.0.1"))
+    session, rec = await open_session(nursery, listeners[0].socket.getsockname()[1])
+    await rec.wait_for(lambda e: isinstance(e, ServerNotice) and e.text == "the next line")
+    assert not [e for e in rec.events if isinstance(e, ServerNotice) and ("\0" in e.text or "\r" in e.text)]
+    session.close()
+    await rec.wait_for(lambda e: isinstance(e, Disconnected))

@@ -144,7 +144,11 @@ async def test_sigkill_mid_burst_loses_nothing_anyone_received(tmp_path: Path) -
     args = [sys.executable, "-m", "multichat_trio", "serve", "--port", "0", "--http-port", "0", "--ws-port", "0"]
     args += ["--db", str(db), "--flood-rate", "0", "--stats-interval", "0"]
     process = await trio.lowlevel.open_process(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=tmp_path,  # where the relay secret file is written
     )
     try:
         assert process.stdout is not None

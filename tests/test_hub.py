@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import pytest
+
 from multichat_trio.chat.commands import COMMANDS
 from multichat_trio.chat.hub import Client, Hub
+from multichat_trio.chat.replay import ReplayLine, replay_messages, stored_line
 from multichat_trio.ircd.outbox import Outbox
-from multichat_trio.protocol import LineFramer, Message, parse
+from multichat_trio.protocol import LineFramer, LocalProtocolError, Message, parse
 
 from .conftest import test_config
 
@@ -146,3 +151,48 @@ def test_shutdown_gives_each_client_its_error_and_no_quit_lines_of_the_others() 
     for client in clients:
         assert received(client, hub) == [Message("ERROR", ("Server shutting down",))]
     assert [e.type for e in hub.take_events()] == ["leave"] * 3  # the monitor still sees them go
+
+
+def test_a_direct_ipv6_client_has_a_host_that_stands_as_one_parameter() -> None:
+    hub, _ = make_hub()
+    v6, bob = join_as(hub, "v6", host="::1"), join_as(hub, "bob")
+    assert v6.host == "0::1"
+    hub.receive(bob, b"WHO v6")
+    hub.receive(bob, b"WHOIS v6")
+    assert [m.params[3] for m in received(bob, hub) if m.command in ("352", "311")] == ["0::1", "0::1"]
+
+
+def test_a_disconnect_that_fails_to_encode_its_quit_still_frees_the_nick() -> None:
+    hub, _ = make_hub()
+    alice, _bob = join_as(hub, "alice"), join_as(hub, "bob")
+    with contextlib.suppress(LocalProtocolError):
+        hub.disconnect(alice, "reason\0that cannot be sent")  # validated input never gets here; a bug might
+    assert hub.find_client("alice") is None and alice not in hub.clients
+    assert alice not in hub.find_channel("#lobby").members  # type: ignore[union-attr]
+
+
+def test_plain_replay_shows_an_action_as_an_action() -> None:
+    lines = [
+        ReplayLine(1_796_119_200.0, "alice", "PRIVMSG", "\x01ACTION waves\x01"),
+        ReplayLine(0.0, "bob", "NOTICE", "hi"),
+    ]
+    texts = [m.params[1] for m in replay_messages(lines, "#lobby", set(), "srv", "h1")]
+    assert texts == ["[2026-12-01 10:00 UTC] * alice waves", "[1970-01-01 00:00 UTC] <bob> hi"]
+    (tagged,) = replay_messages(lines[:1], "#lobby", {"server-time"}, "srv", "h1")
+    assert tagged.params[1] == "\x01ACTION waves\x01"  # a client with server-time shows it itself
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"nick": "alice", "command": "PRIVMSG", "text": "a\0b"},
+        {"nick": "alice", "command": "PRIVMSG"},
+        {"nick": "alice", "command": "PRIVMSG", "text": ""},
+        {"nick": ["alice"], "command": "PRIVMSG", "text": "hi"},
+        {"nick": "two words", "command": "PRIVMSG", "text": "hi"},
+        {"nick": "alice", "command": "JOIN", "text": "hi"},
+    ],
+)
+def test_a_stored_message_that_cannot_be_replayed_is_refused(data: dict[str, object]) -> None:
+    assert stored_line(1.0, data) is None
+    assert stored_line(1.0, {"nick": "*relayed", "command": "NOTICE", "text": "hi"}) is not None

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from multichat_trio.protocol import (
+    ForbiddenCharacter,
     LineFramer,
     LineTooLong,
     LocalProtocolError,
@@ -53,6 +54,29 @@ def test_parse_rejects_lines_without_command(line: str) -> None:
         parse(line)
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["PRIVMSG #a :a\0b", "PRIVMSG #a :a\rb", "PRIVMSG #a :a\nb", "NICK al\0ce", "@k=\0 PING x", ":s\r PING x", "\0"],
+)
+def test_parse_refuses_nul_cr_and_lf_anywhere(line: str) -> None:
+    with pytest.raises(ForbiddenCharacter):
+        parse(line)
+
+
+def test_a_tag_that_unescapes_to_a_line_break_is_dropped() -> None:
+    assert parse(r"@a=x\ry;b=x\ny;c=x\sy PING t").tags == {"c": "x y"}
+
+
+@given(st.text(max_size=200) | st.text(st.sampled_from("@:;= \\rnsx\0\r\n"), max_size=40))
+def test_nothing_parsed_holds_nul_cr_or_lf(line: str) -> None:
+    try:
+        message = parse(line)
+    except RemoteProtocolError:
+        return
+    words = [message.command, message.source or "", *message.params, *message.tags, *message.tags.values()]
+    assert not any(ch in word for word in words for ch in "\0\r\n")
+
+
 def test_format_adds_colon_only_where_needed() -> None:
     assert format_message(Message("PRIVMSG", ("#a", "hi"))) == "PRIVMSG #a hi"
     assert format_message(Message("PRIVMSG", ("#a", "hi there"))) == "PRIVMSG #a :hi there"
@@ -80,7 +104,7 @@ _word = st.text(st.characters(blacklist_characters=" \r\n\0:", blacklist_categor
 )
 _trailing = st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)))
 _tag_key = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz-/."), min_size=1, max_size=10)
-_tag_value = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=20)
+_tag_value = st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=20)
 _messages = st.builds(
     lambda command, middles, trailing, source, tags: Message(
         command, tuple(middles) + ((trailing,) if trailing is not None else ()), source, tags

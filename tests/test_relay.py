@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -22,17 +23,19 @@ from multichat_trio.config import RelayConfig
 from multichat_trio.ircd.server import ChatServer
 from multichat_trio.relay.proxy import Link, Relay, RelayLimits
 
-from .conftest import OpenClient, StartServer
+from .conftest import RELAY_SECRET, OpenClient, StartServer
 from .ircclient import IrcClient
 
 StartRelay = Callable[..., Awaitable[Relay]]
+RELAY_COMMAND = [sys.executable, "-m", "multichat_trio", "relay"]
 LIMITS = RelayLimits(connect_timeout=5, send_timeout=5, shutdown_grace=1)
 
 
 @pytest.fixture
 async def start_relay(nursery: trio.Nursery) -> StartRelay:
     async def start(server_port: int, limits: RelayLimits = LIMITS, **overrides: Any) -> Relay:
-        config = RelayConfig(**{"port": 0, "server_port": server_port, "stats_interval": 0, **overrides})
+        values = {"port": 0, "server_port": server_port, "stats_interval": 0, "relay_secret": RELAY_SECRET}
+        config = RelayConfig(**(values | overrides))
         return await nursery.start(Relay(config, limits).serve)
 
     return start
@@ -111,7 +114,7 @@ async def test_a_direct_client_cannot_pose_as_a_relayed_user(server: ChatServer,
     direct = await open_client(server.port)
     await direct.send("NICK *x", "USER u 0 * :x")
     assert (await direct.expect("432")).params[1] == "*x"
-    await direct.send("NICK plain", "WEBIRC * gw 10.0.0.1 10.0.0.1")  # after a NICK: too late, even from loopback
+    await direct.send("NICK plain", f"WEBIRC {RELAY_SECRET} gw 10.0.0.1 10.0.0.1")  # after a NICK: too late
     lines = await _lines_until_closed(direct)
     assert lines[-1] == "ERROR Closing link: WEBIRC must come first"
 
@@ -126,16 +129,16 @@ async def test_relay_with_the_shared_secret_is_trusted(
     assert next(m for m in seen if m.command == "001").params[0] == "*relay_user"
 
 
-@pytest.mark.parametrize("relay_secret", ["wrong", None])
+@pytest.mark.parametrize("relay_secret", ["wrong", "s3cre"])
 async def test_relay_without_the_right_secret_is_refused(
-    start_server: StartServer, start_relay: StartRelay, open_client: OpenClient, relay_secret: str | None
+    start_server: StartServer, start_relay: StartRelay, open_client: OpenClient, relay_secret: str
 ) -> None:
     server = await start_server(relay_secret="s3cret")
     relay = await start_relay(server.port, relay_secret=relay_secret)
     user = await open_client(relay.port)
     await user.send("NICK relay_user", "USER u 0 * :x")
     lines = await _lines_until_closed(user)
-    assert lines == ["ERROR Closing link: WEBIRC refused (bad secret or untrusted address)"]
+    assert lines == ["ERROR Closing link: WEBIRC refused (bad secret)"]
     assert not server.hub.clients
 
 
@@ -160,7 +163,7 @@ async def test_upstream_down_gives_a_clear_error_and_a_close(start_relay: StartR
 
 
 async def test_an_unanswering_upstream_times_out(autojump_clock: trio.testing.MockClock) -> None:
-    relay = Relay(RelayConfig(stats_interval=0), LIMITS)
+    relay = Relay(RelayConfig(stats_interval=0, relay_secret=RELAY_SECRET), LIMITS)
     user_end, relay_end = trio.testing.memory_stream_pair()
 
     async def never_connects() -> trio.abc.Stream:
@@ -272,7 +275,7 @@ async def test_an_idle_link_is_closed(
 
 
 async def test_a_user_who_stops_reading_holds_no_growing_buffer(autojump_clock: trio.testing.MockClock) -> None:
-    relay = Relay(RelayConfig(stats_interval=0), LIMITS)
+    relay = Relay(RelayConfig(stats_interval=0, relay_secret=RELAY_SECRET), LIMITS)
     _user_end, relay_end = trio.testing.lockstep_stream_pair()  # a send waits until the user reads (never)
     server_end, upstream = trio.testing.memory_stream_pair()
 
@@ -292,7 +295,7 @@ async def test_a_user_who_stops_reading_holds_no_growing_buffer(autojump_clock: 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 async def test_relay_command_prints_its_port_and_stops_cleanly_on_sigint(server: ChatServer) -> None:
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "multichat_trio", "relay", "--port", "0", "--server-port", str(server.port)],
+        [*RELAY_COMMAND, "--port", "0", "--server-port", str(server.port), "--relay-secret", RELAY_SECRET],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -323,3 +326,19 @@ async def test_relay_command_prints_its_port_and_stops_cleanly_on_sigint(server:
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_a_server_that_dies_without_error_still_leaves_relay_users_a_goodbye(
+    nursery: trio.Nursery, start_relay: StartRelay, open_client: OpenClient
+) -> None:
+    async def dies_after_welcome(stream: trio.SocketStream) -> None:
+        await stream.receive_some()  # the relay's WEBIRC (and maybe the user's first lines)
+        await stream.send_all(b":fake 001 *relay_user :Welcome\r\n")
+        await trio.aclose_forcefully(stream)  # a crash: no ERROR line, just a close
+
+    listeners = await nursery.start(partial(trio.serve_tcp, dies_after_welcome, 0, host="127.0.0.1"))
+    relay = await start_relay(listeners[0].socket.getsockname()[1])
+    user = await open_client(relay.port)
+    await user.send("NICK relay_user", "USER u 0 * :Real")
+    lines = await _lines_until_closed(user)
+    assert lines == ["001 *relay_user Welcome", "ERROR Closing link: upstream closed the connection"]

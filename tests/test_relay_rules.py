@@ -68,8 +68,8 @@ def test_server_lines_pass_whole_and_numerics_track_the_nick() -> None:
 
 def test_webirc_line_passes_the_real_address() -> None:
     assert webirc_line("s3cret", "203.0.113.5") == b"WEBIRC s3cret multichat-relay 203.0.113.5 203.0.113.5\r\n"
-    message = parse(webirc_line(None, "::1").decode().rstrip("\r\n"))
-    assert message.params == ("*", "multichat-relay", "0::1", "::1")
+    message = parse(webirc_line("s3cret", "::1").decode().rstrip("\r\n"))
+    assert message.params == ("s3cret", "multichat-relay", "0::1", "::1")
 
 
 @pytest.mark.parametrize("secret", ["", "two words", ":colon", "new\nline"])
@@ -92,24 +92,24 @@ def _webirc(host: str, line: bytes, **overrides: object) -> tuple[Hub, list[byte
     return hub, outbox.take().splitlines()
 
 
-def test_webirc_from_a_non_loopback_address_without_a_secret_is_refused() -> None:
-    hub, lines = _webirc("203.0.113.5", b"WEBIRC * gw 198.51.100.7 198.51.100.7")
-    assert lines == [b"ERROR :Closing link: WEBIRC refused (bad secret or untrusted address)"]
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "203.0.113.5"])
+def test_webirc_without_a_configured_secret_is_refused_even_from_loopback(host: str) -> None:
+    hub, lines = _webirc(host, b"WEBIRC * gw 198.51.100.7 198.51.100.7", relay_secret=None)
+    assert lines == [b"ERROR :Closing link: WEBIRC refused (bad secret)"]
     assert not hub.clients
 
 
-def test_webirc_from_loopback_without_a_secret_is_trusted_and_gives_the_real_address() -> None:
-    hub, lines = _webirc("127.0.0.1", b"WEBIRC * gw 198.51.100.7 198.51.100.7")
+def test_webirc_with_the_secret_is_trusted_from_anywhere_and_gives_the_real_address() -> None:
+    hub, lines = _webirc("203.0.113.5", b"WEBIRC s3cret gw 198.51.100.7 198.51.100.7", relay_secret="s3cret")
     assert lines[0] == b":multichat.local 001 *relayed :Welcome to the MultiChat IRC network, *relayed!u@198.51.100.7"
     (client,) = hub.clients
     assert client.relayed and client.host == "198.51.100.7"
 
 
-def test_webirc_with_the_secret_is_trusted_from_anywhere_and_without_it_from_nowhere() -> None:
-    _, lines = _webirc("203.0.113.5", b"WEBIRC s3cret gw 198.51.100.7 198.51.100.7", relay_secret="s3cret")
-    assert b" 001 *relayed " in lines[0]
-    hub, lines = _webirc("127.0.0.1", b"WEBIRC wrong gw 198.51.100.7 198.51.100.7", relay_secret="s3cret")
-    assert lines == [b"ERROR :Closing link: WEBIRC refused (bad secret or untrusted address)"]
+@pytest.mark.parametrize("given", [b"wrong", b"*", b"s3cre", b"s3crett"])
+def test_webirc_with_another_secret_is_refused_even_from_loopback(given: bytes) -> None:
+    hub, lines = _webirc("127.0.0.1", b"WEBIRC " + given + b" gw 198.51.100.7 198.51.100.7", relay_secret="s3cret")
+    assert lines == [b"ERROR :Closing link: WEBIRC refused (bad secret)"]
     assert not hub.clients
 
 
@@ -117,15 +117,26 @@ def test_a_second_webirc_cannot_change_the_vouched_address() -> None:
     hub = Hub(test_config(), COMMANDS)
     outbox = Outbox(1 << 16)
     client = hub.connect("127.0.0.1", outbox)
-    hub.receive(client, b"WEBIRC * gw 198.51.100.7 198.51.100.7")
-    hub.receive(client, b"WEBIRC * gw 10.6.6.6 10.6.6.6")
+    hub.receive(client, b"WEBIRC test-relay-secret gw 198.51.100.7 198.51.100.7")
+    hub.receive(client, b"WEBIRC test-relay-secret gw 10.6.6.6 10.6.6.6")
     assert client.closed and client.host == "198.51.100.7"
     hub.fanout.flush()
     assert outbox.take() == b"ERROR :Closing link: WEBIRC must come first\r\n"
 
 
 def test_a_malformed_webirc_is_refused_and_closed() -> None:
-    for line in (b"WEBIRC * gw 198.51.100.7", b"WEBIRC * gw host not-an-address"):
+    for line in (b"WEBIRC test-relay-secret gw 198.51.100.7", b"WEBIRC test-relay-secret gw host not-an-address"):
         hub, lines = _webirc("127.0.0.1", line)
         assert lines == [b"ERROR :Closing link: WEBIRC needs: secret gateway hostname ip"]
         assert not hub.clients
+
+
+def test_a_server_line_with_nul_or_cr_is_not_passed_on_and_the_rest_is() -> None:
+    session = RelaySession()
+    result = session.from_server(b":srv NOTICE *a :a\0b\r\n:srv NOTICE *a :c\rd\r\n:srv NOTICE *a :fine\r\n")
+    assert (result.to_client, result.lines) == (b":srv NOTICE *a :fine\r\n", 1)
+
+
+def test_a_user_line_with_nul_goes_to_the_server_to_answer() -> None:
+    result = RelaySession().from_client(b"NICK a\0b\r\nPRIVMSG #lobby :a\0b\r\n")
+    assert result.to_server == b"NICK a\0b\r\nPRIVMSG #lobby :a\0b\r\n"

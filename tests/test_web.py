@@ -10,7 +10,6 @@ import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 import pytest
@@ -19,30 +18,13 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 
 from multichat_trio.app import Running, serve_services
 
-from .conftest import OpenClient, test_config
+from .conftest import OpenClient, StartMonitor, test_config
 from .ircclient import IrcClient
 
 TIMEOUT = 10
-StartMonitor = Callable[..., Awaitable[Running]]
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------
-
-
-@pytest.fixture
-async def start_monitor(nursery: trio.Nursery) -> AsyncIterator[StartMonitor]:
-    """Start chat + feed + HTTP + WebSocket on port 0 in the test's nursery; stopped at the end."""
-    stops: list[trio.Event] = []
-
-    async def start(**overrides: Any) -> Running:
-        stop = trio.Event()
-        stops.append(stop)
-        config = test_config(**overrides)
-        return await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=0))
-
-    yield start
-    for stop in stops:
-        stop.set()
 
 
 @pytest.fixture
@@ -309,7 +291,8 @@ async def test_flood_kick_is_published_and_marked(start_monitor: StartMonitor) -
         events = await events_until(ws, lambda e: e["type"] == "leave")
         await flooder.aclose()
     flood, leave = events[-2:]
-    assert flood["type"] == "flood" and flood["nick"] == "flooder"
+    assert flood["type"] == "flood" and flood["nick"] == "flooder" and "host" not in flood
+    assert "127.0.0.1" not in json.dumps(await get_json(running.http_port, "/api/events"))
     assert leave["kind"] == "flood" and leave["reason"] == "Excess Flood"
 
 

@@ -124,3 +124,18 @@ async def test_the_broadcaster_publishes_until_its_channel_closes_then_ends_view
         batches = [batch async for batch in viewer.batches]
     assert [json.loads(text)["type"] for batch in batches for text in batch] == ["join"]
     assert viewer.close_code == CLOSE_GOING_AWAY and viewer.close_reason == "server shutting down"
+
+
+@pytest.mark.parametrize("show_hosts", [False, True])
+def test_users_addresses_stay_out_of_the_feed_unless_asked_for(show_hosts: bool) -> None:
+    feed = Feed(wallclock=lambda: NOON, show_hosts=show_hosts)
+    viewer, _ = feed.subscribe()
+    feed.publish([events.flood("flooder", "192.0.2.7")])
+    feed.restore([Event("flood", {"nick": "old", "host": "198.51.100.9"}, id=7, ts=NOON)])  # from the store
+    (live,) = viewer.batches.receive_nowait()
+    seen = live + json.dumps(feed.snapshot()) + json.dumps(feed.events_after(0))
+    assert json.loads(live) == {"type": "flood", "id": 1, "ts": "2026-01-01T12:00:00.250Z", "nick": "flooder"} | (
+        {"host": "192.0.2.7"} if show_hosts else {}
+    )
+    assert ("192.0.2.7" in seen and "198.51.100.9" in seen) is show_hosts
+    assert ("192.0.2" in seen or "198.51" in seen) is show_hosts

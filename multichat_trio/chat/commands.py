@@ -6,10 +6,11 @@ delivery helpers. docs/protocol.md is the user-facing description of the same ru
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from collections.abc import Callable
 
-from ..protocol import Message, casefold, is_channel_name, is_valid_nick
+from ..protocol import Message, casefold, host_word, is_channel_name, is_valid_nick
 from ..protocol import numerics as rpl
 from ..protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
 from . import events
@@ -85,9 +86,11 @@ def pass_(hub: Hub, client: Client, message: Message) -> None:
 def webirc(hub: Hub, client: Client, message: Message) -> None:
     """A trusted relay (gateway) vouches for its user: `WEBIRC secret gateway hostname ip`.
 
-    Accepted only before registration, with the configured secret, or, when no secret is
-    configured, from a loopback connection. The user then appears with its real address and may
-    take a `*`-marked nickname.
+    Accepted only as the first command, once, and only with the configured secret (with none
+    configured, from nobody: being on the same machine proves nothing). The user then appears with
+    its real address (an IPv6 one starting with ':' gets a leading '0', as with a direct client) and
+    may take a `*`-marked nickname. The hostname is not used: the relay does no DNS and passes the
+    address there too.
     """
     if client.registered or client.nick != "*" or client.relayed:  # once, first: no re-vouching a new address
         hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC must come first")
@@ -96,12 +99,11 @@ def webirc(hub: Hub, client: Client, message: Message) -> None:
         hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC needs: secret gateway hostname ip")
         return
     secret = hub.config.relay_secret
-    trusted = message.params[0] == secret if secret is not None else _is_loopback(client.host)
-    if not trusted:
-        hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC refused (bad secret or untrusted address)")
+    if secret is None or not hmac.compare_digest(message.params[0].encode(), secret.encode()):
+        hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC refused (bad secret)")
         return
     client.relayed = True
-    client.host = message.params[3]
+    client.host = host_word(message.params[3])
 
 
 def _is_address(text: str) -> bool:
@@ -110,13 +112,6 @@ def _is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @command("NICK")

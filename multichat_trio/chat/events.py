@@ -22,6 +22,35 @@ class Event:
     ts: float = 0.0  # unix time, 0.0 until recorded
 
 
+#: The text fields each kind of event carries (a `leave` may also have a `channel`, None for all).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "join": ("nick", "channel"),
+    "leave": ("nick", "reason", "kind"),
+    "message": ("nick", "channel", "text", "command"),
+    "pm": ("from", "to"),
+    "nick": ("old", "new"),
+    "topic": ("nick", "channel", "topic"),
+    "flood": ("nick", "host"),
+}
+
+
+def well_formed(kind: object, data: object, ts: object) -> bool:
+    """True if a stored row makes an event the feed can show: a known shape, a usable time.
+
+    The history database is a file a person may edit, or an older version wrote; a kind of event
+    this version does not know passes if it has a type and data.
+    """
+    if not isinstance(kind, str) or not isinstance(data, dict) or not isinstance(ts, int | float):
+        return False
+    try:
+        iso_utc(ts)
+    except (ValueError, OverflowError, OSError):
+        return False
+    if kind == "leave" and not isinstance(data.get("channel"), str | None):
+        return False
+    return all(isinstance(data.get(key), str) for key in FIELDS.get(kind, ()))
+
+
 def iso_utc(moment: float) -> str:
     """`2026-01-01T12:00:00.123Z`: ISO-8601, UTC, millisecond precision (also IRCv3 `server-time`)."""
     stamp = datetime.fromtimestamp(moment, UTC)

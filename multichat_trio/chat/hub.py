@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..config import ServerConfig
-from ..protocol import LineTooLong, Message, RemoteProtocolError, casefold, encode, parse
+from ..protocol import (
+    ForbiddenCharacter,
+    LineTooLong,
+    Message,
+    RemoteProtocolError,
+    casefold,
+    encode,
+    host_word,
+    parse,
+)
 from ..protocol import numerics as rpl
 from . import events
 from .events import Event
@@ -89,6 +98,14 @@ class Client:
         return f"{self.nick}!{self.user or '~u'}@{self.host}"
 
 
+@dataclass(frozen=True, slots=True)
+class Goodbye:
+    """A closed client's ERROR line, held behind lines that wait for their commit."""
+
+    client: Client
+    data: bytes
+
+
 class Hub:
     def __init__(
         self,
@@ -118,7 +135,7 @@ class Hub:
         #: Events recorded so far; `release(n)` lets out what waited for the first n to be stored.
         self.recorded = 0
         #: Deliveries waiting, in order: (events that must be stored first, line or (client, bytes)).
-        self._held: deque[tuple[int, Line | tuple[Client, bytes]]] = deque()
+        self._held: deque[tuple[int, Line | Goodbye | tuple[Client, bytes]]] = deque()
         #: Each channel's recent public messages, replayed to joiners (filled only with a store).
         self.recent: dict[str, deque[ReplayLine]] = {}
         self._batches = 0
@@ -128,7 +145,7 @@ class Hub:
     def connect(self, host: str, outbox: Sink) -> Client:
         now = self.clock()
         bucket = TokenBucket(self.config.flood_rate, self.config.flood_burst, now)
-        client = Client(host=host, outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
+        client = Client(host=host_word(host), outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
         client.password_ok = self.config.password is None
         self.clients.add(client)
         return client
@@ -145,6 +162,10 @@ class Hub:
             message = parse(text)
         except UnicodeDecodeError:
             self.send(client, Message("FAIL", ("*", "INVALID_UTF8", "Line discarded: not valid UTF-8"), self.name))
+            return
+        except ForbiddenCharacter:
+            why = "Line discarded: it contains NUL, CR or LF"
+            self.send(client, Message("FAIL", ("*", "INVALID_CHARACTERS", why), self.name))
             return
         except RemoteProtocolError:
             return  # a line of spaces or a bare prefix: nothing to answer
@@ -169,7 +190,11 @@ class Hub:
         handler(self, client, message)
 
     def disconnect(self, client: Client, reason: str, *, kind: str = "quit", error: str | None = None) -> None:
-        """Remove `client`: peers see it QUIT with `reason`, the client gets an ERROR and is closed."""
+        """Remove `client`: peers see it QUIT with `reason`, the client gets an ERROR and is closed.
+
+        The state changes at once; the ERROR, and the `outbox.close()` that stops the client's reader,
+        come after whatever was queued for the client before them (held lines included).
+        """
         if client.closed:
             return
         client.closed = True
@@ -180,14 +205,17 @@ class Hub:
             peers = set() if kind == "shutdown" else self.peers_of(client) - {client}
             for channel in list(client.channels.values()):
                 self._remove_member(channel, client)
+            self.nicks.pop(casefold(client.nick), None)  # before anything that could raise: no ghosts
+            self.record(events.leave(client.nick, None, reason, kind))
             if peers:
                 self.broadcast(peers, Message("QUIT", (reason,), client.prefix))
-            self.nicks.pop(casefold(client.nick), None)
-            self.record(events.leave(client.nick, None, reason, kind))
         elif self.nicks.get(casefold(client.nick)) is client:
             del self.nicks[casefold(client.nick)]
-        self._queue(client, encode(Message("ERROR", (error or reason,))))
-        client.outbox.close()
+        goodbye = encode(Message("ERROR", (error or reason,)))
+        if self._held:  # it waits its turn behind lines held for a commit, and so does the close
+            self._held.append((0, Goodbye(client, goodbye)))
+        else:
+            self._say_goodbye(client, goodbye)
 
     def shutdown(self, reason: str = "Server shutting down") -> None:
         """Everyone gets `ERROR :reason` and is closed (and no one the others' QUIT lines)."""
@@ -213,8 +241,15 @@ class Hub:
             _, item = held.popleft()
             if isinstance(item, Line):
                 self.fanout.broadcast(item)
+            elif isinstance(item, Goodbye):
+                self._say_goodbye(item.client, item.data)
             else:
                 self.fanout.send(*item)
+
+    def _say_goodbye(self, client: Client, data: bytes) -> None:
+        """The ERROR line goes out after everything queued before it; then the client's reader stops."""
+        self.fanout.send(client, data)
+        client.outbox.close()
 
     # --- delivery --------------------------------------------------------------------------
 
@@ -236,7 +271,9 @@ class Hub:
             self.fanout.send(client, data)
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
-        self.send(client, Message(numeric, (client.nick, *params), self.name))
+        """A numeric to `client`; a middle parameter that cannot be one (an echoed `a b`, `:x` or `""`) is `*`."""
+        middles = [word if _is_word(word) else "*" for word in params[:-1]]
+        self.send(client, Message(numeric, (client.nick, *middles, *params[-1:]), self.name))
 
     def broadcast(
         self,
@@ -347,8 +384,13 @@ class Hub:
         self.max_users = max(self.max_users, self.user_count)
 
 
+def _is_word(param: str) -> bool:
+    """True if `param` can be a middle parameter: not empty, no space, no leading ':'."""
+    return bool(param) and " " not in param and param[0] != ":"
+
+
 def _read_motd(path: str | None) -> list[str] | None:
     if not path:
         return None
-    with open(path, encoding="utf-8") as fh:
-        return [line.rstrip("\r\n") for line in fh]
+    with open(path, encoding="utf-8") as fh:  # text mode: a bare CR ends a line too
+        return [line.rstrip("\r\n").replace("\0", "") for line in fh]

@@ -2,18 +2,21 @@
 
 A client that negotiated `server-time` gets the original lines with their original time, inside an
 IRCv3 `chathistory` batch when it negotiated `batch`; any other client gets them as server NOTICEs
-with a time prefix. Either way a replayed line is told apart from a live one, and it is a message
-from the past: it never counts as a new message or triggers anything.
+with a time prefix (a `/me` reads `* alice waves`). Either way a replayed line is told apart from a
+live one, and it is a message from the past: it never counts as a new message or triggers anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from ..protocol import Message
+from ..protocol import LocalProtocolError, Message, format_message, is_valid_nick
 from .events import iso_utc
+
+ACTION = "\x01ACTION"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,27 @@ class ReplayLine:
     nick: str
     command: str  # PRIVMSG or NOTICE
     text: str
+
+
+def stored_line(ts: object, data: Mapping[str, Any]) -> ReplayLine | None:
+    """The replay line of a stored `message` event, or None if it could not be replayed.
+
+    The database is a file that a person may edit or an older version wrote: a row with a missing or
+    mistyped field, a nick that is none, or a text that cannot be sent is not fit for a join.
+    """
+    nick, command, text = data.get("nick"), data.get("command"), data.get("text")
+    if not isinstance(ts, int | float) or not isinstance(nick, str) or not isinstance(text, str) or not text:
+        return None
+    if command not in ("PRIVMSG", "NOTICE"):
+        return None
+    if not (is_valid_nick(nick) or is_valid_nick(nick, relayed=True)):
+        return None
+    try:
+        format_message(Message(command, ("#", text), nick))
+        datetime.fromtimestamp(ts, UTC)
+    except (LocalProtocolError, ValueError, OverflowError, OSError):
+        return None
+    return ReplayLine(float(ts), nick, command, text)
 
 
 def replay_messages(
@@ -35,7 +59,7 @@ def replay_messages(
         return [
             Message(
                 "NOTICE",
-                (channel, f"[{datetime.fromtimestamp(line.ts, UTC):%Y-%m-%d %H:%M} UTC] <{line.nick}> {line.text}"),
+                (channel, f"[{datetime.fromtimestamp(line.ts, UTC):%Y-%m-%d %H:%M} UTC] {_said(line)}"),
                 server_name,
             )
             for line in lines
@@ -50,3 +74,12 @@ def replay_messages(
     if batched:
         out.append(Message("BATCH", ("-" + batch_ref,), server_name))
     return out
+
+
+def _said(line: ReplayLine) -> str:
+    """`<alice> hello`, or `* alice waves` for a CTCP ACTION (`/me waves`)."""
+    text = line.text
+    if text.startswith(ACTION) and text[len(ACTION) : len(ACTION) + 1] in ("", " ", "\x01"):
+        action = text[len(ACTION) :].removesuffix("\x01").strip(" ")
+        return f"* {line.nick} {action}" if action else f"* {line.nick}"
+    return f"<{line.nick}> {text}"

@@ -189,4 +189,9 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
 
 
 def _row(row: tuple[Any, ...]) -> StoredEvent:
-    return StoredEvent(row[0], row[1], row[2], row[3], json.loads(row[4]))
+    """One stored event; data that is not a JSON object (a hand-edited row) reads as `{}`."""
+    try:
+        data = json.loads(row[4])
+    except (TypeError, ValueError):
+        data = {}
+    return StoredEvent(row[0], row[1], row[2], row[3], data if isinstance(data, dict) else {})

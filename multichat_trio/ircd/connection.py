@@ -41,6 +41,8 @@ class Connection:
         self.publish = publish
         self._nursery: trio.Nursery | None = None
         self._receive_scope: trio.CancelScope | None = None
+        #: Set once the hub has queued the client's goodbye (or the socket failed): nothing more to wait for.
+        self._goodbye_queued = trio.Event()
         self.outbox = Outbox(hub.config.sendq, sock.send, self._start_drain, self._stop_reading)
         self.client: Client = hub.connect(host, self.outbox)
 
@@ -50,6 +52,7 @@ class Connection:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(not on))
 
     def _stop_reading(self) -> None:
+        self._goodbye_queued.set()
         if self._receive_scope is not None:
             self._receive_scope.cancel()
 
@@ -76,11 +79,16 @@ class Connection:
                     await self._read()
                 finally:
                     # Whatever ended the reader, the goodbye only gets a grace period from here on.
-                    nursery.cancel_scope.deadline = trio.current_time() + grace
+                    deadline = nursery.cancel_scope.deadline = trio.current_time() + grace
                     try:
-                        self.hub.fanout.flush()  # what the hub queued for us so far, goodbye included
+                        if self.client.closed:  # its ERROR may wait behind lines held for a commit
+                            with trio.move_on_at(deadline):
+                                await self._goodbye_queued.wait()
                     finally:
-                        self.outbox.finish()  # later writes are dropped; the drain task sends the rest
+                        try:
+                            self.hub.fanout.flush()  # what the hub queued for us so far, goodbye included
+                        finally:
+                            self.outbox.finish()  # later writes are dropped; the drain task sends the rest
         except Exception:
             log.exception("connection from %s failed", self.client.host)
             await self._close("Internal server error", "error")

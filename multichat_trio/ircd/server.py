@@ -18,9 +18,9 @@ from functools import partial
 import trio
 
 from ..chat.commands import COMMANDS
-from ..chat.events import Event
+from ..chat.events import Event, well_formed
 from ..chat.hub import Hub
-from ..chat.replay import ReplayLine
+from ..chat.replay import ReplayLine, stored_line
 from ..chat.stats import StatsMeter, format_line
 from ..config import ServerConfig, StartupError, naming_listener
 from ..history import location
@@ -172,14 +172,33 @@ class ChatServer:
         return store
 
     def _read_back(self, store: HistoryStore) -> tuple[dict[str, deque[ReplayLine]], list[Event]]:
-        """Runs in a worker thread: the replay caches and the feed's recent events."""
+        """Runs in a worker thread: the replay caches and the feed's recent events.
+
+        A row that could not be replayed or shown (see `stored_line`, `well_formed`) is left out,
+        and said once here, not at every join.
+        """
         recent: dict[str, deque[ReplayLine]] = {}
+        skipped: set[int] = set()
         if self.config.replay > 0:
             for key in store.channels():
-                rows = store.recent(self.config.replay, channel=key, types=("message",))
-                lines = (ReplayLine(r.ts, r.data["nick"], r.data["command"], r.data["text"]) for r in rows)
-                recent[key] = deque(lines, maxlen=self.config.replay)
-        restored = [Event(r.type, r.data, r.id, r.ts) for r in store.recent(self.config.feed_backlog)]  # type: ignore[arg-type]
+                lines: deque[ReplayLine] = deque(maxlen=self.config.replay)
+                for row in store.recent(self.config.replay, channel=key, types=("message",)):
+                    line = stored_line(row.ts, row.data)
+                    if line is None:
+                        skipped.add(row.id)
+                    else:
+                        lines.append(line)
+                if lines and isinstance(key, str):
+                    recent[key] = lines
+        restored: list[Event] = []
+        for row in store.recent(self.config.feed_backlog):
+            if well_formed(row.type, row.data, row.ts):
+                restored.append(Event(row.type, row.data, row.id, row.ts))  # type: ignore[arg-type]
+            else:
+                skipped.add(row.id)
+        if skipped:
+            ids = ", ".join(map(str, sorted(skipped)[:10])) + (", ..." if len(skipped) > 10 else "")
+            log.warning("history: %d stored events left out, malformed (ids %s)", len(skipped), ids)
         return recent, restored
 
     async def _run_history(

@@ -1,12 +1,13 @@
 """Sans-IO IRC: messages, framing, numerics and name rules. Imports no I/O library."""
 
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import ForbiddenCharacter, LocalProtocolError, RemoteProtocolError
 from .framing import MAX_LINE, LineFramer, LineTooLong, encode
 from .message import Message, format_message, parse
-from .names import casefold, is_channel_name, is_valid_nick
+from .names import casefold, host_word, is_channel_name, is_valid_nick
 
 __all__ = [
     "MAX_LINE",
+    "ForbiddenCharacter",
     "LineFramer",
     "LineTooLong",
     "LocalProtocolError",
@@ -15,6 +16,7 @@ __all__ = [
     "casefold",
     "encode",
     "format_message",
+    "host_word",
     "is_channel_name",
     "is_valid_nick",
     "parse",

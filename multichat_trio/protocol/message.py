@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import ForbiddenCharacter, LocalProtocolError, RemoteProtocolError
 
 _TAG_ESCAPES = {";": r"\:", " ": r"\s", "\\": "\\\\", "\r": r"\r", "\n": r"\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
@@ -28,7 +28,14 @@ class Message:
 
 
 def parse(line: str) -> Message:
-    """Parse one line (without its CRLF). Raises `RemoteProtocolError` when there is no command."""
+    """Parse one line (without its CRLF). Raises `RemoteProtocolError` when there is no command.
+
+    A line holding NUL, CR or LF raises `ForbiddenCharacter`: nothing parsed from input can carry one
+    into state or into a line we send. A tag whose value unescapes to CR or LF is dropped (no tag we
+    read may hold one).
+    """
+    if _has_forbidden(line):
+        raise ForbiddenCharacter("line contains NUL, CR or LF")
     rest = line
     tags: dict[str, str] = {}
     if rest.startswith("@"):
@@ -58,7 +65,9 @@ def _parse_tags(raw: str) -> dict[str, str]:
         if not item:
             continue
         key, _, value = item.partition("=")
-        tags[key] = _unescape_tag_value(value)
+        value = _unescape_tag_value(value)
+        if "\r" not in value and "\n" not in value:
+            tags[key] = value
     return tags
 
 

@@ -33,6 +33,15 @@ def is_valid_nick(nick: str, *, relayed: bool = False) -> bool:
     return 0 < len(nick) <= NICKLEN and bool(_NICK.match(nick))
 
 
+def host_word(host: str) -> str:
+    """`host` as it can stand alone as a parameter: an IPv6 address such as `::1` becomes `0::1`.
+
+    A host is a middle parameter of WHO and WHOIS replies, where a leading ':' would start the
+    trailing one (ngircd, InspIRCd and ergo prefix the same '0').
+    """
+    return "0" + host if host.startswith(":") else host
+
+
 def is_channel_name(name: str) -> bool:
     """True for a `#channel` name we accept: at most CHANNELLEN characters, no space, comma or colon."""
     return 1 < len(name) <= CHANNELLEN and name[0] in CHANTYPES and not _CHANNEL_FORBIDDEN.search(name)

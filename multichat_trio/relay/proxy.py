@@ -53,7 +53,10 @@ class Relay:
     """The relay: listen on `config.port`, forward each user to `config.server_host:server_port`."""
 
     def __init__(self, config: RelayConfig, limits: RelayLimits | None = None) -> None:
+        if config.relay_secret is None:
+            raise ValueError("the relay needs the server's relay secret (relay_secret)")
         check_secret(config.relay_secret)
+        self.secret = config.relay_secret
         self.config = config
         self.limits = limits or RelayLimits()
         self.port = 0
@@ -174,7 +177,7 @@ class Link:
                 self.upstream = await self._open_upstream()
                 if self.upstream is None:
                     return
-                if not await self._send(self.upstream, webirc_line(self.relay.config.relay_secret, self.ip)):
+                if not await self._send(self.upstream, webirc_line(self.relay.secret, self.ip)):
                     return
                 async with trio.open_nursery() as pumps:
                     pumps.start_soon(self._pump_up, self.upstream)
@@ -221,13 +224,19 @@ class Link:
             self._scope.cancel()
 
     async def _pump_down(self, upstream: trio.abc.Stream) -> None:
-        """Server → user: complete lines, unchanged. At the server's EOF its last lines are already sent."""
+        """Server → user: complete lines, unchanged. At the server's EOF its last lines are already sent.
+
+        A server that closes without its own ERROR (it died, or was killed) still leaves the user
+        a goodbye saying why, as a server would.
+        """
         try:
             while data := await self._receive(upstream):
                 result = self.session.from_server(data)
                 if result.to_client and not await self._send_client(result.to_client):
                     return
                 self.relay.lines_down += result.lines
+            if not self.session.server_said_goodbye:
+                self.close("upstream closed the connection")
         finally:
             self._scope.cancel()
 

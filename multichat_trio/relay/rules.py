@@ -20,6 +20,7 @@ from ..protocol import (
     RemoteProtocolError,
     encode,
     format_message,
+    host_word,
     parse,
 )
 from ..protocol import numerics as rpl
@@ -27,8 +28,6 @@ from ..protocol.names import RELAY_MARK
 
 #: The gateway name the relay gives in `WEBIRC`.
 GATEWAY = "multichat-relay"
-#: What the relay sends as the WEBIRC password when none is configured (the server then trusts loopback).
-NO_SECRET = "*"
 #: Server lines may carry IRCv3 tags (up to 8191 bytes) on top of the 512-byte line.
 MAX_SERVER_LINE = 8192 + MAX_LINE
 
@@ -41,14 +40,13 @@ def check_secret(secret: str | None) -> None:
         raise ValueError("relay_secret must be one word: no spaces, no leading ':'")
 
 
-def webirc_line(secret: str | None, ip: str) -> bytes:
+def webirc_line(secret: str, ip: str) -> bytes:
     """`WEBIRC password gateway hostname ip`: the relay vouching for its user's real address.
 
     The relay does no reverse DNS (it would delay every connection), so the hostname is the
     address itself; an IPv6 address starting with ':' gets a leading '0' to stay one word.
     """
-    hostname = "0" + ip if ip.startswith(":") else ip
-    return encode(Message("WEBIRC", (secret or NO_SECRET, GATEWAY, hostname, ip)))
+    return encode(Message("WEBIRC", (secret, GATEWAY, host_word(ip), ip)))
 
 
 def mark_nick(nick: str) -> str:
@@ -84,6 +82,8 @@ class RelaySession:
         self.nick = "*"
         #: The server's name, from the source of its numerics.
         self.server_name = GATEWAY
+        #: The server sent its ERROR line: the user has had the server's own goodbye.
+        self.server_said_goodbye = False
 
     def from_client(self, data: bytes) -> FromClient:
         """Frame `data` from the user; rewrite `NICK`, answer what the server never should see."""
@@ -106,9 +106,11 @@ class RelaySession:
         """Frame `data` from the server into complete lines, watching numerics for the user's nick."""
         out: list[bytes] = []
         for line in self._server_framer.feed(data):
-            if isinstance(line, LineTooLong):
-                continue  # the server never sends these; a line cut in half must not reach the user
+            if isinstance(line, LineTooLong) or _forbidden(line):
+                continue  # the server never sends these; a line cut in half (or in two) must not reach the user
             message = _parse(line)
+            if message is not None and message.command == "ERROR":
+                self.server_said_goodbye = True
             if message is not None and len(message.command) == 3 and message.command.isdigit() and message.params:
                 self.nick = message.params[0]
                 self.server_name = message.source or self.server_name
@@ -125,6 +127,11 @@ def _parse(line: bytes) -> Message | None:
         return parse(line.decode("utf-8"))
     except (UnicodeDecodeError, RemoteProtocolError):
         return None
+
+
+def _forbidden(line: bytes) -> bool:
+    """True if `line` holds NUL or CR (the framer took the LF): the user's client might split it."""
+    return b"\0" in line or b"\r" in line
 
 
 def _renamed(line: bytes, message: Message) -> bytes:

@@ -40,6 +40,8 @@ CLOSE_TRY_LATER = 1013
 
 #: The only fields a `pm` event may carry: the text of a private message never leaves the server.
 PM_FIELDS = ("from", "to")
+#: Fields holding a user's address (a `flood` event's): left out unless `--monitor-show-hosts`.
+HOST_FIELDS = frozenset({"host"})
 
 
 def encode(record: dict[str, Any]) -> str:
@@ -88,9 +90,11 @@ class Feed:
         max_viewers: int = 100,
         viewer_batches: int = VIEWER_BATCHES,
         viewer_bytes: int = VIEWER_BYTES,
+        show_hosts: bool = False,
         wallclock: Callable[[], float] = time.time,
     ) -> None:
         self.max_viewers = max_viewers
+        self.show_hosts = show_hosts
         self.viewer_batches = viewer_batches
         self.viewer_bytes = viewer_bytes
         self.wallclock = wallclock
@@ -147,7 +151,8 @@ class Feed:
         if event.type == "pm":
             data = {key: data[key] for key in PM_FIELDS if key in data}
         record: dict[str, Any] = {"type": event.type, "id": event_id, "ts": stamp}
-        record.update((key, value) for key, value in data.items() if key not in record)
+        hidden = record.keys() if self.show_hosts else record.keys() | HOST_FIELDS
+        record.update((key, value) for key, value in data.items() if key not in hidden)
         return record
 
     def _apply(self, record: dict[str, Any], now: float) -> None:

@@ -1,6 +1,6 @@
 """The monitor's HTTP side: a small raw ASGI app served by hypercorn's trio worker.
 
-Routes (GET or HEAD): the page and its files from top-level `static/`, `/api/config` (where the
+Routes (GET or HEAD): the page and its files from `static/` beside this module, `/api/config` (where the
 page finds the feed), `/api/stats`, `/api/users`, `/api/events?after=ID&limit=N`, `/healthz` and
 `/metrics` (Prometheus text, via prometheus-client). Everything is read from memory at call time:
 no request waits on the chat, and the static files are read once when the app is built.
@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from ..ircd.server import ChatServer
 from .feed import Feed
+from .origins import OriginPolicy
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,18 @@ MAX_EVENTS = 1000
 class MonitorApp:
     """ASGI app over a running ChatServer and its Feed; `ws_port` None means the feed is off."""
 
-    def __init__(self, server: ChatServer, feed: Feed, ws_port: int | None, static_dir: Path = STATIC_DIR) -> None:
+    def __init__(
+        self,
+        server: ChatServer,
+        feed: Feed,
+        ws_port: int | None,
+        origins: OriginPolicy | None = None,
+        static_dir: Path = STATIC_DIR,
+    ) -> None:
         self.server = server
         self.feed = feed
         self.ws_port = ws_port
+        self.origins = origins or OriginPolicy()
         self.files = _load_static(static_dir)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(MetricsCollector(server, feed))
@@ -86,7 +95,11 @@ class MonitorApp:
             await _respond(send, 405, *_json({"error": "method not allowed"}), [(b"allow", b"GET, HEAD")])
             return
         head = method == "HEAD"
-        if path == "/metrics":
+        host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), None)
+        if not self.origins.allows_host(host, (scope.get("server") or ("",))[0]):
+            refusal = {"error": f"this monitor is not served as {host!r}: see --web-origins"}
+            await _respond(send, 403, *_json(refusal), head=head)
+        elif path == "/metrics":
             await _respond(send, 200, generate_latest(self.registry), CONTENT_TYPE_LATEST, head=head)
         elif path in self._routes:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))

@@ -1,48 +1,85 @@
-"""The WebSocket feed server (trio-websocket): one handler task per viewer, streaming the `Feed`.
+"""The WebSocket feed server (trio-websocket over our own TCP listener): one task per viewer.
 
-Each viewer gets its snapshot, then every live event as one JSON text message. Viewers only
-listen: anything they send closes them (1003), an oversized message is closed by trio-websocket
-(1009). A viewer that falls behind is closed by the feed's verdict (1008), one beyond the cap gets
-1013, and at shutdown every viewer gets what was still queued for it, then 1001. Every close is
-bounded in time, and a handler never lets an exception escape: it would take the server down.
+Each viewer gets its snapshot, then every live event as one JSON text message. An upgrade from a
+web page other than the monitor's own (see `origins.py`) is refused with 403 before it is accepted.
+Viewers only listen: anything they send closes them (1003), an oversized message is closed by
+trio-websocket (1009). A viewer that falls behind is closed by the feed's verdict (1008), one beyond
+the cap gets 1013, and at shutdown every viewer gets what was still queued for it, then 1001.
+
+We own each TCP stream and close it ourselves, in bounded time, when the viewer ends: with
+`serve_websocket`, trio-websocket's 1009 close went out from its reader task, which could wait
+forever behind a send to a viewer that had stopped reading, and its handler waited for that task:
+the socket stayed open long after the viewer was dropped, counted by nobody. A handler never lets
+an exception escape: it would take the server down.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import struct
+from contextlib import suppress
 from functools import partial
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, WebSocketServer, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, wrap_server_stream
 
 from .feed import CLOSE_GOING_AWAY, Feed, FeedUnavailable, Viewer
+from .origins import OriginPolicy
 
 log = logging.getLogger(__name__)
 
 #: Largest message a viewer may send (they should send none); bigger ones close it with 1009.
 MAX_INCOMING = 1024
-#: Seconds a viewer gets to take what is queued for it, and then to answer our close frame.
+#: Seconds a new connection has to send its upgrade request.
+HANDSHAKE_TIMEOUT = 10.0
+#: Seconds a viewer gets to take what is queued for it, to answer our close frame, and for its TCP close.
 CLOSE_TIMEOUT = 2.0
 #: Close code for a viewer that sent a message: "unsupported data".
 CLOSE_READ_ONLY = 1003
+#: `struct linger` {on, 0 seconds}: two u_shorts on Windows, two ints elsewhere.
+LINGER_OFF = struct.pack("HH" if os.name == "nt" else "ii", 1, 0)
 
 
 async def serve_feed(
     feed: Feed,
     host: str,
     port: int,
+    origins: OriginPolicy,
     *,
-    task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the feed on `host:port` until cancelled; `nursery.start` returns the server (`.port`)."""
-    await serve_websocket(
-        partial(handle_viewer, feed), host, port, None, max_message_size=MAX_INCOMING, task_status=task_status
-    )
+    """Serve the feed on `host:port` until cancelled; `nursery.start` returns the bound port."""
+    listeners = await trio.open_tcp_listeners(port, host=host or None)
+    task_status.started(listeners[0].socket.getsockname()[1])
+    await trio.serve_listeners(partial(handle_connection, feed, origins), listeners)
 
 
-async def handle_viewer(feed: Feed, request: WebSocketRequest) -> None:
-    """Serve one viewer from handshake to close; contains every error to this viewer."""
+async def handle_connection(feed: Feed, origins: OriginPolicy, stream: trio.SocketStream) -> None:
+    """One TCP connection from handshake to close; the socket is closed here whatever happened."""
+    request: WebSocketRequest | None = None
     try:
+        async with trio.open_nursery() as nursery:  # trio-websocket's reader task for this connection
+            with trio.move_on_after(HANDSHAKE_TIMEOUT):
+                request = await wrap_server_stream(nursery, stream, max_message_size=MAX_INCOMING)
+            if request is not None:
+                await handle_viewer(feed, origins, request, stream.socket.getsockname()[0])
+            nursery.cancel_scope.cancel()
+    except Exception:
+        log.exception("feed connection failed")
+    finally:
+        await _close_stream(stream)
+
+
+async def handle_viewer(feed: Feed, origins: OriginPolicy, request: WebSocketRequest, local_address: str) -> None:
+    """Serve one viewer whose upgrade request arrived; contains every error to this viewer."""
+    origin = next((value.decode("latin-1") for name, value in request.headers if name == b"origin"), None)
+    try:
+        if not origins.allows(origin, local_address):
+            log.info("refused a feed viewer from origin %s", origin)
+            await request.reject(403, body=b"this page's origin may not read the feed (see --web-origins)\n")
+            return
         ws = await request.accept()
     except ConnectionClosed:
         return
@@ -71,7 +108,7 @@ async def _serve_viewer(feed: Feed, ws: WebSocketConnection) -> None:
         assert viewer.close_code is not None
         await _close(ws, viewer.close_code, viewer.close_reason)
     finally:
-        feed.unsubscribe(viewer)
+        feed.unsubscribe(viewer)  # a closing viewer holds its slot until its close is done (bounded)
 
 
 async def _send_events(ws: WebSocketConnection, viewer: Viewer, snapshot: str) -> None:
@@ -108,3 +145,24 @@ async def _close(ws: WebSocketConnection, code: int, reason: str) -> None:
     """Close with `code`, waiting at most CLOSE_TIMEOUT for the peer (then the TCP stream closes)."""
     with trio.move_on_after(CLOSE_TIMEOUT):
         await ws.aclose(code, reason)
+
+
+async def _close_stream(stream: trio.SocketStream) -> None:
+    """Half-close, read what the peer still sends until its EOF, then close; a peer that has not
+    closed its side within CLOSE_TIMEOUT is reset.
+
+    Closing with unread data resets the connection, which may destroy the close frame or the 403
+    just sent before the peer reads it; and a peer that neither reads nor closes would otherwise
+    keep the connection, with its buffers, in the kernel for minutes after we let go of it.
+    """
+    try:
+        with trio.move_on_after(CLOSE_TIMEOUT) as waiting:
+            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_eof()
+                while await stream.receive_some(65536):
+                    pass
+        if waiting.cancelled_caught:
+            with suppress(OSError):  # SO_LINGER 0: close() resets the connection at once
+                stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_OFF)
+    finally:
+        await trio.aclose_forcefully(stream)

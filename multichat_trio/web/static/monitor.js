@@ -181,6 +181,8 @@
     error: "lost the connection",
   };
 
+  const ACTION = /^\x01ACTION(?: (.*?))?\x01?$/;
+
   function describe(event) {
     // Returns [row class, list of nodes]; text only, through el()/nickNode().
     const t = (text) => document.createTextNode(text);
@@ -195,6 +197,10 @@
         return [event.kind === "flood" || event.kind === "sendq" ? "leave alert" : "leave", nodes];
       }
       case "message": {
+        const action = ACTION.exec(event.text); // `/me waves` arrives as CTCP ACTION: "* nick waves"
+        if (action) {
+          return ["action", [el("span", "chan", event.channel), el("span", "mark", "*"), nickNode(event.nick), el("span", "text", " " + (action[1] || ""))]];
+        }
         const nodes = [el("span", "chan", event.channel), nickNode(event.nick)];
         if (event.command === "NOTICE") nodes.push(el("span", "badge", "notice"));
         nodes.push(el("span", "text", event.text));

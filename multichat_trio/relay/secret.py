@@ -1,0 +1,90 @@
+"""The relay secret: what a relay proves itself with in `WEBIRC`, generated rather than absent.
+
+`serve` with no `relay_secret` set reads the secret file, or writes a new random one there (readable
+by its owner only); `relay` with none set reads the same file, so a relay on the same machine works
+with no setup, and nothing else can pose as one. A relay on another machine is given the secret
+(`--relay-secret`, `MULTICHAT_RELAY_SECRET`, or a copy of the file).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import replace
+from pathlib import Path
+
+from ..config import RelayConfig, ServerConfig
+from .rules import check_secret
+
+log = logging.getLogger(__name__)
+
+#: The secret file's name, beside the history database by default.
+FILE_NAME = "multichat-relay.secret"
+
+
+class SecretError(ValueError):
+    """The secret file cannot be read or written: the message says which and why."""
+
+
+def load_or_create(path: Path) -> tuple[str, bool]:
+    """The secret in `path`, or a new one written there; and whether it was created."""
+    try:
+        return read_secret(path), False
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_urlsafe(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secret + "\n")
+    except FileExistsError:  # another process wrote it meanwhile: use theirs
+        return read_secret(path), False
+    except OSError as exc:
+        raise SecretError(f"cannot write the relay secret file {str(path)!r}: {exc.strerror or exc}") from exc
+    return secret, True
+
+
+def read_secret(path: Path) -> str:
+    """The secret in `path`; `FileNotFoundError` if there is none, `SecretError` if it is unusable."""
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretError(f"cannot read the relay secret file {str(path)!r}: {exc}") from exc
+    try:
+        check_secret(secret)
+    except ValueError as exc:
+        raise SecretError(f"the relay secret file {str(path)!r} holds no usable secret: {exc}") from exc
+    return secret
+
+
+def for_server(config: ServerConfig) -> ServerConfig:
+    """`config` with its relay secret: the one set, or the secret file's (written now if missing).
+
+    An empty `relay_secret_file` with no secret set means no relay is trusted at all.
+    """
+    if config.relay_secret is not None or not config.relay_secret_file:
+        return config
+    path = Path(config.relay_secret_file)
+    secret, created = load_or_create(path)
+    if created:
+        log.info("relay secret: wrote a new one to %s (a relay started here reads it from there)", path)
+    return replace(config, relay_secret=secret)
+
+
+def for_relay(config: RelayConfig) -> RelayConfig:
+    """`config` with its relay secret: the one set, or the one `serve` wrote to the secret file."""
+    if config.relay_secret is not None:
+        return config
+    path = Path(config.relay_secret_file)
+    try:
+        secret = read_secret(path)
+    except FileNotFoundError:
+        raise SecretError(
+            f"no relay secret: {str(path)!r} does not exist. Start `multichat-trio serve` here first (it writes"
+            " that file), or give the relay the server's secret (--relay-secret or MULTICHAT_RELAY_SECRET)"
+        ) from None
+    return replace(config, relay_secret=secret)
