@@ -247,6 +247,39 @@ async def test_store_pms_keeps_the_text_in_the_store_only(
     stop_second.set()
 
 
+async def test_the_store_closes_only_after_a_prune_in_progress(
+    start_server: StartServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing an SQLite connection while another thread runs a statement on it is a segfault."""
+    import threading
+    import time as wall
+
+    from multichat_trio.history.store import HistoryStore
+    from multichat_trio.ircd import server as ircd_server
+
+    pruning, closed_while_pruning = threading.Event(), []
+
+    class SlowPrune(HistoryStore):
+        def prune(self, *, older_than: float | None = None, keep: int | None = None) -> int:
+            pruning.set()
+            wall.sleep(0.3)  # in the writer's thread, as a big prune would take
+            try:
+                return super().prune(older_than=older_than, keep=keep)
+            finally:
+                pruning.clear()
+
+        def close(self) -> None:
+            closed_while_pruning.append(pruning.is_set())
+            super().close()
+
+    monkeypatch.setattr(ircd_server, "HistoryStore", SlowPrune)
+    server = await start_server(db=str(tmp_path / "h.sqlite3"))
+    await trio.to_thread.run_sync(pruning.wait)  # the first prune runs at start
+    server.stop()
+    await server.stopped.wait()
+    assert closed_while_pruning == [False]
+
+
 async def test_a_slow_disk_is_logged_and_delays_only_until_the_commit(
     start_server: StartServer,
     open_client: OpenClient,

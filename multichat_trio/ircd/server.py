@@ -63,14 +63,6 @@ class ChatServer:
                 writer = HistoryWriter(store, self.hub, self._forward)
                 self._record, record_out = trio.open_memory_channel[list[Event]](RECORD_QUEUE)
                 recording.start_soon(self._run_history, writer, store, record_out, writer_done)
-                recording.start_soon(
-                    partial(
-                        writer.prune,
-                        retention_days=self.config.retention_days,
-                        max_events=self.config.max_events,
-                        every=PRUNE_EVERY,
-                    )
-                )
             else:
                 writer_done.set()
             await self._serve_chat(task_status)
@@ -208,8 +200,19 @@ class ChatServer:
         events: trio.MemoryReceiveChannel[list[Event]],
         done: trio.Event,
     ) -> None:
+        """The writer and the hourly pruning; then the store closes, never while a prune is in its thread."""
         try:
-            await writer.run(events)
+            async with trio.open_nursery() as history:
+                history.start_soon(
+                    partial(
+                        writer.prune,
+                        retention_days=self.config.retention_days,
+                        max_events=self.config.max_events,
+                        every=PRUNE_EVERY,
+                    )
+                )
+                await writer.run(events)
+                history.cancel_scope.cancel()  # waits for a prune's thread: `to_thread` is not abandoned
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(store.close)
