@@ -5,6 +5,7 @@ the kernel takes only part of a write, the rest starts a backlog, `on_backlog` a
 that drains it (`take()` until empty), and later writes join the backlog so nothing overtakes
 it. The backlog is bounded: a write that takes it past `limit` returns False, and the hub drops
 that slow reader ("SendQ exceeded") instead of letting it slow the room or grow without bound.
+A query's answer (LIST, WHO) may take it further, by a bounded `allow`ance, until it drains.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Outbox:
         self._on_stop = on_stop
         self._backlog: list[bytes] = []
         self._size = 0
+        self._extra = 0  # allowed on top of `limit` for a query's answer, until the backlog drains
         self._draining = send is None  # without a socket, everything waits for `take()`
         #: Set once the hub closed the client: its reader stops; writes go on until `finish()`.
         self.closing = False
@@ -56,10 +58,15 @@ class Outbox:
             self._on_backlog()
         self._backlog.append(data)
         self._size += len(data)
-        return self._size <= self.limit
+        return self._size <= self.limit + self._extra
+
+    def allow(self, extra: int, most: int) -> None:
+        """Let `extra` more bytes (at most `most` in all) queue until the next `take()`."""
+        self._extra = min(self._extra + extra, most)
 
     def take(self) -> bytes:
         """Everything waiting, as one `bytes`; b"" once it is all gone (and writes go direct again)."""
+        self._extra = 0  # the answer it was allowed for has left the backlog
         if not self._backlog:
             self._draining = self._send is None
             return b""
