@@ -54,6 +54,8 @@ def test_log_every_reports_once_per_interval_with_the_count() -> None:
     assert throttle.note(0.0) == 1
     assert [throttle.note(t) for t in (1.0, 2.0, 9.9)] == [None] * 3
     assert throttle.note(10.0) == 4
+    throttle.note(11.0)
+    assert throttle.due(15.0) is None and throttle.due(20.0) == 1 and throttle.due(40.0) is None
 
 
 def test_unregistered_flood_is_disconnected() -> None:
@@ -148,3 +150,12 @@ def test_webirc_counts_the_user_by_its_real_address() -> None:
     assert hub.addresses.count("127.0.0.1") == 0 and hub.addresses.count("203.0.113.5") == 2
     hub.receive(relayed[0], b"QUIT")
     assert hub.addresses.count("203.0.113.5") == 1
+
+
+def test_a_relay_does_not_spend_its_own_connect_rate_on_its_users() -> None:
+    hub, clock = make_hub(max_connects_per_ip=2)
+    for n in range(5):  # as the server does: ask, connect, then the relay's WEBIRC
+        assert hub.addresses.check("127.0.0.1", clock()) is None
+        client = hub.connect("127.0.0.1", Outbox(1 << 20))
+        hub.receive(client, f"WEBIRC secret gateway host 198.51.100.{n}".encode())
+        assert not client.closed

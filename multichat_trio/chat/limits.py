@@ -105,7 +105,11 @@ class LogEvery:
     def note(self, now: float) -> int | None:
         """Count one occurrence; returns how many to report now (this one included), or None."""
         self._count += 1
-        if self._last is not None and now - self._last < self.interval:
+        return self.due(now)
+
+    def due(self, now: float) -> int | None:
+        """How many occurrences to report now, if any wait and the interval has passed; else None."""
+        if not self._count or (self._last is not None and now - self._last < self.interval):
             return None
         self._last, count, self._count = now, self._count, 0
         return count

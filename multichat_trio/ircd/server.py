@@ -101,6 +101,7 @@ class ChatServer:
                 self.port = listeners[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
+                listening.start_soon(self._report_refusals)
                 task_status.started(self)
                 await self._stop.wait()
                 listening.cancel_scope.cancel()  # closes the listeners: no newcomers during goodbyes
@@ -224,6 +225,14 @@ class ChatServer:
         throttle = self._refusals.setdefault(key, LogEvery(LOG_INTERVAL))
         if (count := throttle.note(trio.current_time())) is not None:
             log.warning("refused %d connection(s) (%s), the last from %s", count, key, host)
+
+    async def _report_refusals(self) -> None:
+        """The refusals counted since the last line, once the interval has passed (a burst's tail)."""
+        while True:
+            await trio.sleep(LOG_INTERVAL / 5)  # so a tail is told at most 2 s late
+            for key, throttle in self._refusals.items():
+                if (count := throttle.due(trio.current_time())) is not None:
+                    log.warning("refused %d more connection(s) (%s)", count, key)
 
     async def _print_stats(self) -> None:
         while True:
