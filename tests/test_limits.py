@@ -20,6 +20,17 @@ def test_an_address_may_hold_so_many_connections_and_the_next_is_refused() -> No
     assert book.check("10.0.0.1", 0.0) is None
 
 
+def test_an_ipv6_host_counts_by_its_64_and_a_mapped_ipv4_as_ipv4() -> None:
+    book = AddressBook(max_clients=2, max_connects=0, window=60, now=0.0)
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9"):
+        assert book.check(host, 0.0) is None
+        book.add(host, 0.0)
+    assert book.check("2001:db8:1:2::abcd", 0.0) == TOO_MANY
+    assert book.check("2001:db8:1:3::1", 0.0) is None  # the next /64
+    book.add("::ffff:192.0.2.1", 0.0)
+    assert book.count("192.0.2.1") == 1
+
+
 def test_connect_rate_per_address_refills_over_the_window() -> None:
     book = AddressBook(max_clients=0, max_connects=3, window=30, now=0.0)
     assert [book.check("h", 0.0) for _ in range(3)] == [None] * 3

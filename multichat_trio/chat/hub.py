@@ -262,7 +262,7 @@ class Hub:
 
         An honest LIST or WHO on a full server can be bigger than the SendQ; its size is bounded
         by the caps (channels for LIST, clients for WHO), so the client may have that much more
-        queued until its backlog drains once (`Outbox.allow`).
+        queued, from the answer's write until the drain task takes it (`Outbox.allow`).
         """
         config = self.config
         bound = MAX_LINE * (max(config.max_channels or 1000, config.max_clients) + 2)

@@ -3,12 +3,14 @@
 `AddressBook` counts each address's connections and keeps a token bucket of new connections per
 address (`max_connects` per `window` seconds, as ergo's `ip-limits` throttle). The clock is the
 caller's; an address with no connection whose bucket has refilled is forgotten, so memory follows
-the addresses seen recently, not every address ever seen. `LogEvery` keeps a repeated log line
-(a refusal) to one per interval, with the count of what it stands for.
+the addresses seen recently, not every address ever seen. As ergo does, an IPv6 address counts by
+its /64 (what one customer is usually given), so a host cannot dodge the limits by using many.
+`LogEvery` keeps a repeated log line (a refusal) to one per interval, with the count it stands for.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 #: What a refused client is told (ERROR) when its address holds too many connections.
@@ -32,14 +34,15 @@ class AddressBook:
 
     @property
     def _sweep_every(self) -> float:
-        return self.max_connects / self.rate if self.rate else 60.0
+        """As often as one connect token comes back: an address that connected once is soon forgotten."""
+        return max(1.0, 1 / self.rate) if self.rate else 60.0
 
     def __len__(self) -> int:
         """Addresses remembered (connected now, or connected recently enough to be throttled)."""
         return len(self._addresses)
 
     def count(self, host: str) -> int:
-        entry = self._addresses.get(host)
+        entry = self._addresses.get(_key(host))
         return entry.count if entry is not None else 0
 
     def check(self, host: str, now: float) -> str | None:
@@ -61,21 +64,22 @@ class AddressBook:
         self._entry(host, now).count += 1
 
     def remove(self, host: str) -> None:
-        entry = self._addresses.get(host)
+        entry = self._addresses.get(_key(host))
         if entry is not None and entry.count > 0:
             entry.count -= 1
 
     def refund(self, host: str, now: float) -> None:
         """Give back the connect token `check` spent (a relay's connection, counted by its user's address)."""
-        entry = self._addresses.get(host)
+        entry = self._addresses.get(_key(host))
         if entry is not None and self.rate:
             self._refill(entry, now)
             entry.tokens = min(self.max_connects, entry.tokens + 1)
 
     def _entry(self, host: str, now: float) -> _Address:
-        entry = self._addresses.get(host)
+        key = _key(host)
+        entry = self._addresses.get(key)
         if entry is None:
-            entry = self._addresses[host] = _Address(0, float(self.max_connects), now)
+            entry = self._addresses[key] = _Address(0, float(self.max_connects), now)
         else:
             self._refill(entry, now)
         return entry
@@ -92,6 +96,19 @@ class AddressBook:
                 if not self.rate or entry.tokens >= self.max_connects:
                     del self._addresses[host]
         self._next_sweep = now + self._sweep_every
+
+
+def _key(host: str) -> str:
+    """What an address counts as: itself, or for IPv6 its /64 (an IPv4-mapped one is IPv4)."""
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host)
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 class LogEvery:
