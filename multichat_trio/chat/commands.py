@@ -191,6 +191,7 @@ def _try_register(hub: Hub, client: Client) -> None:
         "NETWORK=" + hub.config.network,
         f"NICKLEN={NICKLEN}",
         "PREFIX=",
+        "SAFELIST",  # a LIST's answer may pass the SendQ (Hub.allow_reply)
         f"TOPICLEN={TOPICLEN}",
         "UTF8ONLY",
     ]
