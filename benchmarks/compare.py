@@ -1,7 +1,8 @@
 """Run the same load matrix against MultiChat and every peer IRC server installed, print a table.
 
-Each (row, server) pair gets a freshly started server on 127.0.0.1 with its flood control off,
-one run of `load.py` against it (a separate process, so its CPU is not the server's), and a stop.
+Each (row, server) pair gets a freshly started server on 127.0.0.1 with its flood control (and
+MultiChat's per-address and channel limits) off, one run of `load.py` against it (a separate
+process, so its CPU is not the server's), and a stop.
 Rows run one after the other with every server inside a row, so a busy machine hurts everyone in
 the same minute. Peers are found where they usually live: `ngircd` and `inspircd` from Debian
 (`apt-get install ngircd inspircd`), `miniircd` from PyPI (`pip install miniircd`; as root it is
@@ -59,6 +60,9 @@ def _multichat(port: int, scratch: Path, db: str = "") -> list[str]:
         "--port", str(port), "--http-port", "0", "--ws-port", "0",
         "--flood-rate", "0", "--autojoin", "", "--stats-interval", "0",
         "--max-clients", "12000", "--log-level", "WARNING",
+        # thousands of clients from 127.0.0.1, as fast as they can: no per-address, channel or registration limit
+        "--max-clients-per-ip", "0", "--max-connects-per-ip", "0", "--max-channels-per-user", "0",
+        "--max-channels", "0", "--register-timeout", "120",
         "--db", db,  # none by default: the peers keep none, and it holds lines until committed
     ]  # fmt: skip
 

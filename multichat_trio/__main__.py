@@ -137,7 +137,7 @@ async def _serve(config: ServerConfig, stop: trio.Event) -> None:
 
 
 def raise_file_limit(wanted: int) -> None:
-    """Lift the soft open-file limit to the hard one (POSIX only) and warn if it is still too low."""
+    """Lift the soft open-file limit to the hard one (POSIX only); the chat server keeps within what is left."""
     try:
         import resource
     except ImportError:  # Windows: no such limit to raise
@@ -146,9 +146,6 @@ def raise_file_limit(wanted: int) -> None:
     if hard == resource.RLIM_INFINITY or hard > soft:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted + 64)
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    if soft < wanted + 64:
-        log.warning("open-file limit is %d, lower than max_clients=%d: expect refused connections", soft, wanted)
 
 
 if __name__ == "__main__":

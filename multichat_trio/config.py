@@ -73,12 +73,22 @@ class ServerConfig:
     )
     ping_interval: float = _setting(120.0, "seconds of client silence before the server sends PING", group="limits")
     ping_timeout: float = _setting(60.0, "seconds to answer a PING before being dropped", group="limits")
-    register_timeout: float = _setting(60.0, "seconds a new connection has to register", group="limits")
+    register_timeout: float = _setting(20.0, "seconds a new connection has to register", group="limits")
     flood_rate: float = _setting(2.0, "commands per second a client may sustain (0: no limit)", group="limits")
     flood_burst: int = _setting(10, "commands a client may send at once (0: no limit)", group="limits")
     sendq: int = _setting(512 * 1024, "bytes queued to a client before it is dropped (SendQ)", group="limits")
     nagle_when_busy: bool = _setting(True, "while sending keeps the server busy, let the kernel join small writes")
-    max_clients: int = _setting(10000, "connections accepted at once", group="limits")
+    max_clients: int = _setting(
+        10000, "connections accepted at once (lowered to what the open-file limit allows)", group="limits"
+    )
+    # Limits per address, per user and per server (docs/protocol.md, "Limits"); 0 turns one off.
+    max_clients_per_ip: int = _setting(16, "connections one address may hold at once (0: no limit)", group="limits")
+    max_connects_per_ip: int = _setting(
+        32, "new connections one address may open per --connect-window (0: no limit)", group="limits"
+    )
+    connect_window: float = _setting(600.0, "seconds over which --max-connects-per-ip is counted", group="limits")
+    max_channels_per_user: int = _setting(20, "channels one user may be in at once (0: no limit)", group="limits")
+    max_channels: int = _setting(1000, "channels on the server at once (0: no limit)", group="limits")
     stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)", group="logging")
     shutdown_grace: float = _setting(2.0, "seconds clients get to receive the goodbye at shutdown")
     db: str = _setting(

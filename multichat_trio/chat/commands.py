@@ -103,7 +103,9 @@ def webirc(hub: Hub, client: Client, message: Message) -> None:
         hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC refused (bad secret)")
         return
     client.relayed = True
-    client.host = host_word(message.params[3])
+    refusal = hub.move_address(client, host_word(message.params[3]))  # counted by its own address, not the relay's
+    if refusal is not None:
+        hub.disconnect(client, refusal)
 
 
 def _is_address(text: str) -> bool:
@@ -176,7 +178,7 @@ def _try_register(hub: Hub, client: Client) -> None:
     tokens = [
         f"AWAYLEN={AWAYLEN}",
         "CASEMAPPING=rfc1459",
-        f"CHANLIMIT={CHANTYPES}:",
+        f"CHANLIMIT={CHANTYPES}:{hub.config.max_channels_per_user or ''}",
         "CHANMODES=,,,nt",
         f"CHANNELLEN={CHANNELLEN}",
         "CHANTYPES=" + CHANTYPES,
@@ -184,6 +186,7 @@ def _try_register(hub: Hub, client: Client) -> None:
         "NETWORK=" + hub.config.network,
         f"NICKLEN={NICKLEN}",
         "PREFIX=",
+        "SAFELIST",  # a LIST's answer may pass the SendQ (Hub.allow_reply)
         f"TOPICLEN={TOPICLEN}",
         "UTF8ONLY",
     ]
@@ -261,10 +264,11 @@ def names(hub: Hub, client: Client, message: Message) -> None:
 @command("LIST")
 def list_(hub: Hub, client: Client, message: Message) -> None:
     wanted = {casefold(name) for name in message.param(0).split(",") if name}
+    listed = [channel for key, channel in hub.channels.items() if not wanted or key in wanted]
+    hub.allow_reply(client, len(listed) + 2)
     hub.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
-    for key, channel in hub.channels.items():
-        if not wanted or key in wanted:
-            hub.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
+    for channel in listed:
+        hub.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
     hub.reply(client, rpl.RPL_LISTEND, "End of /LIST")
 
 
@@ -277,6 +281,7 @@ def who(hub: Hub, client: Client, message: Message) -> None:
     else:
         found = hub.find_client(mask)
         members = [found] if found is not None and found.registered else []
+    hub.allow_reply(client, len(members) + 1)
     for member in members:
         flags = "G" if member.away is not None else "H"
         where = channel.name if channel is not None else "*"
@@ -365,10 +370,26 @@ def join(hub: Hub, client: Client, message: Message) -> None:
             hub.part(client, channel, "")
         return
     for name in message.params[0].split(","):
-        if is_channel_name(name):
-            hub.join(client, name)
-        else:
+        if not is_channel_name(name):
             hub.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif (refusal := _join_refusal(hub, client, name)) is not None:
+            hub.reply(client, *refusal)
+        else:
+            hub.join(client, name)
+
+
+def _join_refusal(hub: Hub, client: Client, name: str) -> tuple[str, str, str] | None:
+    """The numeric a JOIN past a limit gets: the user's channel count, or the server's (to create one)."""
+    config = hub.config
+    channel = hub.find_channel(name)
+    if channel is not None and client in channel.members:
+        return None
+    if config.max_channels_per_user and len(client.channels) >= config.max_channels_per_user:
+        return rpl.ERR_TOOMANYCHANNELS, name, f"You have joined too many channels ({config.max_channels_per_user})"
+    if channel is None and config.max_channels and len(hub.channels) >= config.max_channels:
+        # As ergo when creation is not allowed: 403; the text says why.
+        return rpl.ERR_NOSUCHCHANNEL, name, f"Cannot create channel: the server has too many ({config.max_channels})"
+    return None
 
 
 @command("PART")

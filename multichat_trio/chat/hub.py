@@ -31,6 +31,7 @@ from ..protocol import numerics as rpl
 from . import events
 from .events import Event
 from .fanout import Fanout, Line, Recipient
+from .limits import AddressBook
 from .ratelimit import TokenBucket
 from .replay import ReplayLine, replay_messages
 from .sink import Sink
@@ -44,6 +45,10 @@ Handler = Callable[["Hub", "Client", Message], None]
 PRE_REGISTRATION = {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBIRC"}
 #: Commands that do not count against the flood bucket (answers to our own PINGs).
 FLOOD_EXEMPT = {"PONG"}
+#: The flood bucket's size until registration, at least: registering takes a few lines at once.
+REGISTRATION_BURST = 10
+#: Bytes a server line takes at most.
+MAX_LINE = 512
 
 
 @dataclass(eq=False, slots=True)
@@ -139,16 +144,32 @@ class Hub:
         #: Each channel's recent public messages, replayed to joiners (filled only with a store).
         self.recent: dict[str, deque[ReplayLine]] = {}
         self._batches = 0
+        #: Connections per address (and their connect rate): the server asks it before `connect`.
+        self.addresses = AddressBook(
+            config.max_clients_per_ip, config.max_connects_per_ip, config.connect_window, clock()
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def connect(self, host: str, outbox: Sink) -> Client:
         now = self.clock()
-        bucket = TokenBucket(self.config.flood_rate, self.config.flood_burst, now)
+        burst = self.config.flood_burst and max(self.config.flood_burst, REGISTRATION_BURST)
+        bucket = TokenBucket(self.config.flood_rate, burst, now)
         client = Client(host=host_word(host), outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
         client.password_ok = self.config.password is None
         self.clients.add(client)
+        self.addresses.add(client.host, now)
         return client
+
+    def move_address(self, client: Client, host: str) -> str | None:
+        """A trusted relay says who `client` really is: it counts by `host` now; why that is refused, or None."""
+        now = self.clock()
+        self.addresses.remove(client.host)
+        self.addresses.refund(client.host, now)  # the relay's address does not pay for its users
+        refusal = self.addresses.check(host, now)
+        client.host = host
+        self.addresses.add(host, now)
+        return refusal
 
     def receive(self, client: Client, line: bytes | LineTooLong) -> None:
         """Handle one framed line from `client`: decode, parse, rate-limit, dispatch."""
@@ -173,7 +194,7 @@ class Hub:
 
     def dispatch(self, client: Client, message: Message) -> None:
         command = message.command
-        if client.registered and command not in FLOOD_EXEMPT and not client.bucket.allow(self.clock()):
+        if command not in FLOOD_EXEMPT and not client.bucket.allow(self.clock()):
             self.record(events.flood(client.nick, client.host))
             self.disconnect(client, "Excess Flood", kind="flood")
             return
@@ -199,6 +220,7 @@ class Hub:
             return
         client.closed = True
         self.clients.discard(client)
+        self.addresses.remove(client.host)
         if client.registered:
             self.user_count -= 1
             # At shutdown everyone leaves: n² QUIT lines would tell no one anything.
@@ -269,6 +291,17 @@ class Hub:
             self._held.append((0, (client, data)))
         else:
             self.fanout.send(client, data)
+
+    def allow_reply(self, client: Client, lines: int) -> None:
+        """A query's answer of `lines` lines is on its way: it may pass the SendQ, within a bound.
+
+        An honest LIST or WHO on a full server can be bigger than the SendQ; its size is bounded
+        by the caps (channels for LIST, clients for WHO), so the client may have that much more
+        queued, from the answer's write until the drain task takes it (`Outbox.allow`).
+        """
+        config = self.config
+        bound = MAX_LINE * (max(config.max_channels or 1000, config.max_clients) + 2)
+        client.outbox.allow(min(lines * MAX_LINE, bound), bound)
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
         """A numeric to `client`; a middle parameter that cannot be one (an echoed `a b`, `:x` or `""`) is `*`."""
@@ -353,6 +386,7 @@ class Hub:
         client.channels.pop(key, None)
         if not channel.members and channel.name not in self.config.autojoin_channels:
             self.channels.pop(key, None)
+            self.recent.pop(key, None)  # its replay goes with it (the store still has the history)
 
     def send_names(self, client: Client, channel: Channel) -> None:
         """353 lines (each within the line limit, sent one by one) and 366."""
@@ -380,6 +414,8 @@ class Hub:
 
     def mark_registered(self, client: Client) -> None:
         client.registered = True
+        # The lines it took to register do not eat into what the user may send afterwards.
+        client.bucket = TokenBucket(self.config.flood_rate, self.config.flood_burst, self.clock())
         self.user_count += 1
         self.max_users = max(self.max_users, self.user_count)
 

@@ -143,9 +143,6 @@ class HistoryStore:
         ).fetchall()
         return [_row(row) for row in rows]
 
-    def channels(self) -> list[str]:
-        return [row[0] for row in self.db.execute("SELECT DISTINCT channel FROM events WHERE channel IS NOT NULL")]
-
     def prune(self, *, older_than: float | None = None, keep: int | None = None) -> int:
         """Delete events older than `older_than` (unix time) and beyond the newest `keep`; returns how many."""
         db = self.db

@@ -47,6 +47,10 @@ class HistoryWriter:
         self.committed = 0  # hub events committed (the count `Hub.release` compares with)
         self.failing = False
         self._thread = trio.CapacityLimiter(1)  # one thread at a time uses the connection
+        #: Events appended since the last pruning, and how many make `prune` run before its hour.
+        self._appended = 0
+        self._prune_after = 0
+        self._prune_now = trio.Event()
 
     async def run(self, events: trio.MemoryReceiveChannel[list[Event]]) -> None:
         """Commit and release until the hub's channel closes; a clean shutdown flushes everything."""
@@ -74,6 +78,9 @@ class HistoryWriter:
         started = trio.current_time()
         try:
             ids = await trio.to_thread.run_sync(self.store.append, rows, limiter=self._thread)
+            self._appended += len(ids)
+            if self._prune_after and self._appended >= self._prune_after:
+                self._prune_now.set()
             if self.failing:
                 log.warning("history store writable again")
                 self.failing = False
@@ -90,9 +97,20 @@ class HistoryWriter:
             batch = [replace(event, id=event_id, ts=now) for event_id, event in zip(ids, batch, strict=True)]
         await self.forward(batch)
 
+    async def close(self) -> None:
+        """Close the store once no worker thread uses it (a pruning may still be finishing)."""
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self.store.close, limiter=self._thread)
+
     async def prune(self, *, retention_days: float, max_events: int, every: float) -> None:
-        """Delete old events every `every` seconds, on the writer's thread slot."""
+        """Delete old events every `every` seconds, and whenever a tenth of `max_events` was added since.
+
+        So a burst cannot grow the file far past `max_events` before the next scheduled pruning.
+        """
+        self._prune_after = max(1, max_events // 10) if max_events > 0 else 0
         while True:
+            self._appended = 0
+            self._prune_now = trio.Event()
             older_than = self.wallclock() - retention_days * 86400 if retention_days > 0 else None
             keep = max_events if max_events > 0 else None
             if older_than is not None or keep is not None:
@@ -103,7 +121,8 @@ class HistoryWriter:
                         log.info("history: pruned %d old events", deleted)
                 except StoreError as exc:
                     log.error("%s", exc)
-            await trio.sleep(every)
+            with trio.move_on_after(every):
+                await self._prune_now.wait()
 
 
 def _channel_key(event: Event) -> str | None:

@@ -5,6 +5,7 @@ the kernel takes only part of a write, the rest starts a backlog, `on_backlog` a
 that drains it (`take()` until empty), and later writes join the backlog so nothing overtakes
 it. The backlog is bounded: a write that takes it past `limit` returns False, and the hub drops
 that slow reader ("SendQ exceeded") instead of letting it slow the room or grow without bound.
+A query's answer (LIST, WHO) may take it further, by a bounded `allow`ance, until it drains.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class Outbox:
         self._on_stop = on_stop
         self._backlog: list[bytes] = []
         self._size = 0
+        #: Bytes allowed on top of `limit` for a query's answer: granted, then in force from the next
+        #: write (the answer's) until the next `take()` (which hands the answer to the drain task).
+        self._granted = 0
+        self._extra = 0
+        self._most = 0
         self._draining = send is None  # without a socket, everything waits for `take()`
         #: Set once the hub closed the client: its reader stops; writes go on until `finish()`.
         self.closing = False
@@ -40,6 +46,9 @@ class Outbox:
         """Send `data`, or queue what the kernel does not take; False once the backlog is over the limit."""
         if self.broken:
             return True
+        if self._granted:
+            self._extra = min(self._extra + self._granted, self._most)
+            self._granted = 0
         if not self._draining:
             try:
                 sent = self._send(data)  # type: ignore[misc]  # not draining: there is a socket
@@ -56,10 +65,16 @@ class Outbox:
             self._on_backlog()
         self._backlog.append(data)
         self._size += len(data)
-        return self._size <= self.limit
+        return self._size <= self.limit + self._extra
+
+    def allow(self, extra: int, most: int) -> None:
+        """Let `extra` more bytes (at most `most` in all) queue, from the next write to the next `take()`."""
+        self._granted = min(self._granted + extra, most)
+        self._most = most
 
     def take(self) -> bytes:
         """Everything waiting, as one `bytes`; b"" once it is all gone (and writes go direct again)."""
+        self._extra = 0  # the answer it was allowed for has left the backlog
         if not self._backlog:
             self._draining = self._send is None
             return b""

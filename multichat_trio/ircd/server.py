@@ -20,12 +20,15 @@ import trio
 from ..chat.commands import COMMANDS
 from ..chat.events import Event, well_formed
 from ..chat.hub import Hub
+from ..chat.limits import LogEvery
 from ..chat.replay import ReplayLine, stored_line
 from ..chat.stats import StatsMeter, format_line
 from ..config import ServerConfig, StartupError, naming_listener
 from ..history import location
 from ..history.store import HistoryStore, StoreError
 from ..history.writer import HistoryWriter
+from ..protocol import casefold
+from .accept import LOG_INTERVAL, accept_forever, client_cap
 from .connection import Connection
 from .flusher import Flusher
 
@@ -44,6 +47,11 @@ class ChatServer:
         self.stats = StatsMeter(self.hub, trio.current_time)
         self.flusher = Flusher(self.hub.fanout, self._publish_dropped, self._on_load)
         self.port = 0
+        #: Connections served at once: `max_clients`, or fewer if the open-file limit says so.
+        self.max_clients = client_cap(config)
+        if self.max_clients < config.max_clients:
+            log.warning("open-file limit: at most %d chat clients, not %d", self.max_clients, config.max_clients)
+        self._refusals: dict[str, LogEvery] = {}
         self._events = events
         self._record: trio.MemorySendChannel[list[Event]] | None = None
         #: Recent events read back from the history store at start (for the web feed).
@@ -63,6 +71,14 @@ class ChatServer:
                 writer = HistoryWriter(store, self.hub, self._forward)
                 self._record, record_out = trio.open_memory_channel[list[Event]](RECORD_QUEUE)
                 recording.start_soon(self._run_history, writer, store, record_out, writer_done)
+                recording.start_soon(
+                    partial(
+                        writer.prune,
+                        retention_days=self.config.retention_days,
+                        max_events=self.config.max_events,
+                        every=PRUNE_EVERY,
+                    )
+                )
             else:
                 writer_done.set()
             await self._serve_chat(task_status)
@@ -78,19 +94,17 @@ class ChatServer:
             await connections.start(self.flusher.run)
             async with trio.open_nursery() as listening:
                 with naming_listener("chat", "--port", self.config.host, self.config.port):
-                    listeners = await listening.start(
-                        partial(
-                            trio.serve_tcp,
-                            self._serve_connection,
-                            self.config.port,
-                            host=self.config.host,
-                            backlog=self.config.max_clients,  # a connect storm waits in the queue, not in SYN retries
-                            handler_nursery=connections,
-                        )
+                    listeners = await trio.open_tcp_listeners(
+                        self.config.port,
+                        host=self.config.host,
+                        backlog=self.max_clients,  # a connect storm waits in the queue, not in SYN retries
                     )
+                for listener in listeners:
+                    listening.start_soon(accept_forever, listener, self._serve_connection, connections)
                 self.port = listeners[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
+                listening.start_soon(self._report_refusals)
                 task_status.started(self)
                 await self._stop.wait()
                 listening.cancel_scope.cancel()  # closes the listeners: no newcomers during goodbyes
@@ -172,7 +186,8 @@ class ChatServer:
         recent: dict[str, deque[ReplayLine]] = {}
         skipped: set[int] = set()
         if self.config.replay > 0:
-            for key in store.channels():
+            # Only the channels that exist without members: the others start empty and would be dropped.
+            for key in {casefold(name) for name in self.config.autojoin_channels}:
                 lines: deque[ReplayLine] = deque(maxlen=self.config.replay)
                 for row in store.recent(self.config.replay, channel=key, types=("message",)):
                     line = stored_line(row.ts, row.data)
@@ -180,7 +195,7 @@ class ChatServer:
                         skipped.add(row.id)
                     else:
                         lines.append(line)
-                if lines and isinstance(key, str):
+                if lines:
                     recent[key] = lines
         restored: list[Event] = []
         for row in store.recent(self.config.feed_backlog):
@@ -200,22 +215,10 @@ class ChatServer:
         events: trio.MemoryReceiveChannel[list[Event]],
         done: trio.Event,
     ) -> None:
-        """The writer and the hourly pruning; then the store closes, never while a prune is in its thread."""
         try:
-            async with trio.open_nursery() as history:
-                history.start_soon(
-                    partial(
-                        writer.prune,
-                        retention_days=self.config.retention_days,
-                        max_events=self.config.max_events,
-                        every=PRUNE_EVERY,
-                    )
-                )
-                await writer.run(events)
-                history.cancel_scope.cancel()  # waits for a prune's thread: `to_thread` is not abandoned
+            await writer.run(events)
         finally:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(store.close)
+            await writer.close()
             done.set()
 
     async def _serve_connection(self, stream: trio.SocketStream) -> None:
@@ -224,8 +227,14 @@ class ChatServer:
         except OSError:
             await trio.aclose_forcefully(stream)
             return
-        if self._stop.is_set() or len(self._connections) >= self.config.max_clients:
-            await _refuse(stream, "Server shutting down" if self._stop.is_set() else "Server is full")
+        if self._stop.is_set():
+            await _refuse(stream, "Server shutting down")
+            return
+        refusal = "Server is full" if len(self._connections) >= self.max_clients else None
+        refusal = refusal or self.hub.addresses.check(host, trio.current_time())
+        if refusal is not None:
+            self._log_refusal(host, refusal)
+            await _refuse(stream, refusal)
             return
         connection = Connection(stream, self.hub, self.publish, host, self._nagle)
         self._connections.add(connection)
@@ -235,6 +244,21 @@ class ChatServer:
             self._connections.discard(connection)
             if not self._connections and self._stop.is_set():
                 self._all_gone.set()
+
+    def _log_refusal(self, host: str, reason: str) -> None:
+        """One log line per interval and reason, with how many were refused since the last one."""
+        key = reason.split(":")[0]
+        throttle = self._refusals.setdefault(key, LogEvery(LOG_INTERVAL))
+        if (count := throttle.note(trio.current_time())) is not None:
+            log.warning("refused %d connection(s) (%s), the last from %s", count, key, host)
+
+    async def _report_refusals(self) -> None:
+        """The refusals counted since the last line, once the interval has passed (a burst's tail)."""
+        while True:
+            await trio.sleep(LOG_INTERVAL / 5)  # so a tail is told at most 2 s late
+            for key, throttle in self._refusals.items():
+                if (count := throttle.due(trio.current_time())) is not None:
+                    log.warning("refused %d more connection(s) (%s)", count, key)
 
     async def _print_stats(self) -> None:
         while True:
