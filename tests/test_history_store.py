@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from multichat_trio.history import location
+from multichat_trio import datadir
 from multichat_trio.history import store as history_store
-from multichat_trio.history.store import SCHEMA_VERSION, HistoryStore, NewEvent, StoreError
+from multichat_trio.history.store import DEFAULT_NAME, SCHEMA_VERSION, HistoryStore, NewEvent, StoreError, locate
 
 
 def _message(ts: float, text: str, channel: str = "#lobby") -> NewEvent:
@@ -114,29 +112,22 @@ def test_the_default_store_goes_here_if_writable_else_in_the_data_directory(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "data"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert location.resolve("elsewhere.db", cwd=tmp_path / "gone") == "elsewhere.db"
-    assert location.resolve(location.DEFAULT_NAME, cwd=tmp_path) == str(tmp_path / "multichat.sqlite3")
-    fallback = location.resolve(location.DEFAULT_NAME, cwd=tmp_path / "gone")  # nothing can be created there
-    assert fallback == str(location.data_dir() / "multichat.sqlite3")
-    assert fallback.startswith(str(tmp_path)) and location.data_dir().is_dir()
-
-
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="POSIX permissions; root writes anywhere")
-def test_an_unwritable_current_directory_sends_the_default_store_to_the_data_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    assert location.resolve(location.DEFAULT_NAME, cwd=locked) == str(location.data_dir() / "multichat.sqlite3")
+    monkeypatch.chdir(tmp_path)
+    assert locate("elsewhere.db") == "elsewhere.db"
+    assert locate(DEFAULT_NAME) == str(tmp_path / "multichat.sqlite3")
+    fallback = datadir.place(DEFAULT_NAME, cwd=tmp_path / "gone")  # nothing can be created there
+    assert fallback == datadir.data_dir() / "multichat.sqlite3"
+    assert str(fallback).startswith(str(tmp_path)) and datadir.data_dir().is_dir()
+    assert datadir.find("x.secret", cwd=tmp_path) == datadir.data_dir() / "x.secret"  # not here: there
+    (tmp_path / "x.secret").write_text("s")
+    assert datadir.find("x.secret", cwd=tmp_path) == tmp_path / "x.secret"
 
 
 def test_the_data_directory_of_each_platform(tmp_path: Path) -> None:
     home = tmp_path
-    assert location.data_dir({}, "linux", home) == home / ".local" / "share" / "multichat"
-    assert location.data_dir({"XDG_DATA_HOME": "/x"}, "linux", home) == Path("/x/multichat")
-    assert location.data_dir({"XDG_DATA_HOME": "rel"}, "linux", home) == home / ".local" / "share" / "multichat"
-    assert location.data_dir({}, "darwin", home) == home / "Library" / "Application Support" / "MultiChat"
-    assert location.data_dir({"LOCALAPPDATA": "C:/L"}, "win32", home) == Path("C:/L/MultiChat")
-    assert location.data_dir({}, "win32", home) == home / "AppData" / "Local" / "MultiChat"
+    assert datadir.data_dir({}, "linux", home) == home / ".local" / "share" / "multichat"
+    assert datadir.data_dir({"XDG_DATA_HOME": "/x"}, "linux", home) == Path("/x/multichat")
+    assert datadir.data_dir({"XDG_DATA_HOME": "rel"}, "linux", home) == home / ".local" / "share" / "multichat"
+    assert datadir.data_dir({}, "darwin", home) == home / "Library" / "Application Support" / "MultiChat"
+    assert datadir.data_dir({"LOCALAPPDATA": "C:/L"}, "win32", home) == Path("C:/L/MultiChat")
+    assert datadir.data_dir({}, "win32", home) == home / "AppData" / "Local" / "MultiChat"

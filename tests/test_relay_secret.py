@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from multichat_trio import datadir
 from multichat_trio.config import RelayConfig, ServerConfig
 from multichat_trio.relay.secret import SecretError, for_relay, for_server, load_or_create
 
@@ -98,3 +99,24 @@ async def test_a_default_install_trusts_its_own_relay_and_no_other_local_program
                 process.send_signal(signal.SIGINT)
                 with trio.fail_after(10):
                     assert await process.wait() == 0
+
+
+def test_the_default_file_is_found_here_or_in_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    written = for_server(ServerConfig()).relay_secret
+    assert (here / "multichat-relay.secret").exists()
+    assert for_relay(RelayConfig()).relay_secret == written
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not here: the relay looks in the data directory, where serve puts it otherwise
+    saved, _ = load_or_create(datadir.data_dir() / "multichat-relay.secret")
+    assert for_relay(RelayConfig()).relay_secret == saved
+    assert for_server(ServerConfig()).relay_secret == saved  # an existing file there is used, not a new one here
+    assert not (elsewhere / "multichat-relay.secret").exists()

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import datadir
+
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
 LOCK_WAIT = 0.5
 #: Version of the schema this code writes; older files are migrated on open.
@@ -39,6 +41,20 @@ _MIGRATIONS: dict[int, str] = {
 
 class StoreError(Exception):
     """The store cannot be opened or written: the message says what and where."""
+
+
+#: The default of `--db`: a bare file name, placed by `locate`.
+DEFAULT_NAME = "multichat.sqlite3"
+
+
+def locate(db: str) -> str:
+    """`db` as given, except the default name: here if writable, else in the data directory (`datadir`)."""
+    if db != DEFAULT_NAME:
+        return db
+    try:
+        return str(datadir.place(DEFAULT_NAME))
+    except OSError as exc:
+        raise StoreError(str(exc)) from exc
 
 
 @dataclass(frozen=True, slots=True)

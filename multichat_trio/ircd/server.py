@@ -24,8 +24,7 @@ from ..chat.limits import LogEvery
 from ..chat.replay import ReplayLine, stored_line
 from ..chat.stats import StatsMeter, format_line
 from ..config import ServerConfig, StartupError, naming_listener
-from ..history import location
-from ..history.store import HistoryStore, StoreError
+from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
 from .accept import LOG_INTERVAL, accept_forever, client_cap
@@ -163,7 +162,7 @@ class ChatServer:
             return None
         store: HistoryStore | None = None
         try:
-            path = await trio.to_thread.run_sync(location.resolve, self.config.db)
+            path = await trio.to_thread.run_sync(locate, self.config.db)
             store = HistoryStore(path)
             await trio.to_thread.run_sync(store.open)
             recent = await trio.to_thread.run_sync(self._read_back, store)

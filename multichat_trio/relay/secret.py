@@ -2,7 +2,9 @@
 
 `serve` with no `relay_secret` set reads the secret file, or writes a new random one there (readable
 by its owner only); `relay` with none set reads the same file, so a relay on the same machine works
-with no setup, and nothing else can pose as one. A relay on another machine is given the secret
+with no setup, and nothing else can pose as one. The default file goes where the default database
+goes: the current directory if writable, else the data directory (`datadir`), where the relay looks
+when it is not in its current directory. A relay on another machine is given the secret
 (`--relay-secret`, `MULTICHAT_RELAY_SECRET`, or a copy of the file).
 """
 
@@ -14,12 +16,13 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
+from .. import datadir
 from ..config import RelayConfig, ServerConfig
 from .rules import check_secret
 
 log = logging.getLogger(__name__)
 
-#: The secret file's name, beside the history database by default.
+#: The secret file's default name: placed beside the default history database (see `datadir`).
 FILE_NAME = "multichat-relay.secret"
 
 
@@ -69,6 +72,9 @@ def for_server(config: ServerConfig) -> ServerConfig:
     if config.relay_secret is not None or not config.relay_secret_file:
         return config
     path = Path(config.relay_secret_file)
+    if config.relay_secret_file == FILE_NAME:
+        existing = datadir.find(FILE_NAME)
+        path = existing if existing.exists() else datadir.place(FILE_NAME)
     secret, created = load_or_create(path)
     if created:
         log.info("relay secret: wrote a new one to %s (a relay started here reads it from there)", path)
@@ -79,7 +85,7 @@ def for_relay(config: RelayConfig) -> RelayConfig:
     """`config` with its relay secret: the one set, or the one `serve` wrote to the secret file."""
     if config.relay_secret is not None:
         return config
-    path = Path(config.relay_secret_file)
+    path = datadir.find(FILE_NAME) if config.relay_secret_file == FILE_NAME else Path(config.relay_secret_file)
     try:
         secret = read_secret(path)
     except FileNotFoundError:

@@ -1,9 +1,10 @@
-"""Where the history database goes when `--db` is left at its default.
+"""Where the server's own files go when their settings are left at the default names.
 
-`multichat.sqlite3` in the current directory when the server may write there (SQLite needs to create
-its `-wal` file beside the database), else in the platform's data directory, which is created:
-`$XDG_DATA_HOME/multichat` or `~/.local/share/multichat` (Linux and other POSIX systems),
-`~/Library/Application Support/MultiChat` (macOS), `%LOCALAPPDATA%\\MultiChat` (Windows).
+The history database (`multichat.sqlite3`) and the relay secret file go in the current directory when
+the server may write there (SQLite needs to create its `-wal` file beside the database), else in the
+platform's data directory, which is created: `$XDG_DATA_HOME/multichat` or `~/.local/share/multichat`
+(Linux and other POSIX systems), `~/Library/Application Support/MultiChat` (macOS),
+`%LOCALAPPDATA%\\MultiChat` (Windows). A reader (the relay) looks in the current directory first.
 """
 
 from __future__ import annotations
@@ -14,28 +15,27 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from .store import StoreError
 
-#: The default of `--db`: a file name, placed by `resolve`.
-DEFAULT_NAME = "multichat.sqlite3"
+def place(name: str, *, cwd: Path | None = None) -> Path:
+    """Where a new file called `name` goes: in `cwd` if writable, else in `data_dir()` (created).
 
-
-def resolve(db: str, *, cwd: Path | None = None) -> str:
-    """`db` as given, except the default name: in `cwd` if writable, else in `data_dir()` (created).
-
-    Raises `StoreError` when that directory cannot be created.
+    Raises `OSError` naming the directory when that cannot be created.
     """
-    if db != DEFAULT_NAME:
-        return db
     here = Path.cwd() if cwd is None else cwd
     if _writable(here):
-        return str(here / DEFAULT_NAME)
+        return here / name
     folder = data_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the history directory {str(folder)!r}: {exc.strerror or exc}") from exc
-    return str(folder / DEFAULT_NAME)
+        raise OSError(f"cannot create the data directory {str(folder)!r}: {exc.strerror or exc}") from exc
+    return folder / name
+
+
+def find(name: str, *, cwd: Path | None = None) -> Path:
+    """Where an existing file called `name` is: in `cwd` if it is there, else in `data_dir()`."""
+    here = (Path.cwd() if cwd is None else cwd) / name
+    return here if here.exists() else data_dir() / name
 
 
 def data_dir(environ: Mapping[str, str] | None = None, platform: str | None = None, home: Path | None = None) -> Path:
