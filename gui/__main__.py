@@ -1,4 +1,4 @@
-"""`python -m gui` / `multichat-gui`: open the MultiChat window.
+"""`python -m multichat_gui` / `multichat-gui`: open the MultiChat window.
 
 `--nick` connects at once (to `--server`/`--port`, defaults 127.0.0.1:12345); without it the
 form is shown, prefilled with whatever flags were given.

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from .protocol.names import is_channel_name
+
 ENV_PREFIX = "MULTICHAT_"
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -104,6 +106,16 @@ class ServerConfig:
     retention_days: float = _setting(30.0, "days of history kept (0: no age limit)", group="history")
     max_events: int = _setting(100_000, "events kept in the history at most (0: no limit)", group="history")
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR", group="logging")
+
+    def __post_init__(self) -> None:
+        """Settings that go into every IRC line must be valid there: checked here, not when sent."""
+        for name in ("server_name", "network"):
+            value = getattr(self, name)
+            if not value or value.startswith(":") or any(ch in value for ch in " ,\r\n\0"):
+                raise ValueError(f"setting {name}: {value!r} must be one word (no spaces, commas or leading ':')")
+        for channel in self.autojoin_channels:
+            if not is_channel_name(channel):
+                raise ValueError(f"setting autojoin: {channel!r} is not a channel name (like #lobby)")
 
     @property
     def autojoin_channels(self) -> list[str]:

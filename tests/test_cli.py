@@ -321,3 +321,12 @@ def test_switches_are_flags_env_words_and_toml_booleans(tmp_path: Path) -> None:
     assert settings.load(ServerConfig, _args("--config", str(toml)), {}, "serve").store_pms is True
     with pytest.raises(ValueError, match="web"):
         settings.load(ServerConfig, _args(), {"MULTICHAT_WEB": "maybe"}, "serve")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("server_name", "my server"), ("server_name", ":x"), ("network", ""), ("network", "a,b"), ("autojoin", "lobby")],
+)
+def test_settings_that_go_into_irc_lines_must_fit_there(setting: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"setting {setting}"):
+        settings.load(ServerConfig, _args(), {f"MULTICHAT_{setting.upper()}": value}, "serve")
