@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from ..config import ServerConfig
 from ..protocol import (
+    MAX_LINE,
     ForbiddenCharacter,
     LineTooLong,
     Message,
@@ -47,8 +48,6 @@ PRE_REGISTRATION = {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBI
 FLOOD_EXEMPT = {"PONG"}
 #: The flood bucket's size until registration, at least: registering takes a few lines at once.
 REGISTRATION_BURST = 10
-#: Bytes a server line takes at most.
-MAX_LINE = 512
 
 
 @dataclass(eq=False, slots=True)
