@@ -169,7 +169,7 @@ async def test_out_of_descriptors_backs_off_and_logs_once_per_interval(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
-async def test_a_low_open_file_limit_refuses_cleanly_and_the_monitor_answers() -> None:
+async def test_a_low_open_file_limit_refuses_cleanly_and_the_monitor_answers(tmp_path: Path) -> None:
     limit = 160
     port, http_port = _free_port(), _free_port()
     # The child lowers its own limit (soft and hard, so the server cannot lift it), then serves.
@@ -180,7 +180,7 @@ async def test_a_low_open_file_limit_refuses_cleanly_and_the_monitor_answers() -
     argv = [sys.executable, "-c", start, "serve", "--port", str(port), "--http-port", str(http_port)]
     argv += ["--ws-port", "0", "--max-viewers", "10", "--db", "", "--stats-interval", "0", "--autojoin", ""]
     argv += ["--max-clients-per-ip", "0", "--max-connects-per-ip", "0", "--log-level", "WARNING"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)  # the secret goes there
     try:
         assert proc.stdout is not None
         await trio.to_thread.run_sync(proc.stdout.readline)  # "MultiChat is running..."
