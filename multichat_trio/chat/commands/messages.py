@@ -1,0 +1,76 @@
+"""Messages and presence: PRIVMSG and NOTICE (to channels and nicks), AWAY, QUIT."""
+
+from __future__ import annotations
+
+from ...protocol import Message
+from ...protocol import numerics as rpl
+from ...protocol.names import CHANTYPES
+from .. import events
+from ..hub import Client, Hub
+from .table import AWAYLEN, command
+
+
+@command("PRIVMSG", "NOTICE")
+def privmsg(hub: Hub, client: Client, message: Message) -> None:
+    is_notice = message.command == "NOTICE"
+    if not message.params or not message.params[0]:
+        if not is_notice:
+            hub.reply(client, rpl.ERR_NORECIPIENT, f"No recipient given ({message.command})")
+        return
+    if len(message.params) < 2 or not message.params[1]:
+        if not is_notice:
+            hub.reply(client, rpl.ERR_NOTEXTTOSEND, "No text to send")
+        return
+    text = message.params[1]
+    client.last_message_at = hub.clock()
+    for target in message.params[0].split(",")[:4]:
+        _deliver(hub, client, message.command, target, text, is_notice)
+
+
+def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_notice: bool) -> None:
+    if target[:1] in CHANTYPES:
+        channel = hub.find_channel(target)
+        if channel is None:
+            if not is_notice:
+                hub.reply(client, rpl.ERR_NOSUCHCHANNEL, target, "No such channel")
+            return
+        if client not in channel.members:
+            if not is_notice:
+                hub.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel (you are not in it)")
+            return
+        echo = "echo-message" in client.caps
+        hub.messages_total += 1
+        hub.record(events.message(client.nick, channel.name, text, command))  # first: the line waits for it
+        line = Message(command, (channel.name, text), client.prefix)
+        hub.broadcast(channel, line, durable=True, skip=None if echo else client)
+        hub.remember(channel, client.nick, command, text)
+        return
+    recipient = hub.find_client(target)
+    if recipient is None or not recipient.registered:
+        if not is_notice:
+            hub.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
+        return
+    line = Message(command, (recipient.nick, text), client.prefix)
+    echo = "echo-message" in client.caps and recipient is not client
+    hub.broadcast([recipient, client] if echo else [recipient], line)
+    hub.messages_total += 1
+    hub.record(events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None))
+    if recipient.away is not None and not is_notice:
+        hub.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
+
+
+@command("AWAY")
+def away(hub: Hub, client: Client, message: Message) -> None:
+    text = message.param(0)
+    if text:
+        client.away = text[:AWAYLEN]
+        hub.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
+    else:
+        client.away = None
+        hub.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
+
+
+@command("QUIT")
+def quit_(hub: Hub, client: Client, message: Message) -> None:
+    reason = message.param(0)
+    hub.disconnect(client, f"Quit: {reason}" if reason else "Client Quit", error="Closing link: Client Quit")

@@ -1,0 +1,167 @@
+"""Registration: CAP, PASS, WEBIRC, NICK, USER, and the welcome burst."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from ...protocol import Message, casefold, host_word, is_channel_name, is_valid_nick
+from ...protocol import numerics as rpl
+from ...protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
+from .. import events
+from ..hub import Client, Hub
+from .queries import lusers, motd
+from .table import AWAYLEN, SUPPORTED_CAPS, TOPICLEN, VERSION, command, need
+
+
+@command("CAP")
+def cap(hub: Hub, client: Client, message: Message) -> None:
+    sub = message.param(0).upper()
+    target = client.nick
+    if sub == "LS":
+        if not client.registered:
+            client.cap_negotiating = True
+        hub.send(client, Message("CAP", (target, "LS", " ".join(SUPPORTED_CAPS)), hub.name))
+    elif sub == "LIST":
+        hub.send(client, Message("CAP", (target, "LIST", " ".join(sorted(client.caps))), hub.name))
+    elif sub == "REQ":
+        if not client.registered:
+            client.cap_negotiating = True
+        wanted = message.param(1).split()
+        adding = [name for name in wanted if not name.startswith("-")]
+        if all(name.lstrip("-") in SUPPORTED_CAPS for name in wanted) and wanted:
+            client.caps.update(adding)
+            client.caps.difference_update(name[1:] for name in wanted if name.startswith("-"))
+            client.server_time = "server-time" in client.caps
+            hub.send(client, Message("CAP", (target, "ACK", message.param(1)), hub.name))
+        else:
+            hub.send(client, Message("CAP", (target, "NAK", message.param(1)), hub.name))
+    elif sub == "END":
+        client.cap_negotiating = False
+        _try_register(hub, client)
+    else:
+        hub.reply(client, rpl.ERR_INVALIDCAPCMD, sub or "*", "Invalid CAP command")
+
+
+@command("PASS")
+def pass_(hub: Hub, client: Client, message: Message) -> None:
+    if client.registered:
+        hub.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+    elif need(hub, client, message, 1):
+        client.password_ok = hub.config.password in (None, message.params[0])
+
+
+@command("WEBIRC")
+def webirc(hub: Hub, client: Client, message: Message) -> None:
+    """A trusted relay (gateway) vouches for its user: `WEBIRC secret gateway hostname ip`.
+
+    Accepted only as the first command, once, and only with the configured secret (with none
+    configured, from nobody: being on the same machine proves nothing). The user then appears with
+    its real address (an IPv6 one starting with ':' gets a leading '0', as with a direct client) and
+    may take a `*`-marked nickname. The hostname is not used: the relay does no DNS and passes the
+    address there too.
+    """
+    if client.registered or client.nick != "*" or client.relayed:  # once, first: no re-vouching a new address
+        hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC must come first")
+        return
+    if len(message.params) < 4 or not _is_address(message.params[3]):
+        hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC needs: secret gateway hostname ip")
+        return
+    secret = hub.config.relay_secret
+    if secret is None or not hmac.compare_digest(message.params[0].encode(), secret.encode()):
+        hub.disconnect(client, "WEBIRC refused", error="Closing link: WEBIRC refused (bad secret)")
+        return
+    client.relayed = True
+    refusal = hub.move_address(client, host_word(message.params[3]))  # counted by its own address, not the relay's
+    if refusal is not None:
+        hub.disconnect(client, refusal)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+@command("NICK")
+def nick(hub: Hub, client: Client, message: Message) -> None:
+    if not message.params or not message.params[0]:
+        hub.reply(client, rpl.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    new = message.params[0]
+    if not is_valid_nick(new, relayed=client.relayed):
+        why = (
+            "Nicknames starting with * are reserved for relayed users"
+            if new.startswith(RELAY_MARK) and not client.relayed
+            else "Erroneous nickname"
+        )
+        hub.reply(client, rpl.ERR_ERRONEUSNICKNAME, new, why)
+        return
+    key = casefold(new)
+    holder = hub.nicks.get(key)
+    if holder is not None and holder is not client:
+        hub.reply(client, rpl.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
+        return
+    old = client.nick
+    if new == old:
+        return
+    if hub.nicks.get(casefold(old)) is client:
+        del hub.nicks[casefold(old)]
+    hub.nicks[key] = client
+    if client.registered:
+        hub.broadcast(hub.peers_of(client), Message("NICK", (new,), client.prefix))
+        client.nick = new
+        hub.record(events.nick_change(old, new))
+    else:
+        client.nick = new
+        _try_register(hub, client)
+
+
+@command("USER")
+def user(hub: Hub, client: Client, message: Message) -> None:
+    if client.registered:
+        hub.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    if not need(hub, client, message, 4):
+        return
+    client.user = "".join(ch for ch in message.params[0] if ch.isalnum() or ch in "-_.")[:10] or "user"
+    client.realname = message.params[3]
+    _try_register(hub, client)
+
+
+def _try_register(hub: Hub, client: Client) -> None:
+    if client.registered or client.cap_negotiating or client.nick == "*" or not client.user:
+        return
+    if not client.password_ok:
+        hub.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        hub.disconnect(client, "Bad password")
+        return
+    hub.mark_registered(client)
+    created = hub.created.strftime("%Y-%m-%d %H:%M:%S UTC")
+    hub.reply(client, rpl.RPL_WELCOME, f"Welcome to the {hub.config.network} IRC network, {client.prefix}")
+    hub.reply(client, rpl.RPL_YOURHOST, f"Your host is {hub.name}, running version {VERSION}")
+    hub.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
+    hub.reply(client, rpl.RPL_MYINFO, hub.name, VERSION, "i", "nt")
+    tokens = [
+        f"AWAYLEN={AWAYLEN}",
+        "CASEMAPPING=rfc1459",
+        f"CHANLIMIT={CHANTYPES}:{hub.config.max_channels_per_user or ''}",
+        "CHANMODES=,,,nt",
+        f"CHANNELLEN={CHANNELLEN}",
+        "CHANTYPES=" + CHANTYPES,
+        "LINELEN=512",
+        "NETWORK=" + hub.config.network,
+        f"NICKLEN={NICKLEN}",
+        "PREFIX=",
+        "SAFELIST",  # a LIST's answer may pass the SendQ (Hub.allow_reply)
+        f"TOPICLEN={TOPICLEN}",
+        "UTF8ONLY",
+    ]
+    hub.reply(client, rpl.RPL_ISUPPORT, *tokens, "are supported by this server")
+    lusers(hub, client, Message("LUSERS"))
+    motd(hub, client, Message("MOTD"))
+    for name in hub.config.autojoin_channels:
+        if is_channel_name(name):
+            hub.join(client, name)

@@ -1,0 +1,34 @@
+"""The command table and what every handler shares: registration of handlers, the 461 check, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...protocol import Message
+from ...protocol import numerics as rpl
+from ..hub import Client, Handler, Hub
+
+COMMANDS: dict[str, Handler] = {}
+#: Capabilities we implement and so advertise in `CAP LS`.
+SUPPORTED_CAPS = ("batch", "echo-message", "server-time")
+
+TOPICLEN = 390
+AWAYLEN = 200
+VERSION = "multichat-trio-0.1"
+
+
+def command(*names: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for name in names:
+            COMMANDS[name] = handler
+        return handler
+
+    return register
+
+
+def need(hub: Hub, client: Client, message: Message, count: int) -> bool:
+    """True if `message` has `count` parameters; otherwise answer 461."""
+    if len(message.params) >= count and all(message.params[:count]):
+        return True
+    hub.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
+    return False
