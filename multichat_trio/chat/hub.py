@@ -95,6 +95,12 @@ class Client:
     channels: dict[str, Channel] = field(default_factory=dict)
     away: str | None = None
     last_message_at: float = 0.0
+    #: Unix time the client connected (WHOIS 317's signon).
+    signon: float = 0.0
+    #: The operator name it logged in with (OPER), or None: an operator moderates every channel.
+    oper: str | None = None
+    #: User mode +i: hidden from WHO and NAMES of channels it does not share with the asker.
+    invisible: bool = False
     closed: bool = False
 
     @property
@@ -155,6 +161,7 @@ class Hub:
         burst = self.config.flood_burst and max(self.config.flood_burst, REGISTRATION_BURST)
         bucket = TokenBucket(self.config.flood_rate, burst, now)
         client = Client(host=host_word(host), outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
+        client.signon = self.wallclock()
         client.password_ok = self.config.password is None
         self.clients.add(client)
         self.addresses.add(client.host, now)
