@@ -1,4 +1,4 @@
-"""The chat's accept loop, and the client cap the open-file limit allows.
+"""The accept loop (the chat's and the relay's), and the client cap the open-file limit allows.
 
 trio's `serve_tcp` logs a traceback every 0.1 s while `accept` fails for want of file descriptors.
 Here a failing `accept` backs off (0.1 s doubling to 2 s) and is logged once per interval with a
@@ -48,8 +48,12 @@ async def accept_forever(
     listener: trio.SocketListener,
     handle: Callable[[trio.SocketStream], Awaitable[None]],
     nursery: trio.Nursery,
+    what: str = "chat",
 ) -> None:
-    """Start `handle(stream)` in `nursery` for each accepted connection; back off while out of resources."""
+    """Start `handle(stream)` in `nursery` for each accepted connection; back off while out of resources.
+
+    `what` names the listener in the log line (the relay uses this loop too).
+    """
     complaints = LogEvery(LOG_INTERVAL)
     backoff = BACKOFF_FIRST
     async with listener:
@@ -62,7 +66,7 @@ async def accept_forever(
                 if (count := complaints.note(trio.current_time())) is not None:
                     name = errno.errorcode.get(exc.errno or 0, "?")
                     why = f"{name}: {os.strerror(exc.errno or 0)}"
-                    log.error("cannot accept chat connections (%s), %d time(s); backing off", why, count)
+                    log.error("cannot accept %s connections (%s), %d time(s); backing off", what, why, count)
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MOST)
                 continue

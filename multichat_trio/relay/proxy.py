@@ -23,6 +23,7 @@ from functools import partial
 import trio
 
 from ..config import RelayConfig, naming_listener
+from ..ircd.accept import accept_forever
 from ..protocol import Message, encode
 from .rules import RelaySession, check_secret, webirc_line
 
@@ -75,15 +76,9 @@ class Relay:
         async with trio.open_nursery() as links:
             async with trio.open_nursery() as listening:
                 with naming_listener("relay", "--port", self.config.host, self.config.port):
-                    listeners = await listening.start(
-                        partial(
-                            trio.serve_tcp,
-                            self._serve_user,
-                            self.config.port,
-                            host=self.config.host,
-                            handler_nursery=links,
-                        )
-                    )
+                    listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+                for listener in listeners:  # backs off, logging once in a while, when out of descriptors
+                    listening.start_soon(partial(accept_forever, listener, self._serve_user, links, what="relay"))
                 self.port = listeners[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
