@@ -62,6 +62,7 @@ class ServerConfig:
     feed_backlog: int = _setting(200, "recent events a new viewer and /api/events can catch up on", group="web")
     server_name: str = _setting("multichat.local", "server name, the prefix of server lines")
     network: str = _setting("MultiChat", "network name advertised in 005")
+    admin: str = _setting("", "who runs the server and how to reach them, for ADMIN (e.g. 'Alice <alice@example.org>')")
     motd: str | None = _setting(None, "file whose lines are the message of the day")
     autojoin: str = _setting("#lobby", "comma list of channels every client joins (empty: none)")
     password: str | None = _setting(None, "server password clients must give with PASS")
@@ -113,6 +114,8 @@ class ServerConfig:
             value = getattr(self, name)
             if not value or value.startswith(":") or any(ch in value for ch in " ,\r\n\0"):
                 raise ValueError(f"setting {name}: {value!r} must be one word (no spaces, commas or leading ':')")
+        if any(ch in self.admin for ch in "\r\n\0"):
+            raise ValueError("setting admin: must be one line")
         for channel in self.autojoin_channels:
             if not is_channel_name(channel):
                 raise ValueError(f"setting autojoin: {channel!r} is not a channel name (like #lobby)")

@@ -24,7 +24,7 @@ async def test_registration_sends_welcome_burst_and_autojoins_lobby(connect: Con
         assert numeric in commands, numeric
     join = next(m for m in seen if m.command == "JOIN")
     assert join.params == ("#lobby",) and join.source and join.source.startswith("alice!")
-    assert "331" in commands
+    assert "331" not in commands and "332" not in commands  # no topic: nothing said (331 answers TOPIC only)
     names = next(m for m in seen if m.command == "353")
     assert names.params[-1].split() == ["alice"]
     assert commands.index("JOIN") < commands.index("353") < commands.index("366")

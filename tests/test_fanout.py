@@ -73,7 +73,7 @@ def test_lines_for_one_client_keep_the_hub_order_across_items() -> None:
     fanout.broadcast(say(roster, "two"))
     fanout.broadcast(say([b], "pm"))
     fanout.flush()
-    assert a.lines() == [b":nick!u@h PRIVMSG #room one", b"PRIVATE", b":nick!u@h PRIVMSG #room two"]
+    assert a.lines() == [b":nick!u@h PRIVMSG #room :one", b"PRIVATE", b":nick!u@h PRIVMSG #room :two"]
     assert texts(b) == ["one", "two", "pm"]
     assert len(a.writes) == len(b.writes) == 1
 

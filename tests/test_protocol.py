@@ -78,11 +78,32 @@ def test_nothing_parsed_holds_nul_cr_or_lf(line: str) -> None:
 
 
 def test_format_adds_colon_only_where_needed() -> None:
-    assert format_message(Message("PRIVMSG", ("#a", "hi"))) == "PRIVMSG #a hi"
-    assert format_message(Message("PRIVMSG", ("#a", "hi there"))) == "PRIVMSG #a :hi there"
-    assert format_message(Message("PRIVMSG", ("#a", ""))) == "PRIVMSG #a :"
-    assert format_message(Message("PRIVMSG", ("#a", ":)"))) == "PRIVMSG #a ::)"
+    assert format_message(Message("JOIN", ("#a",))) == "JOIN #a"
+    assert format_message(Message("AWAY", ("lunch",))) == "AWAY lunch"
+    assert format_message(Message("001", ("bob", "hi there"))) == "001 bob :hi there"
+    assert format_message(Message("001", ("bob", ""))) == "001 bob :"
+    assert format_message(Message("001", ("bob", ":)"))) == "001 bob ::)"
     assert format_message(Message("X", ("a",), "s", {"k": "v;w"})) == r"@k=v\:w :s X a"
+
+
+@pytest.mark.parametrize(
+    ("message", "line"),
+    [
+        (Message("PRIVMSG", ("#a", "hi")), "PRIVMSG #a :hi"),
+        (Message("NOTICE", ("bob", "hi")), "NOTICE bob :hi"),
+        (Message("QUIT", ("bye",)), "QUIT :bye"),
+        (Message("PART", ("#a", "bye")), "PART #a :bye"),
+        (Message("KICK", ("#a", "bob", "spam")), "KICK #a bob :spam"),
+        (Message("TOPIC", ("#a", "news")), "TOPIC #a :news"),
+        (Message("ERROR", ("Closing",)), "ERROR :Closing"),
+        # Without their text these have none to mark: the last parameter is a target.
+        (Message("PART", ("#a",)), "PART #a"),
+        (Message("TOPIC", ("#a",)), "TOPIC #a"),
+        (Message("KICK", ("#a", "bob")), "KICK #a bob"),
+    ],
+)
+def test_a_text_parameter_always_goes_out_with_its_colon(message: Message, line: str) -> None:
+    assert format_message(message) == line
 
 
 @pytest.mark.parametrize(
@@ -109,7 +130,7 @@ _messages = st.builds(
     lambda command, middles, trailing, source, tags: Message(
         command, tuple(middles) + ((trailing,) if trailing is not None else ()), source, tags
     ),
-    st.sampled_from(["PRIVMSG", "NOTICE", "JOIN", "001", "353", "CAP"]),
+    st.sampled_from(["PRIVMSG", "NOTICE", "JOIN", "001", "353", "CAP", "KICK", "QUIT"]),
     st.lists(_word, max_size=4),
     st.none() | _trailing,
     st.none() | _word,

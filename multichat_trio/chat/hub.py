@@ -36,6 +36,7 @@ from .limits import AddressBook
 from .ratelimit import TokenBucket
 from .replay import ReplayLine, replay_messages
 from .sink import Sink
+from .whowas import Was, Whowas
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ REGISTRATION_BURST = 10
 class Channel:
     name: str
     topic: str = ""
+    #: The setter's full `nick!user@host`, as 333 gives it.
     topic_by: str = ""
     topic_at: int = 0
     created: int = field(default_factory=lambda: int(time.time()))
@@ -149,6 +151,8 @@ class Hub:
         #: Each channel's recent public messages, replayed to joiners (filled only with a store).
         self.recent: dict[str, deque[ReplayLine]] = {}
         self._batches = 0
+        #: Who recently held each nickname (WHOWAS), bounded.
+        self.whowas = Whowas()
         #: Connections per address (and their connect rate): the server asks it before `connect`.
         self.addresses = AddressBook(
             config.max_clients_per_ip, config.max_connects_per_ip, config.connect_window, clock()
@@ -234,6 +238,7 @@ class Hub:
             for channel in list(client.channels.values()):
                 self._remove_member(channel, client)
             self.nicks.pop(casefold(client.nick), None)  # before anything that could raise: no ghosts
+            self.gave_up_nick(client)
             self.record(events.leave(client.nick, None, reason, kind))
             if peers:
                 self.broadcast(peers, Message("QUIT", (reason,), client.prefix))
@@ -368,11 +373,9 @@ class Hub:
         channel.add(client)
         client.channels[key] = channel
         self.broadcast(channel, Message("JOIN", (channel.name,), client.prefix))
-        if channel.topic:
+        if channel.topic:  # no topic, no 331: that answers TOPIC only (as ngircd, InspIRCd and ergo)
             self.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
             self.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
-        else:
-            self.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
         self.send_names(client, channel)
         recent = self.recent.get(key)
         if recent:
@@ -417,6 +420,10 @@ class Hub:
         for channel in client.channels.values():
             peers.update(channel.members)
         return peers
+
+    def gave_up_nick(self, client: Client) -> None:
+        """`client` leaves, or changes, its nickname: WHOWAS remembers who held it."""
+        self.whowas.add(Was(client.nick, client.user, client.host, client.realname, self.wallclock()))
 
     def mark_registered(self, client: Client) -> None:
         client.registered = True

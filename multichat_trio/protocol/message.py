@@ -12,6 +12,9 @@ from .errors import ForbiddenCharacter, LocalProtocolError, RemoteProtocolError
 
 _TAG_ESCAPES = {";": r"\:", " ": r"\s", "\\": "\\\\", "\r": r"\r", "\n": r"\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+#: Commands whose text parameter (at this index) always goes out as trailing, `:` included, as ngircd,
+#: InspIRCd and ergo send it: scripts and simple clients find the text by splitting on " :".
+TEXT_PARAM = {"PRIVMSG": 1, "NOTICE": 1, "QUIT": 0, "PART": 1, "KICK": 2, "TOPIC": 1, "ERROR": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,7 @@ def format_message(message: Message) -> str:
         last = params[-1]
         if _has_forbidden(last):
             raise LocalProtocolError(f"parameter contains CR, LF or NUL: {last!r}")
-        needs_colon = not last or " " in last or last.startswith(":")
+        needs_colon = not last or " " in last or last[0] == ":" or TEXT_PARAM.get(message.command) == len(params) - 1
         parts.append(":" + last if needs_colon else last)
     return " ".join(parts)
 

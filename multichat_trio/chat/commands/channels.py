@@ -71,7 +71,7 @@ def topic(hub: Hub, client: Client, message: Message) -> None:
         hub.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
     else:
         channel.topic = message.params[1][:TOPICLEN]
-        channel.topic_by = client.nick
+        channel.topic_by = client.prefix
         channel.topic_at = int(hub.wallclock())
         hub.broadcast(channel, Message("TOPIC", (channel.name, channel.topic), client.prefix))
         hub.record(events.topic(client.nick, channel.name, channel.topic))

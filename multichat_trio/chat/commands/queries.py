@@ -118,7 +118,8 @@ def whois(hub: Hub, client: Client, message: Message) -> None:
         if target.away is not None:
             hub.reply(client, rpl.RPL_AWAY, target.nick, target.away)
         idle = int(hub.clock() - target.last_message_at)
-        hub.reply(client, rpl.RPL_WHOISIDLE, target.nick, str(idle), "seconds idle")
+        signon = str(int(target.signon))
+        hub.reply(client, rpl.RPL_WHOISIDLE, target.nick, str(idle), signon, "seconds idle, signon time")
     hub.reply(client, rpl.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
 
 

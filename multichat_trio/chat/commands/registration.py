@@ -112,6 +112,7 @@ def nick(hub: Hub, client: Client, message: Message) -> None:
     hub.nicks[key] = client
     if client.registered:
         hub.broadcast(hub.peers_of(client), Message("NICK", (new,), client.prefix))
+        hub.gave_up_nick(client)
         client.nick = new
         hub.record(events.nick_change(old, new))
     else:
@@ -144,6 +145,16 @@ def _try_register(hub: Hub, client: Client) -> None:
     hub.reply(client, rpl.RPL_YOURHOST, f"Your host is {hub.name}, running version {VERSION}")
     hub.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
     hub.reply(client, rpl.RPL_MYINFO, hub.name, VERSION, "i", "nt")
+    send_isupport(hub, client)
+    lusers(hub, client, Message("LUSERS"))
+    motd(hub, client, Message("MOTD"))
+    for name in hub.config.autojoin_channels:
+        if is_channel_name(name):
+            hub.join(client, name)
+
+
+def send_isupport(hub: Hub, client: Client) -> None:
+    """005: what this server supports (at registration, and after VERSION)."""
     tokens = [
         f"AWAYLEN={AWAYLEN}",
         "CASEMAPPING=rfc1459",
@@ -160,8 +171,3 @@ def _try_register(hub: Hub, client: Client) -> None:
         "UTF8ONLY",
     ]
     hub.reply(client, rpl.RPL_ISUPPORT, *tokens, "are supported by this server")
-    lusers(hub, client, Message("LUSERS"))
-    motd(hub, client, Message("MOTD"))
-    for name in hub.config.autojoin_channels:
-        if is_channel_name(name):
-            hub.join(client, name)

@@ -1,0 +1,49 @@
+"""What HELP says about each command: its syntax, then a line or two on what it does.
+
+HELP serves an entry only for a command in the table, so a text may be written ahead of its
+command; tests/test_info.py checks that every command in the table has one.
+"""
+
+from __future__ import annotations
+
+HELP: dict[str, tuple[str, ...]] = {
+    "ADMIN": ("ADMIN", "Who runs this server and how to reach them."),
+    "AWAY": ("AWAY [:<message>]", "Marks you away with <message>, or back without one."),
+    "CAP": ("CAP LS [302] | CAP REQ :<caps> | CAP LIST | CAP END", "Negotiates IRCv3 capabilities."),
+    "HELP": ("HELP [<command>]", "Lists the commands, or tells about one."),
+    "INFO": ("INFO", "What this server is."),
+    "INVITE": ("INVITE <nick> <#chan>", "Invites <nick> to <#chan>, past +i if you are a channel operator."),
+    "ISON": ("ISON <nick> [<nick> ...]", "Which of these nicks are online."),
+    "JOIN": ("JOIN <#chan>[,<#chan>] [<key>[,<key>]] | JOIN 0", "Joins channels (creating them), or leaves all."),
+    "KICK": ("KICK <#chan> <nick> [:<reason>]", "Removes <nick> from <#chan> (channel operators)."),
+    "KILL": ("KILL <nick> :<reason>", "Disconnects <nick> (server operators)."),
+    "LIST": ("LIST [<#chan>[,<#chan>]]", "Channels with their member counts and topics."),
+    "LUSERS": ("LUSERS", "How many users and channels there are."),
+    "MODE": (
+        "MODE <#chan> [<modes> [<args>]] | MODE <nick> [<modes>]",
+        "Shows or changes a channel's modes, or your own user modes.",
+    ),
+    "MOTD": ("MOTD", "The message of the day."),
+    "NAMES": ("NAMES [<#chan>[,<#chan>]]", "Who is in a channel."),
+    "NICK": ("NICK <nick>", "Changes your nickname; everyone sharing a channel with you sees it."),
+    "NOTICE": ("NOTICE <target>[,<target>] :<text>", "Like PRIVMSG, but never answered with an error."),
+    "OPER": ("OPER <name> <password>", "Makes you a server operator."),
+    "PART": ("PART <#chan>[,<#chan>] [:<reason>]", "Leaves channels."),
+    "PASS": ("PASS <password>", "The server password, before NICK and USER (when the server has one)."),
+    "PING": ("PING <token>", "The server answers PONG <server> <token>."),
+    "PONG": ("PONG <token>", "Answers the server's PING."),
+    "PRIVMSG": ("PRIVMSG <target>[,<target>] :<text>", "Sends <text> to a channel you are in, or to a nick."),
+    "QUIT": ("QUIT [:<reason>]", "Leaves the server; others see <reason>."),
+    "REHASH": ("REHASH", "Reloads the configuration file (server operators)."),
+    "TIME": ("TIME", "The server's time."),
+    "TOPIC": ("TOPIC <#chan> [:<topic>]", "Shows or sets a channel's topic (TOPIC <#chan> : clears it)."),
+    "USER": ("USER <user> 0 * :<real name>", "Registers, with NICK."),
+    "USERHOST": ("USERHOST <nick> [<nick> ...]", "The user@host of up to five nicks."),
+    "VERSION": ("VERSION", "The server's version, then what it supports (005)."),
+    "WEBIRC": ("WEBIRC <secret> <gateway> <hostname> <ip>", "For trusted relays only, as the first command."),
+    "WHO": ("WHO <#chan or nick>", "One line per user: user, host, nick, away or here, real name."),
+    "WHOIS": ("WHOIS <nick>", "About an online user: address, channels, away, idle time and signon."),
+    "WHOWAS": ("WHOWAS <nick> [<count>]", "Who recently used <nick>, newest first."),
+}
+#: Other names of commands that HELP knows (the table registers one handler under both).
+HELP["HELPOP"] = HELP["HELP"]
