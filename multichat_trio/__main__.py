@@ -1,4 +1,4 @@
-"""Command line: `python -m multichat_trio serve|relay [options]`.
+"""Command line: `python -m multichat_trio serve|relay [options]`, and `hash-password` for operator entries.
 
 Each subcommand runs one trio program whose root nursery owns everything, and turns Ctrl+C or
 SIGTERM into an orderly stop: clients are told, sockets close, the exit status is 0.
@@ -7,6 +7,7 @@ SIGTERM into an orderly stop: clients are told, sockets close, the exit status i
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -50,10 +51,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage="%(prog)s [options]",
     )
     settings.add_arguments(relay, RelayConfig)
+    hashing = commands.add_parser(
+        "hash-password",
+        help="print the argon2 hash of an operator password, for [opers.NAME] password in the config file",
+        description="Print the argon2 hash of a password (asked without echo; read from stdin when it is not a"
+        " terminal), to put in the config file as [opers.NAME] password = \"...\".",
+    )
     args, unknown = parser.parse_known_args(argv)
-    command = serve if args.command == "serve" else relay
+    command = {"serve": serve, "relay": relay, "hash-password": hashing}[args.command]
     if unknown:  # argparse reports these with the main usage: say them with the subcommand's
         command.error(f"unrecognized arguments: {' '.join(unknown)} (see {command.prog} --help)")
+    if args.command == "hash-password":
+        return _hash_password(hashing)
     try:
         if args.command == "serve":
             server_config = settings.load(ServerConfig, args, os.environ, "serve")
@@ -74,6 +83,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem is None:
             raise
         parser.exit(1, f"{command.prog}: error: {problem}\n")
+    return 0
+
+
+def _hash_password(command: argparse.ArgumentParser) -> int:
+    """Ask for the password twice on a terminal (once from a pipe), print its hash; status 1 if unusable."""
+    from .chat.opers import hash_password
+
+    try:
+        if sys.stdin.isatty():
+            password = getpass.getpass("Operator password: ")
+            if getpass.getpass("Again: ") != password:
+                command.exit(1, f"{command.prog}: error: the two passwords differ\n")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+    except (EOFError, KeyboardInterrupt):
+        command.exit(1, f"\n{command.prog}: error: no password given\n")
+    if not password:
+        command.exit(1, f"{command.prog}: error: the password is empty\n")
+    print(hash_password(password), flush=True)
     return 0
 
 
