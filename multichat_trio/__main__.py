@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hash-password",
         help="print the argon2 hash of an operator password, for [opers.NAME] password in the config file",
         description="Print the argon2 hash of a password (asked without echo; read from stdin when it is not a"
-        " terminal), to put in the config file as [opers.NAME] password = \"...\".",
+        ' terminal), to put in the config file as [opers.NAME] password = "...".',
     )
     args, unknown = parser.parse_known_args(argv)
     command = {"serve": serve, "relay": relay, "hash-password": hashing}[args.command]
