@@ -264,3 +264,20 @@ def test_rehash_applies_what_it_can_and_says_what_needs_a_restart(tmp_path: Path
     assert alice.oper is None
     refused = rehash.apply(hub, rehash.read(lambda: ServerConfig(server_name="bad name")))
     assert refused.startswith("Rehash refused") and hub.config.flood_rate == 5
+
+
+def test_the_feed_forgets_spam_and_hides_ban_masks() -> None:
+    from multichat_trio.chat import events
+    from multichat_trio.web.feed import Feed
+
+    feed = Feed(wallclock=lambda: 1_800_000_000.0)
+    feed.publish(
+        [events.message("Troll", "#lobby", "spam", "PRIVMSG"), events.message("bob", "#lobby", "hi", "PRIVMSG")]
+    )
+    feed.publish([events.kline("op", "troll!*@203.0.113.9", "spam", 1.0, 0.0), events.forget("op", "troll", 0, 1)])
+    recent = feed.snapshot()["events"]
+    assert [(e["type"], e.get("nick")) for e in recent] == [("message", "bob"), ("kline", "op"), ("forget", "op")]
+    assert "mask" not in recent[1] and recent[1]["reason"] == "spam"
+    shown = Feed(show_hosts=True)
+    shown.publish([events.kline("op", "troll!*@203.0.113.9", "spam", 1.0, 0.0)])
+    assert shown.snapshot()["events"][0]["mask"] == "troll!*@203.0.113.9"

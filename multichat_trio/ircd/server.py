@@ -166,14 +166,19 @@ class ChatServer:
             store = HistoryStore(path)
             await trio.to_thread.run_sync(store.open)
             recent = await trio.to_thread.run_sync(self._read_back, store)
+            bans = await trio.to_thread.run_sync(store.server_bans, self.hub.wallclock())
         except StoreError as exc:
             if store is not None:
                 await trio.to_thread.run_sync(store.close)
             raise StartupError(f"{exc} (--db '' runs without history)") from exc
         self.hub.recent, self.restored = recent
+        for ban in bans:
+            self.hub.bans.add(ban)
         self.hub.durable = True
         shown = path if path == ":memory:" else os.path.abspath(path)
-        log.info("history: %s (%d channels with recent messages)", shown, len(self.hub.recent))
+        log.info(
+            "history: %s (%d channels with recent messages, %d server bans)", shown, len(self.hub.recent), len(bans)
+        )
         return store
 
     def _read_back(self, store: HistoryStore) -> tuple[dict[str, deque[ReplayLine]], list[Event]]:
