@@ -20,11 +20,14 @@ import trio
 from . import config as settings
 from .app import LOOPBACK_URL_HOSTS, Running, serve_all
 from .config import RelayConfig, ServerConfig, StartupError
+from .ircd.server import ChatServer
 from .relay import secret
 
 log = logging.getLogger("multichat_trio")
 
 STOP_SIGNALS = [sig for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if sig is not None]
+#: Reads the settings again, where the platform has it (not on Windows: REHASH works everywhere).
+RELOAD_SIGNAL: signal.Signals | None = getattr(signal, "SIGHUP", None)
 
 
 #: What ends the program at start with a one-line message and status 1 instead of a traceback.
@@ -68,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             server_config = settings.load(ServerConfig, args, os.environ, "serve")
             _setup_logging(server_config.log_level)
             server_config = secret.for_server(server_config)
-            trio.run(_run_until_signal, partial(_serve, server_config))
+            reload = partial(settings.load, ServerConfig, args, os.environ, "serve")
+            trio.run(_run_until_signal, partial(_serve, server_config, reload=reload))
         else:
             relay_config = settings.load(RelayConfig, args, os.environ, "relay")
             _setup_logging(relay_config.log_level)
@@ -144,10 +148,13 @@ async def _run_until_signal(program: Callable[[trio.Event], Awaitable[object]]) 
             nursery.start_soon(run_program)
 
 
-async def _serve(config: ServerConfig, stop: trio.Event) -> None:
+async def _serve(config: ServerConfig, stop: trio.Event, *, reload: Callable[[], ServerConfig] | None = None) -> None:
     raise_file_limit(config.max_clients)
     async with trio.open_nursery() as nursery:
         running: Running = await nursery.start(serve_all, config, stop)
+        running.server.hub.reload = reload  # REHASH, and SIGHUP where there is one
+        if RELOAD_SIGNAL is not None:
+            nursery.start_soon(_rehash_on_signal, running.server, stop)
         port = running.server.port
         monitor = running.monitor_url(config.web_host)
         web = f"  web monitor: {monitor}" if monitor else "  web monitor: off"
@@ -162,6 +169,22 @@ async def _serve(config: ServerConfig, stop: trio.Event) -> None:
             f"  stop with Ctrl+C",
             flush=True,
         )
+
+
+async def _rehash_on_signal(server: ChatServer, stop: trio.Event) -> None:
+    """SIGHUP reads the settings again (as REHASH does) until the server stops; the log says what changed."""
+    assert RELOAD_SIGNAL is not None
+    with trio.open_signal_receiver(RELOAD_SIGNAL) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                async for _ in signals:
+                    log.info("received SIGHUP, reading the settings again")
+                    await server.rehash()  # rehash.apply logs its report
+
+            nursery.start_soon(watch)
+            await stop.wait()
+            nursery.cancel_scope.cancel()
 
 
 def raise_file_limit(wanted: int) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import trio
 from argon2 import PasswordHasher
 
 from multichat_trio import config as settings
@@ -13,6 +17,7 @@ from multichat_trio.chat import opers
 from multichat_trio.config import OperEntry, ServerConfig
 
 from .conftest import OpenClient, StartServer, test_config
+from .ircclient import IrcClient
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 ADMIN = OperEntry("admin", CHEAP.hash("hunter2"))
@@ -92,3 +97,45 @@ def test_hash_password_prints_a_hash_that_verifies() -> None:
         [sys.executable, "-m", "multichat_trio", "hash-password"], input="", capture_output=True, text=True
     )
     assert empty.returncode == 1 and "empty" in empty.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no SIGHUP on Windows (REHASH works there)")
+async def test_sighup_rereads_the_config_file_and_keeps_the_clients(tmp_path: Path) -> None:
+    toml = tmp_path / "multichat.toml"
+    toml.write_text(f'max_channels = 5\n[opers.admin]\npassword = "{ADMIN.password}"\n', encoding="utf-8")
+    argv = ["serve", "--config", str(toml), "--port", "0", "--no-web", "--db", "", "--stats-interval", "0"]
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "multichat_trio", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        banner = b""
+        with trio.fail_after(20):
+            while b"Chat (IRC): " not in banner or not banner.endswith(b"\n"):
+                chunk = await process.stdout.receive_some(4096)
+                assert chunk, "serve exited before printing its banner"
+                banner += chunk
+        port = int(banner.split(b"Chat (IRC): ", 1)[1].split(b"\n", 1)[0].rsplit(b":", 1)[1])
+        client = await IrcClient.connect(port)
+        await client.register("alice")
+        await client.send("OPER admin hunter2")  # the file's operator, hash and all
+        await client.expect("381")
+        toml.write_text(f'max_channels = 9\n[opers.admin]\npassword = "{ADMIN.password}"\n', encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        errors = b""
+        with trio.fail_after(20):
+            while b"Rehashed:" not in errors:
+                chunk = await process.stderr.receive_some(4096)
+                assert chunk, "serve exited"
+                errors += chunk
+        assert b"Rehashed: max_channels changed" in errors
+        await client.send("REHASH")  # the command reads the same file
+        assert (await client.expect("NOTICE")).params[-1] == "Rehashed: nothing changed"
+        await client.aclose()
+    finally:
+        process.kill()
+        await process.wait()

@@ -17,6 +17,7 @@ from functools import partial
 
 import trio
 
+from ..chat import rehash
 from ..chat.commands import COMMANDS
 from ..chat.events import Event, well_formed
 from ..chat.hub import Hub
@@ -28,7 +29,7 @@ from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
 from .accept import LOG_INTERVAL, accept_forever, client_cap
-from .connection import Connection
+from .connection import Connection, blocking_limiter
 from .flusher import Flusher
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,15 @@ class ChatServer:
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def rehash(self) -> str:
+        """Read the settings again (SIGHUP) and apply what can change live; the report says what did."""
+        if self.hub.reload is None:
+            return "Rehash refused: this server has no settings to read again"
+        loaded = await trio.to_thread.run_sync(rehash.read, self.hub.reload, limiter=blocking_limiter())
+        report = rehash.apply(self.hub, loaded)
+        await self.publish(self.hub.take_events())
+        return report
 
     async def publish(self, events: list[Event]) -> None:
         """Hand one hub call's events to the feed as one item, keeping their order."""
