@@ -281,3 +281,8 @@ def test_the_feed_forgets_spam_and_hides_ban_masks() -> None:
     shown = Feed(show_hosts=True)
     shown.publish([events.kline("op", "troll!*@203.0.113.9", "spam", 1.0, 0.0)])
     assert shown.snapshot()["events"][0]["mask"] == "troll!*@203.0.113.9"
+
+
+def test_an_ipv4_mapped_client_matches_ipv4_oper_hosts() -> None:
+    assert opers.host_allowed(OperEntry("o", SECRET, ("127.0.0.0/8",)), "::ffff:127.0.0.1")
+    assert not opers.host_allowed(OperEntry("o", SECRET, ("127.0.0.0/8",)), "localhost")

@@ -37,7 +37,7 @@ class ServerBan:
         network = _network(self.mask)
         if network is None:
             return masks.match(self.mask, prefix)
-        address = _address(host)
+        address = ip_of(host)
         return address is not None and address.version == network.version and address in network
 
 
@@ -83,7 +83,8 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a client's host word stands for (an IPv4-mapped IPv6 one as IPv4), or None for a name."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -104,9 +105,6 @@ class BanList:
 
     def remove(self, mask: str) -> ServerBan | None:
         return self._bans.pop(mask, None)
-
-    def get(self, mask: str) -> ServerBan | None:
-        return self._bans.get(mask)
 
     def find(self, host: str, prefix: str, now: float) -> ServerBan | None:
         """The first active ban matching a client, or None."""

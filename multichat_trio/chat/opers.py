@@ -1,6 +1,6 @@
 """Server operators: who may log in from where, and their argon2 password hashes.
 
-Verifying an argon2 hash is deliberate CPU work (about 50-150 ms with the default parameters), so
+Verifying an argon2 hash is deliberate CPU work (about 150 ms with the default parameters here), so
 the OPER handler defers it (`Hub.defer`): the connection runs it on a worker thread, one check at a
 time for the whole server, and the hub never waits on it.
 """
@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..config import OperEntry
 from ..protocol import casefold
+from .bans import ip_of
 
 _HASHER = PasswordHasher()
 
@@ -44,8 +45,8 @@ def host_allowed(entry: OperEntry, host: str) -> bool:
 def _host_matches(pattern: str, host: str) -> bool:
     try:
         network = ipaddress.ip_network(pattern, strict=False)
-        address = ipaddress.ip_address(host)
     except ValueError:
         glob = "".join("." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in casefold(pattern))
         return re.fullmatch(glob, casefold(host), re.DOTALL) is not None
-    return address.version == network.version and address in network
+    address = ip_of(host)
+    return address is not None and address.version == network.version and address in network

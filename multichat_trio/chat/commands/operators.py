@@ -90,7 +90,7 @@ def kline(hub: Hub, client: Client, message: Message) -> None:
         return
     params = list(message.params)
     if params[0].upper() == "LIST":
-        list_bans(hub, client, message.command)
+        list_bans(hub, client)
         return
     duration = parse_duration(params[0]) if len(params) > 1 else None
     if duration is not None:
@@ -140,12 +140,12 @@ def stats(hub: Hub, client: Client, message: Message) -> None:
     """Only `STATS k` (the server bans, for operators, as InspIRCd lists its K-lines); other letters end at once."""
     letter = message.param(0, "*")[:1] or "*"
     if letter.lower() == "k" and is_oper(hub, client):
-        list_bans(hub, client, None)
+        list_bans(hub, client)
         return
     hub.reply(client, rpl.RPL_ENDOFSTATS, letter, "End of /STATS report")
 
 
-def list_bans(hub: Hub, client: Client, command_name: str | None) -> None:
+def list_bans(hub: Hub, client: Client) -> None:
     """216 per ban (`K <mask> <seconds left, 0 never> <set by> :<reason>`), then 219."""
     now = hub.wallclock()
     bans = hub.bans.active(now)
@@ -178,8 +178,8 @@ def histserv(hub: Hub, client: Client, message: Message) -> None:
         since = hub.wallclock() - duration
     removed = forget(hub, target, since)
     hub.record(events.forget(client.nick, target, since, removed))
-    scope = "stored history" if hub.durable else "replay (no history store)"
-    notice(hub, client, f"HISTSERV: forgetting {target}'s messages: {removed} left the replay; the {scope} follows")
+    stored = "; the stored history follows" if hub.durable else " (there is no history store)"
+    notice(hub, client, f"HISTSERV: forgetting {target}'s messages: {removed} left the replay{stored}")
     log.info("%s: HISTSERV FORGET %s since %s (%d replay lines)", client.prefix, target, since, removed)
 
 
