@@ -1,4 +1,4 @@
-"""Command line: `python -m multichat_trio serve|relay [options]`.
+"""Command line: `python -m multichat_trio serve|relay [options]`, and `hash-password` for operator entries.
 
 Each subcommand runs one trio program whose root nursery owns everything, and turns Ctrl+C or
 SIGTERM into an orderly stop: clients are told, sockets close, the exit status is 0.
@@ -7,6 +7,7 @@ SIGTERM into an orderly stop: clients are told, sockets close, the exit status i
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -19,11 +20,14 @@ import trio
 from . import config as settings
 from .app import LOOPBACK_URL_HOSTS, Running, serve_all
 from .config import RelayConfig, ServerConfig, StartupError
+from .ircd.server import ChatServer
 from .relay import secret
 
 log = logging.getLogger("multichat_trio")
 
 STOP_SIGNALS = [sig for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if sig is not None]
+#: Reads the settings again, where the platform has it (not on Windows: REHASH works everywhere).
+RELOAD_SIGNAL: signal.Signals | None = getattr(signal, "SIGHUP", None)
 
 
 #: What ends the program at start with a one-line message and status 1 instead of a traceback.
@@ -50,16 +54,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage="%(prog)s [options]",
     )
     settings.add_arguments(relay, RelayConfig)
+    hashing = commands.add_parser(
+        "hash-password",
+        help="print the argon2 hash of an operator password, for [opers.NAME] password in the config file",
+        description="Print the argon2 hash of a password (asked without echo; read from stdin when it is not a"
+        ' terminal), to put in the config file as [opers.NAME] password = "...".',
+    )
     args, unknown = parser.parse_known_args(argv)
-    command = serve if args.command == "serve" else relay
+    command = {"serve": serve, "relay": relay, "hash-password": hashing}[args.command]
     if unknown:  # argparse reports these with the main usage: say them with the subcommand's
         command.error(f"unrecognized arguments: {' '.join(unknown)} (see {command.prog} --help)")
+    if args.command == "hash-password":
+        return _hash_password(hashing)
     try:
         if args.command == "serve":
             server_config = settings.load(ServerConfig, args, os.environ, "serve")
             _setup_logging(server_config.log_level)
             server_config = secret.for_server(server_config)
-            trio.run(_run_until_signal, partial(_serve, server_config))
+            reload = partial(settings.load, ServerConfig, args, os.environ, "serve")
+            trio.run(_run_until_signal, partial(_serve, server_config, reload=reload))
         else:
             relay_config = settings.load(RelayConfig, args, os.environ, "relay")
             _setup_logging(relay_config.log_level)
@@ -74,6 +87,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem is None:
             raise
         parser.exit(1, f"{command.prog}: error: {problem}\n")
+    return 0
+
+
+def _hash_password(command: argparse.ArgumentParser) -> int:
+    """Ask for the password twice on a terminal (once from a pipe), print its hash; status 1 if unusable."""
+    from .chat.opers import hash_password
+
+    try:
+        if sys.stdin.isatty():
+            password = getpass.getpass("Operator password: ")
+            if getpass.getpass("Again: ") != password:
+                command.exit(1, f"{command.prog}: error: the two passwords differ\n")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+    except (EOFError, KeyboardInterrupt):
+        command.exit(1, f"\n{command.prog}: error: no password given\n")
+    if not password:
+        command.exit(1, f"{command.prog}: error: the password is empty\n")
+    print(hash_password(password), flush=True)
     return 0
 
 
@@ -116,10 +148,13 @@ async def _run_until_signal(program: Callable[[trio.Event], Awaitable[object]]) 
             nursery.start_soon(run_program)
 
 
-async def _serve(config: ServerConfig, stop: trio.Event) -> None:
+async def _serve(config: ServerConfig, stop: trio.Event, *, reload: Callable[[], ServerConfig] | None = None) -> None:
     raise_file_limit(config.max_clients)
     async with trio.open_nursery() as nursery:
         running: Running = await nursery.start(serve_all, config, stop)
+        running.server.hub.reload = reload  # REHASH, and SIGHUP where there is one
+        if RELOAD_SIGNAL is not None:
+            nursery.start_soon(_rehash_on_signal, running.server, stop)
         port = running.server.port
         monitor = running.monitor_url(config.web_host)
         web = f"  web monitor: {monitor}" if monitor else "  web monitor: off"
@@ -134,6 +169,22 @@ async def _serve(config: ServerConfig, stop: trio.Event) -> None:
             f"  stop with Ctrl+C",
             flush=True,
         )
+
+
+async def _rehash_on_signal(server: ChatServer, stop: trio.Event) -> None:
+    """SIGHUP reads the settings again (as REHASH does) until the server stops; the log says what changed."""
+    assert RELOAD_SIGNAL is not None
+    with trio.open_signal_receiver(RELOAD_SIGNAL) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                async for _ in signals:
+                    log.info("received SIGHUP, reading the settings again")
+                    await server.rehash()  # rehash.apply logs its report
+
+            nursery.start_soon(watch)
+            await stop.wait()
+            nursery.cancel_scope.cancel()
 
 
 def raise_file_limit(wanted: int) -> None:

@@ -47,6 +47,39 @@ def _setting(default: Any, help: str, *, group: str = "chat") -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
+class OperEntry:
+    """One `[opers.NAME]` table: the argon2 hash of its password and the hosts it may log in from."""
+
+    name: str
+    password: str
+    #: Addresses, CIDR ranges or `*`/`?` patterns matched on the client's host; empty: any host.
+    hosts: tuple[str, ...] = ()
+
+
+def parse_opers(raw: Any, where: str) -> tuple[OperEntry, ...]:
+    """The `[opers.NAME]` tables of a config file; a plain password is refused (only argon2 hashes)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: opers must be tables ([opers.NAME] with password = an argon2 hash)")
+    entries = []
+    for name, table in raw.items():
+        if not isinstance(table, dict) or not name or any(ch in name for ch in " ,:\r\n\0"):
+            raise ValueError(f"{where}: [opers.{name}] must be a table named by one word")
+        unknown = sorted(set(table) - {"password", "hosts"})
+        if unknown:
+            raise ValueError(f"{where}: [opers.{name}]: unknown key(s) {', '.join(unknown)} (password, hosts)")
+        password, hosts = table.get("password"), table.get("hosts", [])
+        if not isinstance(password, str) or not password.startswith("$argon2"):
+            raise ValueError(
+                f"{where}: [opers.{name}]: password must be an argon2 hash (print one with"
+                " `multichat-trio hash-password`); a plain password never goes in the file"
+            )
+        if not isinstance(hosts, list) or not all(isinstance(host, str) and host for host in hosts):
+            raise ValueError(f"{where}: [opers.{name}]: hosts must be a list of addresses, CIDR ranges or patterns")
+        entries.append(OperEntry(name, password, tuple(hosts)))
+    return tuple(entries)
+
+
+@dataclasses.dataclass(frozen=True)
 class ServerConfig:
     env_prefix: ClassVar[str] = ENV_PREFIX
 
@@ -107,6 +140,8 @@ class ServerConfig:
     retention_days: float = _setting(30.0, "days of history kept (0: no age limit)", group="history")
     max_events: int = _setting(100_000, "events kept in the history at most (0: no limit)", group="history")
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR", group="logging")
+    #: Server operators, from the config file's `[opers.NAME]` tables only (no flag, no variable).
+    opers: tuple[OperEntry, ...] = dataclasses.field(default=(), metadata={"file_only": True})
 
     def __post_init__(self) -> None:
         """Settings that go into every IRC line must be valid there: checked here, not when sent."""
@@ -161,6 +196,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     hints = typing.get_type_hints(cls)
     fields = dataclasses.fields(cls)
     rank = {name: i for i, name in enumerate(GROUPS)}
+    fields = [f for f in fields if not f.metadata.get("file_only")]
     names = sorted(dict.fromkeys(f.metadata["group"] for f in fields), key=lambda name: rank.get(name, len(rank)))
     groups = {name: parser.add_argument_group(GROUPS.get(name, name)) for name in names}
     for f in fields:
@@ -183,6 +219,10 @@ def load(cls: type[ConfigT], args: argparse.Namespace, environ: Mapping[str, str
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
+        if f.metadata.get("file_only"):
+            if f.name in from_file:
+                values[f.name] = parse_opers(from_file[f.name], f"config file {config_path}")
+            continue
         env = env_name(cls, f.name)
         flag = "--" + f.name.replace("_", "-")
         sources = (
@@ -211,10 +251,12 @@ def _read_file(path: Path, section: str, known: set[str]) -> dict[str, Any]:
         if not isinstance(document[name], dict):
             raise ValueError(f"config file {path}: {name} must be a table ([{name}])")
     if section == "serve":
-        stray = sorted(k for k, v in document.items() if isinstance(v, dict) and k not in tables)
+        stray = sorted(k for k, v in document.items() if isinstance(v, dict) and k not in tables | {"opers"})
         if stray:
             raise ValueError(f"config file {path}: unknown table(s) {', '.join(f'[{k}]' for k in stray)}")
         settings = {k: v for k, v in document.items() if k not in tables} | document.get("serve", {})
+        if "opers" in document and isinstance(document.get("serve"), dict) and "opers" in document["serve"]:
+            raise ValueError(f"config file {path}: opers both at the top level and under [serve]: keep one")
         where = "at the top level or under [serve]"
     else:
         settings = document.get(section, {})

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-EventType = Literal["join", "leave", "message", "pm", "nick", "topic", "flood", "stats"]
+EventType = Literal[
+    "join", "leave", "message", "pm", "nick", "topic", "flood", "stats", "oper", "kill", "kline", "unkline", "forget"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "nick": ("old", "new"),
     "topic": ("nick", "channel", "topic"),
     "flood": ("nick", "host"),
+    "oper": ("nick", "oper"),
+    "kill": ("nick", "target", "reason"),
+    "kline": ("nick", "mask", "reason"),
+    "unkline": ("nick", "mask"),
+    "forget": ("nick", "target"),
 }
 
 
@@ -85,3 +92,26 @@ def topic(nick: str, channel: str, text: str) -> Event:
 
 def flood(nick: str, host: str) -> Event:
     return Event("flood", {"nick": nick, "host": host})
+
+
+def oper(nick: str, name: str) -> Event:
+    """`nick` logged in as server operator `name` (OPER)."""
+    return Event("oper", {"nick": nick, "oper": name})
+
+
+def kill(nick: str, target: str, reason: str) -> Event:
+    return Event("kill", {"nick": nick, "target": target, "reason": reason})
+
+
+def kline(nick: str, mask: str, reason: str, set_at: float, expires: float) -> Event:
+    """A server ban set by operator `nick`; `expires` 0 is until UNKLINE. The store keeps it as state too."""
+    return Event("kline", {"nick": nick, "mask": mask, "reason": reason, "set_at": set_at, "expires": expires})
+
+
+def unkline(nick: str, mask: str) -> Event:
+    return Event("unkline", {"nick": nick, "mask": mask})
+
+
+def forget(nick: str, target: str, since: float, removed: int) -> Event:
+    """Operator `nick` removed `target`'s messages since `since` (unix time; 0: all) from the history and replay."""
+    return Event("forget", {"nick": nick, "target": target, "since": since, "removed": removed})

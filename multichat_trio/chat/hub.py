@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from ..config import ServerConfig
 from ..protocol import (
@@ -30,6 +31,7 @@ from ..protocol import (
 )
 from ..protocol import numerics as rpl
 from . import events
+from .bans import BanList
 from .events import Event
 from .fanout import Fanout, Line, Recipient
 from .limits import AddressBook
@@ -111,6 +113,18 @@ class Client:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred:
+    """Blocking work a command needs (an argon2 check, reading the config file).
+
+    The client's connection runs `work()` on a worker thread before it reads the client's next
+    line, then calls `then(result)` back on the trio thread; the hub itself never blocks.
+    """
+
+    work: Callable[[], Any]
+    then: Callable[[Any], None]
+
+
+@dataclass(frozen=True, slots=True)
 class Goodbye:
     """A closed client's ERROR line, held behind lines that wait for their commit."""
 
@@ -153,6 +167,12 @@ class Hub:
         self._batches = 0
         #: Who recently held each nickname (WHOWAS), bounded.
         self.whowas = Whowas()
+        #: Server bans (KLINE), restored from the store at start.
+        self.bans = BanList()
+        #: Work waiting to run off the trio thread, one per client at most (see `Deferred`).
+        self._deferred: dict[Client, Deferred] = {}
+        #: Reads the settings again (REHASH, SIGHUP): set by whoever knows where they came from.
+        self.reload: Callable[[], ServerConfig] | None = None
         #: Connections per address (and their connect rate): the server asks it before `connect`.
         self.addresses = AddressBook(
             config.max_clients_per_ip, config.max_connects_per_ip, config.connect_window, clock()
@@ -229,6 +249,7 @@ class Hub:
         if client.closed:
             return
         client.closed = True
+        self._deferred.pop(client, None)
         self.clients.discard(client)
         self.addresses.remove(client.host)
         if client.registered:
@@ -258,6 +279,13 @@ class Hub:
     def ping(self, client: Client) -> None:
         """The server's liveness probe of an idle client."""
         self.send(client, Message("PING", (self.name,)))
+
+    def defer(self, client: Client, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+        """Have `work()` run off the trio thread before `client`'s next line, then `then(result)`."""
+        self._deferred[client] = Deferred(work, then)
+
+    def take_deferred(self, client: Client) -> Deferred | None:
+        return self._deferred.pop(client, None)
 
     def take_events(self) -> list[Event]:
         taken, self._events = self._events, []

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import datadir
+from ..chat.bans import ServerBan, parse_mask
+from ..protocol import casefold
 
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
 LOCK_WAIT = 0.5
 #: Version of the schema this code writes; older files are migrated on open.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -36,7 +38,19 @@ _MIGRATIONS: dict[int, str] = {
         CREATE INDEX events_by_channel ON events (channel, id);
         CREATE INDEX events_by_time ON events (ts);
     """,
+    2: "",  # channel state (the modes work's migration 2) lands here at the merge
+    3: """
+        CREATE TABLE server_bans (
+            mask TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at REAL NOT NULL,
+            expires REAL NOT NULL
+        );
+    """,
 }
+#: Events that change the state kept beside the history (`_keep_state`).
+STATE_EVENTS = frozenset({"kline", "unkline", "forget"})
 
 
 class StoreError(Exception):
@@ -119,14 +133,15 @@ class HistoryStore:
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
-            ids = [
-                db.execute(
+            ids = []
+            for event in events:
+                row = db.execute(
                     "INSERT INTO events (ts, type, channel, data) VALUES (?, ?, ?, ?)",
                     (event.ts, event.type, event.channel, json.dumps(event.data, ensure_ascii=False)),
-                ).lastrowid
-                or 0
-                for event in events
-            ]
+                )
+                ids.append(row.lastrowid or 0)
+                if event.type in STATE_EVENTS:
+                    _keep_state(db, event, ids[-1])
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
@@ -159,6 +174,20 @@ class HistoryStore:
         ).fetchall()
         return [_row(row) for row in rows]
 
+    def server_bans(self, now: float) -> list[ServerBan]:
+        """The server bans still in force (the ones that ended are deleted), oldest first.
+
+        A row a person edited into something that is no ban (a mask in no canonical form) is left out.
+        """
+        db = self.db
+        try:
+            db.execute("DELETE FROM server_bans WHERE expires > 0 AND expires <= ?", (now,))
+            rows = db.execute("SELECT mask, reason, set_by, set_at, expires FROM server_bans ORDER BY set_at")
+            found = rows.fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read server bans from {self.path!r}: {exc}") from exc
+        return [ServerBan(*row) for row in found if _ban_row(row)]
+
     def prune(self, *, older_than: float | None = None, keep: int | None = None) -> int:
         """Delete events older than `older_than` (unix time) and beyond the newest `keep`; returns how many."""
         db = self.db
@@ -183,6 +212,7 @@ def _prepare(db: sqlite3.Connection, path: str) -> None:
     db.execute("PRAGMA locking_mode=EXCLUSIVE")  # first: so WAL never uses a -shm file
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.create_function("irc_casefold", 1, _irc_casefold, deterministic=True)
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(f"{path}: schema version {version} is newer than this server ({SCHEMA_VERSION})")
@@ -192,6 +222,34 @@ def _prepare(db: sqlite3.Connection, path: str) -> None:
         db.execute(f"PRAGMA user_version={target}")
         db.execute("COMMIT")
     db.execute("SELECT count(*) FROM events").fetchone()
+
+
+def _keep_state(db: sqlite3.Connection, event: NewEvent, event_id: int) -> None:
+    """Apply a state-changing event in its own transaction: a server ban set or lifted, messages forgotten."""
+    data = event.data
+    if event.type == "kline":
+        db.execute(
+            "INSERT OR REPLACE INTO server_bans (mask, reason, set_by, set_at, expires) VALUES (?, ?, ?, ?, ?)",
+            (data["mask"], data["reason"], data["nick"], data["set_at"], data["expires"]),
+        )
+    elif event.type == "unkline":
+        db.execute("DELETE FROM server_bans WHERE mask = ?", (data["mask"],))
+    else:  # forget: the target's messages (and stored PMs) from before this event
+        db.execute(
+            "DELETE FROM events WHERE id < ? AND type IN ('message', 'pm') AND ts >= ?"
+            " AND irc_casefold(coalesce(json_extract(data, '$.nick'), json_extract(data, '$.from'))) = ?",
+            (event_id, data["since"], casefold(data["target"])),
+        )
+
+
+def _ban_row(row: tuple[Any, ...]) -> bool:
+    mask, reason, set_by, set_at, expires = row
+    texts = isinstance(mask, str) and isinstance(reason, str) and isinstance(set_by, str)
+    return texts and parse_mask(mask) == mask and all(isinstance(t, int | float) for t in (set_at, expires))
+
+
+def _irc_casefold(text: object) -> str | None:
+    return casefold(text) if isinstance(text, str) else None
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from ..chat.events import Event
-from ..chat.hub import Client, Hub
+from ..chat.hub import Client, Deferred, Hub
 from ..protocol import LineFramer
 from .outbox import Outbox
 
@@ -28,6 +28,17 @@ log = logging.getLogger(__name__)
 RECEIVE_SIZE = 16 * 1024
 Publish = Callable[[list[Event]], Awaitable[None]]
 SEND_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+_BLOCKING = trio.lowlevel.RunVar[trio.CapacityLimiter]("blocking_work")
+
+
+def blocking_limiter() -> trio.CapacityLimiter:
+    """One worker thread for every deferred check of the server: a password guesser gets no more CPU."""
+    try:
+        return _BLOCKING.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(1)
+        _BLOCKING.set(limiter)
+        return limiter
 
 
 class Connection:
@@ -145,4 +156,15 @@ class Connection:
                 hub.receive(client, line)
                 if client.closed:
                     break
+                if (deferred := hub.take_deferred(client)) is not None:
+                    await self._run_deferred(deferred)
             await self.publish(hub.take_events())
+
+    async def _run_deferred(self, deferred: Deferred) -> None:
+        """A command's blocking work (an argon2 check, reading the config): on a worker thread, one at a time.
+
+        The client's later lines wait for it, so they keep their order; other clients do not.
+        """
+        await self.publish(self.hub.take_events())
+        result = await trio.to_thread.run_sync(deferred.work, limiter=blocking_limiter())
+        deferred.then(result)

@@ -17,6 +17,7 @@ from functools import partial
 
 import trio
 
+from ..chat import rehash
 from ..chat.commands import COMMANDS
 from ..chat.events import Event, well_formed
 from ..chat.hub import Hub
@@ -28,7 +29,7 @@ from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
 from .accept import LOG_INTERVAL, accept_forever, client_cap
-from .connection import Connection
+from .connection import Connection, blocking_limiter
 from .flusher import Flusher
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,15 @@ class ChatServer:
     def stop(self) -> None:
         self._stop.set()
 
+    async def rehash(self) -> str:
+        """Read the settings again (SIGHUP) and apply what can change live; the report says what did."""
+        if self.hub.reload is None:
+            return "Rehash refused: this server has no settings to read again"
+        loaded = await trio.to_thread.run_sync(rehash.read, self.hub.reload, limiter=blocking_limiter())
+        report = rehash.apply(self.hub, loaded)
+        await self.publish(self.hub.take_events())
+        return report
+
     async def publish(self, events: list[Event]) -> None:
         """Hand one hub call's events to the feed as one item, keeping their order."""
         channel = self._record if self._record is not None else self._events
@@ -166,14 +176,19 @@ class ChatServer:
             store = HistoryStore(path)
             await trio.to_thread.run_sync(store.open)
             recent = await trio.to_thread.run_sync(self._read_back, store)
+            bans = await trio.to_thread.run_sync(store.server_bans, self.hub.wallclock())
         except StoreError as exc:
             if store is not None:
                 await trio.to_thread.run_sync(store.close)
             raise StartupError(f"{exc} (--db '' runs without history)") from exc
         self.hub.recent, self.restored = recent
+        for ban in bans:
+            self.hub.bans.add(ban)
         self.hub.durable = True
         shown = path if path == ":memory:" else os.path.abspath(path)
-        log.info("history: %s (%d channels with recent messages)", shown, len(self.hub.recent))
+        log.info(
+            "history: %s (%d channels with recent messages, %d server bans)", shown, len(self.hub.recent), len(bans)
+        )
         return store
 
     def _read_back(self, store: HistoryStore) -> tuple[dict[str, deque[ReplayLine]], list[Event]]:

@@ -23,6 +23,7 @@ from typing import Any
 import trio
 
 from ..chat.events import Event, iso_utc
+from ..protocol import casefold
 
 #: Batches a viewer may have queued before it counts as fallen behind.
 VIEWER_BATCHES = 256
@@ -40,8 +41,8 @@ CLOSE_TRY_LATER = 1013
 
 #: The only fields a `pm` event may carry: the text of a private message never leaves the server.
 PM_FIELDS = ("from", "to")
-#: Fields holding a user's address (a `flood` event's): left out unless `--monitor-show-hosts`.
-HOST_FIELDS = frozenset({"host"})
+#: Fields holding a user's address (a `flood` event's, a server ban's mask): left out unless `--monitor-show-hosts`.
+HOST_FIELDS = frozenset({"host", "mask"})
 
 
 def encode(record: dict[str, Any]) -> str:
@@ -178,6 +179,20 @@ class Feed:
             channels = self._users.pop(record["old"], None)
             if channels is not None:
                 self._users[record["new"]] = channels
+        elif kind == "forget":
+            self._drop_messages(record)
+
+    def _drop_messages(self, forget: dict[str, Any]) -> None:
+        """HISTSERV FORGET: the target's messages leave the recent events, so new viewers do not see them."""
+        target, since = casefold(str(forget.get("target", ""))), forget.get("since") or 0
+        after = iso_utc(since) if isinstance(since, int | float) and since > 0 else ""  # ISO times sort as text
+        kept = [
+            record
+            for record in self._recent
+            if record["type"] != "message" or casefold(str(record.get("nick", ""))) != target or record["ts"] < after
+        ]
+        self._recent.clear()
+        self._recent.extend(kept)
 
     def _count_message(self, second: int) -> None:
         rates = self._rates

@@ -44,6 +44,21 @@ HELP: dict[str, tuple[str, ...]] = {
     "WHO": ("WHO <#chan or nick>", "One line per user: user, host, nick, away or here, real name."),
     "WHOIS": ("WHOIS <nick>", "About an online user: address, channels, away, idle time and signon."),
     "WHOWAS": ("WHOWAS <nick> [<count>]", "Who recently used <nick>, newest first."),
+    "DLINE": (
+        "DLINE [<duration>] <ip or cidr> [:<reason>]",
+        "Bans an address or range from the server (server operators).",
+    ),
+    "HISTSERV": (
+        "HISTSERV FORGET <nick> [<duration>]",
+        "Removes <nick>'s recent messages from the history and replays (server operators).",
+    ),
+    "KLINE": (
+        "KLINE [<duration>] <mask> [:<reason>] | KLINE LIST",
+        "Bans nick!user@host masks, addresses or ranges (server operators).",
+    ),
+    "STATS": ("STATS k", "Lists the server bans (server operators)."),
+    "UNDLINE": ("UNDLINE <ip or cidr>", "Lifts an address ban (server operators)."),
+    "UNKLINE": ("UNKLINE <mask>", "Lifts a server ban (server operators)."),
 }
 #: Other names of commands that HELP knows (the table registers one handler under both).
 HELP["HELPOP"] = HELP["HELP"]

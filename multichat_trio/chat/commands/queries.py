@@ -6,6 +6,7 @@ from ...protocol import Message, casefold
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANTYPES
 from ..hub import Client, Hub
+from .operators import user_mode
 from .table import command, need
 
 
@@ -13,8 +14,11 @@ from .table import command, need
 def lusers(hub: Hub, client: Client, message: Message) -> None:
     users = hub.user_count
     unknown = len(hub.clients) - users
-    hub.reply(client, rpl.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers")
-    hub.reply(client, rpl.RPL_LUSEROP, "0", "operator(s) online")
+    invisible = sum(c.invisible for c in hub.clients if c.registered)
+    operators = sum(c.oper is not None for c in hub.clients if c.registered)
+    shown = f"There are {users - invisible} users and {invisible} invisible on 1 servers"
+    hub.reply(client, rpl.RPL_LUSERCLIENT, shown)
+    hub.reply(client, rpl.RPL_LUSEROP, str(operators), "operator(s) online")
     hub.reply(client, rpl.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
     hub.reply(client, rpl.RPL_LUSERCHANNELS, str(len(hub.channels)), "channels formed")
     hub.reply(client, rpl.RPL_LUSERME, f"I have {users} clients and 0 servers")
@@ -117,6 +121,8 @@ def whois(hub: Hub, client: Client, message: Message) -> None:
         hub.reply(client, rpl.RPL_WHOISSERVER, target.nick, hub.name, hub.config.network)
         if target.away is not None:
             hub.reply(client, rpl.RPL_AWAY, target.nick, target.away)
+        if target.oper is not None:
+            hub.reply(client, rpl.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
         idle = int(hub.clock() - target.last_message_at)
         signon = str(int(target.signon))
         hub.reply(client, rpl.RPL_WHOISIDLE, target.nick, str(idle), signon, "seconds idle, signon time")
@@ -141,7 +147,7 @@ def userhost(hub: Hub, client: Client, message: Message) -> None:
 
 @command("MODE")
 def mode(hub: Hub, client: Client, message: Message) -> None:
-    """Modes are fixed here (+nt on channels, none on users); queries get answers, changes a refusal."""
+    """Channel modes are fixed here (+nt): queries get answers, changes a refusal; a nick's are `user_mode`'s."""
     if not need(hub, client, message, 1):
         return
     target = message.params[0]
@@ -155,7 +161,5 @@ def mode(hub: Hub, client: Client, message: Message) -> None:
             hub.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
         else:
             hub.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "Channel modes cannot be changed here")
-    elif casefold(target) != casefold(client.nick):
-        hub.reply(client, rpl.ERR_USERSDONTMATCH, "Cannot change mode for other users")
     else:
-        hub.reply(client, rpl.RPL_UMODEIS, "+")
+        user_mode(hub, client, message)

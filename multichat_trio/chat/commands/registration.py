@@ -10,6 +10,7 @@ from ...protocol import numerics as rpl
 from ...protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
 from .. import events
 from ..hub import Client, Hub
+from .operators import disconnect_banned
 from .queries import lusers, motd
 from .table import AWAYLEN, SUPPORTED_CAPS, TOPICLEN, VERSION, command, need
 
@@ -139,12 +140,15 @@ def _try_register(hub: Hub, client: Client) -> None:
         hub.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
         hub.disconnect(client, "Bad password")
         return
+    if (ban := hub.bans.find(client.host, client.prefix, hub.wallclock())) is not None:
+        disconnect_banned(hub, client, ban)
+        return
     hub.mark_registered(client)
     created = hub.created.strftime("%Y-%m-%d %H:%M:%S UTC")
     hub.reply(client, rpl.RPL_WELCOME, f"Welcome to the {hub.config.network} IRC network, {client.prefix}")
     hub.reply(client, rpl.RPL_YOURHOST, f"Your host is {hub.name}, running version {VERSION}")
     hub.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
-    hub.reply(client, rpl.RPL_MYINFO, hub.name, VERSION, "i", "nt")
+    hub.reply(client, rpl.RPL_MYINFO, hub.name, VERSION, "io", "nt")
     send_isupport(hub, client)
     lusers(hub, client, Message("LUSERS"))
     motd(hub, client, Message("MOTD"))

@@ -151,6 +151,18 @@
         if (typeof event.messages === "number") state.messages = Math.max(state.messages, event.messages);
         renderStats();
         break;
+      case "forget":
+        forgetRows(event);
+        break;
+    }
+  }
+
+  function forgetRows(event) {
+    // HISTSERV FORGET: the target's messages since `since` leave the log (the server's copy is gone too).
+    const target = String(event.target).toLowerCase();
+    const since = (Number(event.since) || 0) * 1000;
+    for (const row of document.querySelectorAll('#log .row[data-type="message"]')) {
+      if (row.dataset.nick.toLowerCase() === target && Date.parse(row.dataset.ts) >= since) row.remove();
     }
   }
 
@@ -179,6 +191,8 @@
     ping: "timed out",
     shutdown: "was disconnected: server shutdown",
     error: "lost the connection",
+    kill: "was killed by an operator",
+    kline: "was banned from the server",
   };
 
   const ACTION = /^\x01ACTION(?: (.*?))?\x01?$/;
@@ -193,8 +207,9 @@
         const nodes = [el("span", "mark", "←"), nickNode(event.nick), t(" " + (LEAVE_TEXT[event.kind] || "left"))];
         if (event.channel) nodes.push(t(" "), el("span", "chan", event.channel));
         if (event.reason) nodes.push(el("span", "reason", ` (${event.reason})`));
-        if (event.kind === "flood" || event.kind === "sendq") nodes.push(el("span", "badge warn", event.kind));
-        return [event.kind === "flood" || event.kind === "sendq" ? "leave alert" : "leave", nodes];
+        const alert = ["flood", "sendq", "kill", "kline"].includes(event.kind);
+        if (alert) nodes.push(el("span", "badge warn", event.kind));
+        return [alert ? "leave alert" : "leave", nodes];
       }
       case "message": {
         const action = ACTION.exec(event.text); // `/me waves` arrives as CTCP ACTION: "* nick waves"
@@ -214,6 +229,19 @@
         return ["topic", [el("span", "mark", "¶"), nickNode(event.nick), t(" set the topic of "), el("span", "chan", event.channel), t(": "), el("span", "text", event.topic)]];
       case "flood":
         return ["flood alert", [el("span", "mark", "⚠"), nickNode(event.nick), t(" flooded the server"), el("span", "reason", event.host ? ` from ${event.host}` : ""), el("span", "badge warn", "flood")]];
+      case "oper":
+        return ["oper", [el("span", "mark", "★"), nickNode(event.nick), t(" is now server operator "), el("span", "chan", event.oper)]];
+      case "kill":
+        return ["oper alert", [el("span", "mark", "✖"), nickNode(event.nick), t(" killed "), nickNode(event.target), el("span", "reason", ` (${event.reason})`), el("span", "badge warn", "kill")]];
+      case "kline": {
+        const until = event.expires ? ` until ${new Date(event.expires * 1000).toLocaleString()}` : "";
+        const what = event.mask ? ` ${event.mask}` : " a user"; // the mask only with --monitor-show-hosts
+        return ["oper alert", [el("span", "mark", "⛔"), nickNode(event.nick), t(` banned${what} from the server${until}`), el("span", "reason", ` (${event.reason})`), el("span", "badge warn", "ban")]];
+      }
+      case "unkline":
+        return ["oper", [el("span", "mark", "⛔"), nickNode(event.nick), t(` lifted a server ban${event.mask ? " on " + event.mask : ""}`)]];
+      case "forget":
+        return ["oper", [el("span", "mark", "⌫"), nickNode(event.nick), t(" removed the messages of "), nickNode(event.target), t(" from the history")]];
       default:
         return ["other", [t(`${event.type} event`)]];
     }
@@ -224,6 +252,8 @@
     const row = el("li", "row " + kind);
     row.dataset.id = event.id;
     row.dataset.type = event.type;
+    row.dataset.nick = event.nick || "";
+    row.dataset.ts = event.ts;
     const when = el("time", "ts", new Date(event.ts).toLocaleTimeString([], { hour12: false }));
     when.dateTime = event.ts;
     when.title = event.ts;
