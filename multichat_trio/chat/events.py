@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-EventType = Literal["join", "leave", "message", "pm", "nick", "topic", "flood", "stats"]
+EventType = Literal["join", "leave", "message", "pm", "nick", "topic", "flood", "stats", "mode", "kick"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "nick": ("old", "new"),
     "topic": ("nick", "channel", "topic"),
     "flood": ("nick", "host"),
+    "mode": ("nick", "channel", "modes"),
+    "kick": ("nick", "channel", "target", "reason"),
 }
 
 
@@ -85,3 +87,12 @@ def topic(nick: str, channel: str, text: str) -> Event:
 
 def flood(nick: str, host: str) -> Event:
     return Event("flood", {"nick": nick, "host": host})
+
+
+def mode(nick: str, channel: str, modes: str, args: list[str]) -> Event:
+    """Channel modes changed: `modes` as `+o-b`, `args` their parameters in order (a key shows as `*`)."""
+    return Event("mode", {"nick": nick, "channel": channel, "modes": modes, "args": args})
+
+
+def kick(nick: str, channel: str, target: str, reason: str) -> Event:
+    return Event("kick", {"nick": nick, "channel": channel, "target": target, "reason": reason})

@@ -2,12 +2,13 @@
 
 Each handler gets the hub, the client and the parsed message, and answers through the hub's
 delivery helpers. The modules group the commands by concern: `registration`, `queries`, `channels`,
-`messages`. docs/protocol.md is the user-facing description of the same rules.
+`messages`, `modes` (channel MODE), `moderation` (KICK, INVITE). docs/protocol.md is the
+user-facing description of the same rules.
 """
 
 from __future__ import annotations
 
-from . import channels, messages, queries, registration
+from . import channels, messages, moderation, modes, queries, registration
 from .table import COMMANDS, SUPPORTED_CAPS
 
-__all__ = ["COMMANDS", "SUPPORTED_CAPS", "channels", "messages", "queries", "registration"]
+__all__ = ["COMMANDS", "SUPPORTED_CAPS", "channels", "messages", "moderation", "modes", "queries", "registration"]
