@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .conftest import OpenClient, StartServer
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from multichat_trio.app import serve_services
+from multichat_trio.ircd.server import ChatServer
+
+from .conftest import OpenClient, StartServer, test_config
 
 
 async def test_operator_bans_and_kicks_a_troll_who_cannot_rejoin(
@@ -35,3 +43,51 @@ async def test_operator_bans_and_kicks_a_troll_who_cannot_rejoin(
     await carol.send("MODE #room", "PRIVMSG #room :still here")
     assert (await carol.expect("324")).params[1:] == ("#room", "+int")
     await alice.expect("PRIVMSG", lambda m: m.params == ("#room", "still here"))
+
+
+async def test_channel_state_survives_a_restart(tmp_path: Path, open_client: OpenClient, nursery: trio.Nursery) -> None:
+    db = str(tmp_path / "history.sqlite3")
+
+    async def start() -> tuple[ChatServer, trio.Event]:
+        stop = trio.Event()
+        running = await nursery.start(
+            partial(serve_services, test_config(db=db, flood_rate=0), stop, http_port=0, ws_port=None)
+        )
+        return running.server, stop
+
+    first, stop_first = await start()
+    alice = await open_client(first.port)
+    await alice.register("alice")
+    await alice.send(
+        "JOIN #room",
+        "TOPIC #room :Be kind",
+        "MODE #room +iklmst-n sesame 5",
+        "MODE #room +b troll",
+        "MODE #room +e *!*@trusted.example",
+        "JOIN #plain",  # nothing set: not kept
+        "JOIN #gone",
+        "TOPIC #gone :brief",
+        "PART #gone",  # emptied while running: its state goes with it
+    )
+    await alice.sync()
+    stop_first.set()
+    await first.stopped.wait()
+
+    second, stop_second = await start()
+    assert {key for key in second.hub.channels} == {"#lobby", "#room"}
+    bob = await open_client(second.port)
+    await bob.register("bob")
+    await bob.send("JOIN #room")
+    assert (await bob.expect("473")).params[1] == "#room"  # still invite-only
+    hub_bob = second.hub.find_client("bob")
+    assert hub_bob is not None
+    hub_bob.oper = "admin"  # as OPER makes it: a restored channel's operators are the server's
+    await bob.send("JOIN #room sesame", "MODE #room", "MODE #room b", "MODE #room e")
+    topic = await bob.expect("333")
+    assert topic.params[1:3] == ("#room", "alice!u@127.0.0.1")
+    modes = await bob.expect("324")
+    assert modes.params[2:] == ("+imstkl", "sesame", "5")
+    assert (await bob.expect("367")).params[1:3] == ("#room", "troll!*@*")
+    assert (await bob.expect("348")).params[1:3] == ("#room", "*!*@trusted.example")
+    stop_second.set()
+    await second.stopped.wait()

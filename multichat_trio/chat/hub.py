@@ -376,7 +376,7 @@ class Hub:
         if not channel.members and channel.name not in self.config.autojoin_channels:
             self.channels.pop(key, None)
             self.recent.pop(key, None)  # its replay goes with it (the store still has the history)
-            if forget and channel.has_state():
+            if forget and self.durable and channel.has_state():
                 self._changed[key] = None
 
     def kick(self, client: Client, channel: Channel, target: Client, reason: str) -> None:
@@ -389,7 +389,8 @@ class Hub:
 
     def state_changed(self, channel: Channel) -> None:
         """`channel`'s topic, modes or lists changed: the history writer stores it with its next commit."""
-        self._changed[casefold(channel.name)] = channel
+        if self.durable:  # without a store nothing takes them
+            self._changed[casefold(channel.name)] = channel
 
     def take_changed(self) -> dict[str, dict[str, Any] | None]:
         """Snapshots of the channels changed since the last call (None: forget it), for the store."""

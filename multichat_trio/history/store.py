@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from .. import datadir
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
 LOCK_WAIT = 0.5
 #: Version of the schema this code writes; older files are migrated on open.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -35,6 +35,13 @@ _MIGRATIONS: dict[int, str] = {
         );
         CREATE INDEX events_by_channel ON events (channel, id);
         CREATE INDEX events_by_time ON events (ts);
+    """,
+    # Channel state that survives a restart: one row per channel, its snapshot as JSON (Channel.snapshot).
+    2: """
+        CREATE TABLE channels (
+            key TEXT PRIMARY KEY,
+            data TEXT NOT NULL
+        );
     """,
 }
 
@@ -114,11 +121,24 @@ class HistoryStore:
             raise StoreError("history store is not open")
         return self._db
 
-    def append(self, events: Sequence[NewEvent]) -> list[int]:
-        """Store `events` in one transaction; returns their ids (consecutive, increasing)."""
+    def append(
+        self, events: Sequence[NewEvent], channels: Mapping[str, dict[str, Any] | None] | None = None
+    ) -> list[int]:
+        """Store `events`, and the channel states changed with them (None: forget it), in one transaction.
+
+        Returns the events' ids (consecutive, increasing).
+        """
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
+            for key, state in (channels or {}).items():
+                if state is None:
+                    db.execute("DELETE FROM channels WHERE key = ?", (key,))
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO channels (key, data) VALUES (?, ?)",
+                        (key, json.dumps(state, ensure_ascii=False)),
+                    )
             ids = [
                 db.execute(
                     "INSERT INTO events (ts, type, channel, data) VALUES (?, ?, ?, ?)",
@@ -133,6 +153,18 @@ class HistoryStore:
                 db.execute("ROLLBACK")
             raise StoreError(f"cannot write history to {self.path!r}: {exc}") from exc
         return ids
+
+    def channels(self) -> list[dict[str, Any]]:
+        """Every stored channel state (rows that are not a JSON object are left out)."""
+        states = []
+        for (data,) in self.db.execute("SELECT data FROM channels ORDER BY key").fetchall():
+            try:
+                state = json.loads(data)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(state, dict):
+                states.append(state)
+        return states
 
     def last_id(self) -> int:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
