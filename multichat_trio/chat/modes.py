@@ -124,6 +124,17 @@ def invalid(channel: Channel, letter: str, arg: str, why: str) -> Refusal:
     return rpl.ERR_INVALIDMODEPARAM, channel.name, letter, arg, why
 
 
+def param_letters(modestring: str) -> list[str]:
+    """The letters of a rendered mode string that have a parameter, in order (as `render` wrote them)."""
+    letters, adding = [], True
+    for letter in modestring:
+        if letter in "+-":
+            adding = letter == "+"
+        elif letter in PREFIX_MODES + LIST_MODES + "k" or (letter == "l" and adding):
+            letters.append(letter)
+    return letters
+
+
 def render(changes: Sequence[Change]) -> tuple[str, ...]:
     """`+ob-k alice mask *`: the mode string then the parameters, signs only where they switch."""
     text, args, sign = "", [], ""
