@@ -19,6 +19,7 @@ from multichat_trio.protocol import LineFramer, casefold, parse
 
 from .conftest import test_config
 from .test_hub import FakeClock
+from .test_hub_fuzz import check_output
 
 NICKS = ["alice", "bob", "carol", "dave"]
 CHANNELS = ["#a", "#lobby", "#B", "bad"]
@@ -28,7 +29,7 @@ mode_letters = st.one_of(
     st.sampled_from(TEMPLATES), st.sampled_from(TEMPLATES), st.text(alphabet="+-ovbeiklmnstZ", min_size=1, max_size=6)
 )
 mode_arg = st.one_of(
-    st.sampled_from([*NICKS, *MASKS, "0", "-1", "3", "key", "k,y", "9" * 7]),
+    st.sampled_from([*NICKS, *MASKS, "0", "-1", "3", "key", "k,y", "9" * 7, "a b", ":x"]),
     st.text("ab*!@?-1", min_size=1, max_size=8),
 )
 
@@ -56,7 +57,9 @@ class ChannelMachine(RuleBasedStateMachine):
         data = client.outbox.take()  # type: ignore[attr-defined]
         self.replies = [parse(raw.decode()).command for raw in LineFramer(1 << 22).feed(data)]
         for other in self.users:
-            other.outbox.take()  # type: ignore[attr-defined]
+            data += other.outbox.take()  # type: ignore[attr-defined]
+        if data:
+            check_output(data)
         for key, channel in self.hub.channels.items():
             if key not in existed:
                 assert channel.ops <= {client}, "a new channel's only operator is its creator"
@@ -74,11 +77,13 @@ class ChannelMachine(RuleBasedStateMachine):
     def mode(self, who: int, channel: str, letters: str, args: list[str]) -> None:
         before = self.hub.find_channel(channel)
         could = before is not None and before.may_moderate(self.users[who])
-        self.send(who, " ".join(["MODE", channel, letters, *args]))
+        line = " ".join(["MODE", channel, letters, *args[:-1], *(f":{arg}" for arg in args[-1:])])
+        self.send(who, line)
         after = self.hub.find_channel(channel)
-        if could and after is not None and letters in ("+b", "b+") and args:
-            mask = masks.normalize(args[0])
-            assert mask in after.bans or {"696", "478"} & set(self.replies), (args[0], self.replies)
+        sent = parse(line).params
+        if could and after is not None and letters in ("+b", "b+") and len(sent) > 2:
+            mask = masks.normalize(sent[2])
+            assert mask in after.bans or {"696", "478"} & set(self.replies), (sent[2], self.replies)
 
     @rule(
         who=st.integers(0, 3),

@@ -149,6 +149,14 @@ def test_bad_mode_parameters_get_696_and_change_nothing() -> None:
     assert channel is not None and channel.limit is None and channel.key is None and not channel.bans
 
 
+def test_keys_and_masks_must_stand_as_one_parameter() -> None:
+    hub, _ = make_hub()
+    alice, _, _ = channel_of_three(hub)
+    replies = say(hub, alice, "MODE #c +k :a b", "MODE #c +b :x y", "MODE #c +kl ::x 5", "MODE #c +b ::a!b")
+    assert codes(replies) == ["696"] * 4
+    assert codes(say(hub, alice, "MODE #c b", "MODE #c")) == ["368", "324", "329"]
+
+
 def test_ban_list_is_bounded() -> None:
     hub, _ = make_hub(flood_rate=0)
     alice, _, _ = channel_of_three(hub)

@@ -153,18 +153,28 @@ class Channel:
     def restore(cls, data: dict[str, Any]) -> Channel:
         """A channel from `snapshot()`'s dict; raises ValueError (or KeyError, TypeError) if it is malformed."""
 
+        def word(value: Any) -> str:
+            text = str(value)
+            if not text or not text.isprintable() or " " in text or text.startswith(":"):
+                raise ValueError(f"not one IRC parameter: {text!r}")
+            return text
+
         def entries(rows: Any) -> dict[str, ListEntry]:
-            return {str(m): ListEntry(str(m), str(by), int(at)) for m, by, at in rows}
+            return {word(m): ListEntry(word(m), word(by), int(at)) for m, by, at in rows}
+
+        topic = str(data.get("topic", ""))
+        if any(ch in topic for ch in "\r\n\0"):
+            raise ValueError(f"topic holds CR, LF or NUL: {topic!r}")
 
         limit = data.get("limit")
         return cls(
             name=str(data["name"]),
-            topic=str(data.get("topic", "")),
-            topic_by=str(data.get("topic_by", "")),
+            topic=topic,
+            topic_by=word(data["topic_by"]) if data.get("topic_by") else "",
             topic_at=int(data.get("topic_at", 0)),
             created=int(data.get("created", 0)),
             modes=set(str(data.get("modes", "nt"))) & set("imnst"),
-            key=str(data["key"]) if data.get("key") else None,
+            key=word(data["key"]) if data.get("key") else None,
             limit=int(limit) if limit is not None and int(limit) > 0 else None,
             bans=entries(data.get("bans", ())),
             excepts=entries(data.get("excepts", ())),

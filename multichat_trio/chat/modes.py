@@ -88,8 +88,8 @@ def apply(channel: Channel, change: Change, setter: str, now: int) -> Change | R
             channel.key = None
             return Change(False, "k", "*")
         assert arg is not None
-        if not arg or len(arg) > KEYLEN or "," in arg or not arg.isprintable():
-            return invalid(channel, "k", arg, f"Key must be 1 to {KEYLEN} printable characters, no comma")
+        if not is_word(arg) or len(arg) > KEYLEN or "," in arg:
+            return invalid(channel, "k", arg, f"Key must be 1 to {KEYLEN} printable characters, no space or comma")
         channel.key = arg
         return change
     if letter == "l":
@@ -107,8 +107,8 @@ def apply(channel: Channel, change: Change, setter: str, now: int) -> Change | R
         assert arg is not None
         entries = channel.bans if letter == "b" else channel.excepts
         mask = masks.normalize(arg)
-        if len(mask) > MASKLEN or not mask.isprintable():
-            return invalid(channel, letter, arg, f"Mask must be at most {MASKLEN} printable characters")
+        if len(mask) > MASKLEN or not is_word(mask):
+            return invalid(channel, letter, arg, f"Mask must be at most {MASKLEN} printable characters, no space")
         if not change.adding:
             return Change(False, letter, mask) if entries.pop(mask, None) else None
         if mask in entries:
@@ -118,6 +118,11 @@ def apply(channel: Channel, change: Change, setter: str, now: int) -> Change | R
         entries[mask] = ListEntry(mask, setter, now)
         return Change(True, letter, mask)
     raise ValueError(f"apply() does not handle mode {letter!r}")
+
+
+def is_word(text: str) -> bool:
+    """True if `text` can stand as one middle IRC parameter in the replies that show it (324, 367, MODE)."""
+    return bool(text) and text.isprintable() and " " not in text and not text.startswith(":")
 
 
 def invalid(channel: Channel, letter: str, arg: str, why: str) -> Refusal:
