@@ -45,3 +45,18 @@ def test_snapshot_round_trip_and_malformed_states_are_skipped() -> None:
     bad = [{"name": "#x", "bans": [["only-a-mask"]]}, {"topic": "no name"}, {"name": "nochan"}]
     assert hub.restore_channels([*bad, channel.snapshot()]) == 1
     assert set(hub.channels) == {"#lobby", "#room"}
+
+
+def test_only_channels_with_something_set_are_kept() -> None:
+    from .test_modes import channel_of_three, say
+
+    hub, _ = make_hub()
+    hub.durable = True
+    alice, bob, _ = channel_of_three(hub)
+    say(hub, alice, "MODE #c -t")
+    assert list(hub.take_changed()) == ["#c"]
+    say(hub, alice, "MODE #c +t")
+    assert hub.take_changed() == {"#c": None}  # back to a new channel's modes: nothing to keep
+    say(hub, alice, "TOPIC #c :kept", "PART #c")
+    say(hub, bob, "PART #c")
+    assert hub.take_changed() == {"#c": None}  # it emptied

@@ -376,7 +376,7 @@ class Hub:
         if not channel.members and channel.name not in self.config.autojoin_channels:
             self.channels.pop(key, None)
             self.recent.pop(key, None)  # its replay goes with it (the store still has the history)
-            if forget and self.durable and channel.has_state():
+            if forget and self.durable:
                 self._changed[key] = None
 
     def kick(self, client: Client, channel: Channel, target: Client, reason: str) -> None:
@@ -393,9 +393,13 @@ class Hub:
             self._changed[casefold(channel.name)] = channel
 
     def take_changed(self) -> dict[str, dict[str, Any] | None]:
-        """Snapshots of the channels changed since the last call (None: forget it), for the store."""
+        """Snapshots of the channels changed since the last call, for the store (None: forget it, as one
+        with nothing set: a restart need not bring back a channel no one configured)."""
         changed, self._changed = self._changed, {}
-        return {key: None if channel is None else channel.snapshot() for key, channel in changed.items()}
+        return {
+            key: channel.snapshot() if channel is not None and channel.has_state() else None
+            for key, channel in changed.items()
+        }
 
     def restore_channels(self, snapshots: Iterable[dict[str, Any]]) -> int:
         """Bring back stored channels (empty, with no operators) at startup; returns how many.
