@@ -245,6 +245,8 @@ class ChatSession:
             self._joined(nick, msg.param(0), when)
         elif command == "PART":
             self._left(nick, msg.param(0), msg.param(1), when)
+        elif command == "KICK":
+            self._left(msg.param(1), msg.param(0), f"kicked by {nick}: {msg.param(2)}", when)
         elif command == "QUIT":
             for channel in self._members.values():
                 channel.pop(casefold(nick), None)
@@ -254,7 +256,8 @@ class ChatSession:
             self._renamed(nick, msg.param(0), when)
         elif command == "353":
             pending = self._names_pending.setdefault(casefold(msg.param(2)), {})
-            pending.update((casefold(name), name) for name in msg.param(3).split())
+            names = (word.lstrip("@+") for word in msg.param(3).split())  # `@op` and `+voiced`: the nick only
+            pending.update((casefold(name), name) for name in names)
         elif command == "366":
             key = casefold(msg.param(1))
             if key in self._members:

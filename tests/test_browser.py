@@ -97,7 +97,8 @@ async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(
     async def chat() -> None:
         alice, bob = await client("alice"), await client("bob")
         await client("carol")
-        await alice.send("TOPIC #lobby :Welcome to <b>MultiChat</b>")
+        # #lobby is +t with no channel operator (autojoin channels are the server operators'): a new channel
+        await alice.send("JOIN #news", "TOPIC #news :Welcome to <b>MultiChat</b>")
         await alice.send("PRIVMSG #lobby :hello everyone")
         await bob.send("PRIVMSG #lobby :hi alice, how is the new monitor?")
         await alice.send(f"PRIVMSG #lobby :{XSS}", f"PRIVMSG #lobby :{SCRIPT}")

@@ -103,6 +103,22 @@ async def test_user_list_follows_join_nick_part_and_quit(server: ChatServer, nur
     await bob.aclose()
 
 
+async def test_user_list_shows_operators_by_nick_and_follows_kicks(server: ChatServer, nursery: trio.Nursery) -> None:
+    alice, bob = await client(server.port, "alice"), await client(server.port, "bob")
+    hub_alice = server.hub.find_client("alice")
+    assert hub_alice is not None
+    hub_alice.oper = "admin"  # as OPER makes it
+    await alice.send("MODE #lobby +ov alice bob")
+    await alice.expect("MODE")
+    session, rec = await open_session(nursery, server.port)
+    await rec.users("gui", "alice", "bob")  # NAMES said `@alice +bob`
+    await alice.send("KICK #lobby bob :enough")
+    await rec.users("gui", "alice")
+    assert session.users("#lobby") == ("alice", "gui")
+    await alice.aclose()
+    await bob.aclose()
+
+
 async def test_private_message_round_trip(server: ChatServer, nursery: trio.Nursery) -> None:
     session, rec = await open_session(nursery, server.port)
     alice = await client(server.port, "alice")

@@ -124,6 +124,7 @@ def test_registration_waits_for_cap_end() -> None:
 def test_empty_default_channel_keeps_its_topic() -> None:
     hub, _ = make_hub()
     alice = join_as(hub, "alice")
+    alice.oper = "admin"  # #lobby is +t and its operators are the server's
     hub.receive(alice, b"TOPIC #lobby :Welcome all")
     hub.receive(alice, b"QUIT")
     bob = join_as(hub, "bob", sendq=1 << 16)

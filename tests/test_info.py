@@ -38,6 +38,7 @@ def test_a_join_without_topic_says_nothing_of_it_and_topic_answers_331() -> None
 def test_333_names_the_setter_by_full_mask_on_join_and_on_topic() -> None:
     hub, _ = make_hub()
     alice, bob = join_as(hub, "alice"), join_as(hub, "bob")
+    alice.oper = "admin"  # #lobby is +t with no channel operator: server operators set its topic
     hub.receive(alice, b"TOPIC #lobby :Be nice")
     assert hub.find_channel("#lobby").topic_by == "alice!u@127.0.0.1"  # type: ignore[union-attr]
     topic = ask(hub, bob, "TOPIC #lobby")
@@ -198,17 +199,21 @@ async def test_text_parameters_go_out_with_their_colon_on_the_wire(
     alice, bob = await open_client(server.port), await open_client(server.port)
     await alice.register("alice")
     await bob.register("bob")
-    await alice.sync()  # past bob's JOIN
-    await bob.send("PRIVMSG #lobby hi", "NOTICE alice hey", "TOPIC #lobby news", "PART #lobby bye", "JOIN #lobby")
+    await bob.send("JOIN #news")  # bob creates it, so bob operates it (and may set its +t topic)
+    await bob.sync()
+    await alice.send("JOIN #news")
+    await alice.sync()
+    await bob.sync()  # past alice's JOIN
+    await bob.send("PRIVMSG #news hi", "NOTICE alice hey", "TOPIC #news news", "PART #news bye", "JOIN #news")
     lines = [await _raw_line(alice) for _ in range(5)]
     await bob.sync()  # past its own lines
     await bob.send("QUIT bye")
     prefix = b":bob!u@127.0.0.1 "
     assert lines[:4] == [
-        prefix + b"PRIVMSG #lobby :hi\r\n",
+        prefix + b"PRIVMSG #news :hi\r\n",
         prefix + b"NOTICE alice :hey\r\n",
-        prefix + b"TOPIC #lobby :news\r\n",
-        prefix + b"PART #lobby :bye\r\n",
+        prefix + b"TOPIC #news :news\r\n",
+        prefix + b"PART #news :bye\r\n",
     ]
     assert await _raw_line(alice) == prefix + b"QUIT :Quit: bye\r\n"
     assert await _raw_line(bob) == b"ERROR :Closing link: Client Quit\r\n"

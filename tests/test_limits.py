@@ -96,8 +96,8 @@ def test_chanlimit_is_advertised_and_a_join_past_it_gets_405() -> None:
     client = hub.connect("h", Outbox(1 << 20))
     hub.receive(client, b"NICK n")
     hub.receive(client, b"USER u 0 * :x")
-    isupport = next(m for m in received(client, hub) if m.command == "005")
-    assert "CHANLIMIT=#:3" in isupport.params and "SAFELIST" in isupport.params
+    isupport = [p for m in received(client, hub) if m.command == "005" for p in m.params]
+    assert "CHANLIMIT=#:3" in isupport and "SAFELIST" in isupport
     hub.receive(client, b"JOIN #a,#b,#c")  # #lobby, #a, #b: #c is one too many
     replies = received(client, hub)
     assert [m.params[0] for m in replies if m.command == "JOIN"] == ["#a", "#b"]

@@ -328,6 +328,9 @@ async def test_http_endpoints_return_what_they_say(
     port = monitor.http_port
     assert port is not None
     alice, bob = await irc("alice"), await irc("bob")
+    hub_alice = monitor.server.hub.find_client("alice")
+    assert hub_alice is not None
+    hub_alice.oper = "admin"  # as OPER makes it: only server operators set #lobby's topic (+t, no channel ops)
     await alice.send("PRIVMSG #lobby :one", "PRIVMSG bob :private words", "TOPIC #lobby :<i>welcome</i>")
     await alice.sync()
     await bob.sync()

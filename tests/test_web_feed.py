@@ -139,3 +139,16 @@ def test_users_addresses_stay_out_of_the_feed_unless_asked_for(show_hosts: bool)
     )
     assert ("192.0.2.7" in seen and "198.51.100.9" in seen) is show_hosts
     assert ("192.0.2" in seen or "198.51" in seen) is show_hosts
+
+
+@pytest.mark.parametrize("show_hosts", [False, True])
+def test_mode_and_kick_events_keep_ban_addresses_private_and_the_users_list_true(show_hosts: bool) -> None:
+    feed = Feed(wallclock=lambda: NOON, show_hosts=show_hosts)
+    viewer, _ = feed.subscribe()
+    feed.publish([events.join("op", "#c"), events.join("troll", "#c"), events.join("troll", "#d")])
+    feed.publish([events.mode("op", "#c", "+obk-l", ["troll", "*!*@192.0.2.7", "*"])])
+    feed.publish([events.kick("op", "#c", "troll", "spam")])
+    viewer.batches.receive_nowait()
+    (mode,) = viewer.batches.receive_nowait()
+    assert json.loads(mode)["args"] == ["troll", "*!*@192.0.2.7" if show_hosts else "*!*@*", "*"]
+    assert {u["nick"]: u["channels"] for u in feed.snapshot()["users"]} == {"op": ["#c"], "troll": ["#d"]}

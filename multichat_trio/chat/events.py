@@ -12,7 +12,21 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 EventType = Literal[
-    "join", "leave", "message", "pm", "nick", "topic", "flood", "stats", "oper", "kill", "kline", "unkline", "forget"
+    "join",
+    "leave",
+    "message",
+    "pm",
+    "nick",
+    "topic",
+    "flood",
+    "stats",
+    "mode",
+    "kick",
+    "oper",
+    "kill",
+    "kline",
+    "unkline",
+    "forget",
 ]
 
 
@@ -38,6 +52,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "kline": ("nick", "mask", "reason"),
     "unkline": ("nick", "mask"),
     "forget": ("nick", "target"),
+    "mode": ("nick", "channel", "modes"),
+    "kick": ("nick", "channel", "target", "reason"),
 }
 
 
@@ -92,6 +108,15 @@ def topic(nick: str, channel: str, text: str) -> Event:
 
 def flood(nick: str, host: str) -> Event:
     return Event("flood", {"nick": nick, "host": host})
+
+
+def mode(nick: str, channel: str, modes: str, args: list[str]) -> Event:
+    """Channel modes changed: `modes` as `+o-b`, `args` their parameters in order (a key shows as `*`)."""
+    return Event("mode", {"nick": nick, "channel": channel, "modes": modes, "args": args})
+
+
+def kick(nick: str, channel: str, target: str, reason: str) -> Event:
+    return Event("kick", {"nick": nick, "channel": channel, "target": target, "reason": reason})
 
 
 def oper(nick: str, name: str) -> Event:

@@ -27,11 +27,13 @@ from ..protocol import (
     casefold,
     encode,
     host_word,
+    is_channel_name,
     parse,
 )
 from ..protocol import numerics as rpl
 from . import events
 from .bans import BanList
+from .channel import Channel
 from .events import Event
 from .fanout import Fanout, Line, Recipient
 from .limits import AddressBook
@@ -51,34 +53,6 @@ PRE_REGISTRATION = {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBI
 FLOOD_EXEMPT = {"PONG"}
 #: The flood bucket's size until registration, at least: registering takes a few lines at once.
 REGISTRATION_BURST = 10
-
-
-@dataclass(eq=False, slots=True)
-class Channel:
-    name: str
-    topic: str = ""
-    #: The setter's full `nick!user@host`, as 333 gives it.
-    topic_by: str = ""
-    topic_at: int = 0
-    created: int = field(default_factory=lambda: int(time.time()))
-    members: dict[Client, None] = field(default_factory=dict)  # insertion-ordered set
-    #: `members` as a list for the fan-out, kept while members only join (see `roster`).
-    _roster: list[Client] | None = field(default=None, init=False, repr=False)
-
-    def add(self, client: Client) -> None:
-        self.members[client] = None
-        if self._roster is not None:
-            self._roster.append(client)  # lines queued before hold their count: they skip the newcomer
-
-    def remove(self, client: Client) -> None:
-        if self.members.pop(client, 0) is None:
-            self._roster = None  # queued lines keep the old list; later ones get a new one
-
-    def roster(self) -> list[Client]:
-        """The members, in join order, as one list shared by the lines queued for them."""
-        if self._roster is None:
-            self._roster = list(self.members)
-        return self._roster
 
 
 @dataclass(eq=False, slots=True)
@@ -147,6 +121,9 @@ class Hub:
         self.clients: set[Client] = set()
         self.nicks: dict[str, Client] = {}
         self.channels: dict[str, Channel] = {}
+        #: Channels whose lasting state (topic, modes, lists) changed since the history writer took
+        #: them (`take_changed`); None: the channel is gone, its stored state with it.
+        self._changed: dict[str, Channel | None] = {}
         self.created = datetime.fromtimestamp(wallclock(), UTC)
         self.messages_total = 0
         #: Registered users (`nicks` also holds nicknames reserved by clients still registering).
@@ -177,6 +154,8 @@ class Hub:
         self.addresses = AddressBook(
             config.max_clients_per_ip, config.max_connects_per_ip, config.connect_window, clock()
         )
+        for name in config.autojoin_channels:  # they exist from startup, so no first joiner gets +o
+            self.channels[casefold(name)] = Channel(name, created=int(wallclock()))
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -257,7 +236,7 @@ class Hub:
             # At shutdown everyone leaves: n² QUIT lines would tell no one anything.
             peers = set() if kind == "shutdown" else self.peers_of(client) - {client}
             for channel in list(client.channels.values()):
-                self._remove_member(channel, client)
+                self._remove_member(channel, client, forget=kind != "shutdown")
             self.nicks.pop(casefold(client.nick), None)  # before anything that could raise: no ghosts
             self.gave_up_nick(client)
             self.record(events.leave(client.nick, None, reason, kind))
@@ -395,7 +374,8 @@ class Hub:
         key = casefold(name)
         channel = self.channels.get(key)
         if channel is None:
-            channel = self.channels[key] = Channel(name)
+            channel = self.channels[key] = Channel(name, created=int(self.wallclock()))
+            channel.ops.add(client)  # whoever creates a channel operates it
         if client in channel.members:
             return
         channel.add(client)
@@ -417,30 +397,98 @@ class Hub:
         self._remove_member(channel, client)
         self.record(events.leave(client.nick, channel.name, reason, "part"))
 
-    def _remove_member(self, channel: Channel, client: Client) -> None:
+    def _remove_member(self, channel: Channel, client: Client, *, forget: bool = True) -> None:
+        """`client` leaves; a channel left empty goes (its stored state too, unless the server is stopping)."""
         channel.remove(client)
         key = casefold(channel.name)
         client.channels.pop(key, None)
         if not channel.members and channel.name not in self.config.autojoin_channels:
             self.channels.pop(key, None)
             self.recent.pop(key, None)  # its replay goes with it (the store still has the history)
+            if forget and self.durable:
+                self._changed[key] = None
+
+    def kick(self, client: Client, channel: Channel, target: Client, reason: str) -> None:
+        """`client` removes `target` from `channel`: everyone there (the target too) sees the KICK."""
+        self.broadcast(channel, Message("KICK", (channel.name, target.nick, reason), client.prefix))
+        self._remove_member(channel, target)
+        self.record(events.kick(client.nick, channel.name, target.nick, reason))
+
+    # --- lasting channel state -------------------------------------------------------------
+
+    def state_changed(self, channel: Channel) -> None:
+        """`channel`'s topic, modes or lists changed: the history writer stores it with its next commit."""
+        if self.durable:  # without a store nothing takes them
+            self._changed[casefold(channel.name)] = channel
+
+    def take_changed(self) -> dict[str, dict[str, Any] | None]:
+        """Snapshots of the channels changed since the last call, for the store (None: forget it, as one
+        with nothing set: a restart need not bring back a channel no one configured)."""
+        changed, self._changed = self._changed, {}
+        return {
+            key: channel.snapshot() if channel is not None and channel.has_state() else None
+            for key, channel in changed.items()
+        }
+
+    def restore_channels(self, snapshots: Iterable[dict[str, Any]]) -> int:
+        """Bring back stored channels (empty, with no operators) at startup; returns how many.
+
+        A malformed row is skipped with a warning, and so is any past the channel cap.
+        """
+        restored = 0
+        for data in snapshots:
+            try:
+                channel = Channel.restore(data)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("history: stored channel state left out, malformed: %s", exc)
+                continue
+            key = casefold(channel.name)
+            if not is_channel_name(channel.name) or (
+                self.config.max_channels and len(self.channels) >= self.config.max_channels and key not in self.channels
+            ):
+                continue
+            self.channels[key] = channel
+            restored += 1
+        return restored
 
     def send_names(self, client: Client, channel: Channel) -> None:
-        """353 lines (each within the line limit, sent one by one) and 366."""
-        head = f":{self.name} {rpl.RPL_NAMREPLY} {client.nick} = {channel.name} :"
-        room = 510 - len(head.encode())
-        batch: list[str] = []
-        used = 0
-        for member in channel.members:
-            cost = len(member.nick) + 1
-            if batch and used + cost > room:
-                self.reply(client, rpl.RPL_NAMREPLY, "=", channel.name, " ".join(batch))
-                batch, used = [], 0
-            batch.append(member.nick)
-            used += cost
-        if batch:
-            self.reply(client, rpl.RPL_NAMREPLY, "=", channel.name, " ".join(batch))
+        """353 lines (each within the line limit, sent one by one) and 366.
+
+        An outsider sees nothing of a secret (+s) channel, and no invisible (+i) member it shares no
+        channel with. Prefixes: the highest (`@`, `+`), all with `multi-prefix`, full masks with
+        `userhost-in-names`.
+        """
+        member_view = client in channel.members
+        if member_view or not channel.is_secret():
+            multi = "multi-prefix" in client.caps
+            full = "userhost-in-names" in client.caps
+            shown = channel.members if member_view else [m for m in channel.members if self.visible_to(m, client)]
+            words = [channel.prefix_of(m, multi=multi) + (m.prefix if full else m.nick) for m in shown]
+            kind = "@" if channel.is_secret() else "="
+            head = f":{self.name} {rpl.RPL_NAMREPLY} {client.nick} {kind} {channel.name} :"
+            room = 510 - len(head.encode())
+            batch: list[str] = []
+            used = 0
+            for word in words:
+                cost = len(word.encode()) + 1
+                if batch and used + cost > room:
+                    self.reply(client, rpl.RPL_NAMREPLY, kind, channel.name, " ".join(batch))
+                    batch, used = [], 0
+                batch.append(word)
+                used += cost
+            if batch:
+                self.reply(client, rpl.RPL_NAMREPLY, kind, channel.name, " ".join(batch))
         self.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+
+    def may_see(self, client: Client, channel: Channel) -> bool:
+        """False for a secret (+s) channel `client` is not in (server operators see all)."""
+        return not channel.is_secret() or client in channel.members or client.oper is not None
+
+    def visible_to(self, member: Client, asker: Client) -> bool:
+        """False for an invisible (+i) user who shares no channel with `asker` (operators see everyone)."""
+        if not member.invisible or member is asker or asker.oper is not None:
+            return True
+        return any(asker in channel.members for channel in member.channels.values())
 
     def peers_of(self, client: Client) -> set[Client]:
         """Everyone who shares a channel with `client`, `client` included."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,13 @@ _MIGRATIONS: dict[int, str] = {
         CREATE INDEX events_by_channel ON events (channel, id);
         CREATE INDEX events_by_time ON events (ts);
     """,
-    2: "",  # channel state (the modes work's migration 2) lands here at the merge
+    # Channel state that survives a restart: one row per channel, its snapshot as JSON (Channel.snapshot).
+    2: """
+        CREATE TABLE channels (
+            key TEXT PRIMARY KEY,
+            data TEXT NOT NULL
+        );
+    """,
     3: """
         CREATE TABLE server_bans (
             mask TEXT PRIMARY KEY,
@@ -128,11 +134,24 @@ class HistoryStore:
             raise StoreError("history store is not open")
         return self._db
 
-    def append(self, events: Sequence[NewEvent]) -> list[int]:
-        """Store `events` in one transaction; returns their ids (consecutive, increasing)."""
+    def append(
+        self, events: Sequence[NewEvent], channels: Mapping[str, dict[str, Any] | None] | None = None
+    ) -> list[int]:
+        """Store `events`, and the channel states changed with them (None: forget it), in one transaction.
+
+        Returns the events' ids (consecutive, increasing).
+        """
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
+            for key, state in (channels or {}).items():
+                if state is None:
+                    db.execute("DELETE FROM channels WHERE key = ?", (key,))
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO channels (key, data) VALUES (?, ?)",
+                        (key, json.dumps(state, ensure_ascii=False)),
+                    )
             ids = []
             for event in events:
                 row = db.execute(
@@ -148,6 +167,18 @@ class HistoryStore:
                 db.execute("ROLLBACK")
             raise StoreError(f"cannot write history to {self.path!r}: {exc}") from exc
         return ids
+
+    def channels(self) -> list[dict[str, Any]]:
+        """Every stored channel state (rows that are not a JSON object are left out)."""
+        states = []
+        for (data,) in self.db.execute("SELECT data FROM channels ORDER BY key").fetchall():
+            try:
+                state = json.loads(data)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(state, dict):
+                states.append(state)
+        return states
 
     def last_id(self) -> int:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -51,6 +52,8 @@ class HistoryWriter:
         self._appended = 0
         self._prune_after = 0
         self._prune_now = trio.Event()
+        #: Channel states taken from the hub and not stored yet (kept for the next commit if one fails).
+        self._channels: dict[str, dict[str, Any] | None] = {}
 
     async def run(self, events: trio.MemoryReceiveChannel[list[Event]]) -> None:
         """Commit and release until the hub's channel closes; a clean shutdown flushes everything."""
@@ -74,10 +77,12 @@ class HistoryWriter:
     async def _commit(self, batch: list[Event]) -> None:
         now = self.wallclock()
         rows = [NewEvent(now, event.type, _channel_key(event), event.data) for event in batch]
+        self._channels.update(self.hub.take_changed())
+        channels, self._channels = self._channels, {}
         ids: list[int] = []
         started = trio.current_time()
         try:
-            ids = await trio.to_thread.run_sync(self.store.append, rows, limiter=self._thread)
+            ids = await trio.to_thread.run_sync(self.store.append, rows, channels, limiter=self._thread)
             self._appended += len(ids)
             if self._prune_after and self._appended >= self._prune_after:
                 self._prune_now.set()
@@ -85,6 +90,7 @@ class HistoryWriter:
                 log.warning("history store writable again")
                 self.failing = False
         except StoreError as exc:
+            self._channels = channels | self._channels  # newer states taken meanwhile win
             if not self.failing:
                 log.error("%s; the chat goes on, these events are not stored", exc)
                 self.failing = True

@@ -14,6 +14,7 @@ import logging
 import os
 from collections import deque
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -175,33 +176,41 @@ class ChatServer:
             path = await trio.to_thread.run_sync(locate, self.config.db)
             store = HistoryStore(path)
             await trio.to_thread.run_sync(store.open)
-            recent = await trio.to_thread.run_sync(self._read_back, store)
+            recent, restored, channels = await trio.to_thread.run_sync(self._read_back, store)
             bans = await trio.to_thread.run_sync(store.server_bans, self.hub.wallclock())
         except StoreError as exc:
             if store is not None:
                 await trio.to_thread.run_sync(store.close)
             raise StartupError(f"{exc} (--db '' runs without history)") from exc
-        self.hub.recent, self.restored = recent
+        kept = self.hub.restore_channels(channels)
+        self.hub.recent = {key: lines for key, lines in recent.items() if key in self.hub.channels}
+        self.restored = restored
         for ban in bans:
             self.hub.bans.add(ban)
         self.hub.durable = True
         shown = path if path == ":memory:" else os.path.abspath(path)
         log.info(
-            "history: %s (%d channels with recent messages, %d server bans)", shown, len(self.hub.recent), len(bans)
+            "history: %s (%d channels restored, %d with recent messages, %d server bans)",
+            shown,
+            kept,
+            len(self.hub.recent),
+            len(bans),
         )
         return store
 
-    def _read_back(self, store: HistoryStore) -> tuple[dict[str, deque[ReplayLine]], list[Event]]:
-        """Runs in a worker thread: the replay caches and the feed's recent events.
+    def _read_back(self, store: HistoryStore) -> tuple[dict[str, deque[ReplayLine]], list[Event], list[dict[str, Any]]]:
+        """Runs in a worker thread: the replay caches, the feed's recent events and the stored channels.
 
         A row that could not be replayed or shown (see `stored_line`, `well_formed`) is left out,
         and said once here, not at every join.
         """
         recent: dict[str, deque[ReplayLine]] = {}
         skipped: set[int] = set()
+        channels = store.channels()
         if self.config.replay > 0:
-            # Only the channels that exist without members: the others start empty and would be dropped.
-            for key in {casefold(name) for name in self.config.autojoin_channels}:
+            # Only the channels that exist without members (autojoin, restored): the others start empty.
+            names = [*self.config.autojoin_channels, *(str(state.get("name", "")) for state in channels)]
+            for key in {casefold(name) for name in names if name}:
                 lines: deque[ReplayLine] = deque(maxlen=self.config.replay)
                 for row in store.recent(self.config.replay, channel=key, types=("message",)):
                     line = stored_line(row.ts, row.data)
@@ -220,7 +229,7 @@ class ChatServer:
         if skipped:
             ids = ", ".join(map(str, sorted(skipped)[:10])) + (", ..." if len(skipped) > 10 else "")
             log.warning("history: %d stored events left out, malformed (ids %s)", len(skipped), ids)
-        return recent, restored
+        return recent, restored, channels
 
     async def _run_history(
         self,

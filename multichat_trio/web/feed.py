@@ -22,6 +22,7 @@ from typing import Any
 
 import trio
 
+from ..chat import modes
 from ..chat.events import Event, iso_utc
 from ..protocol import casefold
 
@@ -43,6 +44,15 @@ CLOSE_TRY_LATER = 1013
 PM_FIELDS = ("from", "to")
 #: Fields holding a user's address (a `flood` event's, a server ban's mask): left out unless `--monitor-show-hosts`.
 HOST_FIELDS = frozenset({"host", "mask"})
+
+
+def _hide_mask_hosts(modestring: str, args: list[Any]) -> list[Any]:
+    """A mode event's parameters with the host of each +b/+e mask shown as `*`: addresses stay private."""
+    letters = modes.param_letters(modestring)
+    return [
+        arg.partition("@")[0] + "@*" if letter in modes.LIST_MODES and isinstance(arg, str) and "@" in arg else arg
+        for letter, arg in zip(letters + [""] * len(args), args, strict=False)
+    ]
 
 
 def encode(record: dict[str, Any]) -> str:
@@ -154,6 +164,8 @@ class Feed:
         record: dict[str, Any] = {"type": event.type, "id": event_id, "ts": stamp}
         hidden = record.keys() if self.show_hosts else record.keys() | HOST_FIELDS
         record.update((key, value) for key, value in data.items() if key not in hidden)
+        if event.type == "mode" and not self.show_hosts and isinstance(data.get("args"), list):
+            record["args"] = _hide_mask_hosts(str(data.get("modes", "")), data["args"])
         return record
 
     def _apply(self, record: dict[str, Any], now: float) -> None:
@@ -175,6 +187,8 @@ class Feed:
                 self._users.pop(record["nick"], None)
             else:
                 self._users.get(record["nick"], {}).pop(record["channel"], None)
+        elif kind == "kick":
+            self._users.get(record["target"], {}).pop(record["channel"], None)
         elif kind == "nick":
             channels = self._users.pop(record["old"], None)
             if channels is not None:

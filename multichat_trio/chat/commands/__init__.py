@@ -2,12 +2,24 @@
 
 Each handler gets the hub, the client and the parsed message, and answers through the hub's
 delivery helpers. The modules group the commands by concern: `registration`, `queries`, `channels`,
-`messages`, `info`, `operators`. docs/protocol.md is the user-facing description of the same rules.
+`messages`, `info`, `operators`, `modes` (channel MODE), `moderation` (KICK, INVITE). docs/protocol.md is
+the user-facing description of the same rules.
 """
 
 from __future__ import annotations
 
-from . import channels, info, messages, operators, queries, registration
+from . import channels, info, messages, moderation, modes, operators, queries, registration
 from .table import COMMANDS, SUPPORTED_CAPS
 
-__all__ = ["COMMANDS", "SUPPORTED_CAPS", "channels", "info", "messages", "operators", "queries", "registration"]
+__all__ = [
+    "COMMANDS",
+    "SUPPORTED_CAPS",
+    "channels",
+    "info",
+    "messages",
+    "moderation",
+    "modes",
+    "operators",
+    "queries",
+    "registration",
+]

@@ -34,9 +34,10 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
             if not is_notice:
                 hub.reply(client, rpl.ERR_NOSUCHCHANNEL, target, "No such channel")
             return
-        if client not in channel.members:
+        refusal = channel.speak_refusal(client)
+        if refusal is not None:
             if not is_notice:
-                hub.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel (you are not in it)")
+                hub.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, refusal)
             return
         echo = "echo-message" in client.caps
         hub.messages_total += 1

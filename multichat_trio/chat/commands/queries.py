@@ -6,6 +6,7 @@ from ...protocol import Message, casefold
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANTYPES
 from ..hub import Client, Hub
+from .modes import channel_mode
 from .operators import user_mode
 from .table import command, need
 
@@ -70,7 +71,11 @@ def names(hub: Hub, client: Client, message: Message) -> None:
 @command("LIST")
 def list_(hub: Hub, client: Client, message: Message) -> None:
     wanted = {casefold(name) for name in message.param(0).split(",") if name}
-    listed = [channel for key, channel in hub.channels.items() if not wanted or key in wanted]
+    listed = [
+        channel
+        for key, channel in hub.channels.items()
+        if (not wanted or key in wanted) and hub.may_see(client, channel)
+    ]
     hub.allow_reply(client, len(listed) + 2)
     hub.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
     for channel in listed:
@@ -83,13 +88,19 @@ def who(hub: Hub, client: Client, message: Message) -> None:
     mask = message.param(0, "*")
     channel = hub.find_channel(mask)
     if channel is not None:
-        members = list(channel.members)
+        inside = client in channel.members
+        members = (
+            [m for m in channel.members if inside or hub.visible_to(m, client)] if hub.may_see(client, channel) else []
+        )
     else:
         found = hub.find_client(mask)
         members = [found] if found is not None and found.registered else []
     hub.allow_reply(client, len(members) + 1)
+    multi = "multi-prefix" in client.caps
     for member in members:
-        flags = "G" if member.away is not None else "H"
+        flags = ("G" if member.away is not None else "H") + ("*" if member.oper is not None else "")
+        if channel is not None:
+            flags += channel.prefix_of(member, multi=multi)
         where = channel.name if channel is not None else "*"
         hub.reply(
             client,
@@ -116,8 +127,12 @@ def whois(hub: Hub, client: Client, message: Message) -> None:
         hub.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
     else:
         hub.reply(client, rpl.RPL_WHOISUSER, target.nick, target.user, target.host, "*", target.realname)
-        if target.channels:
-            hub.reply(client, rpl.RPL_WHOISCHANNELS, target.nick, " ".join(ch.name for ch in target.channels.values()))
+        multi = "multi-prefix" in client.caps
+        shown = [
+            ch.prefix_of(target, multi=multi) + ch.name for ch in target.channels.values() if hub.may_see(client, ch)
+        ]
+        if shown:
+            hub.reply(client, rpl.RPL_WHOISCHANNELS, target.nick, " ".join(shown))
         hub.reply(client, rpl.RPL_WHOISSERVER, target.nick, hub.name, hub.config.network)
         if target.away is not None:
             hub.reply(client, rpl.RPL_AWAY, target.nick, target.away)
@@ -147,19 +162,15 @@ def userhost(hub: Hub, client: Client, message: Message) -> None:
 
 @command("MODE")
 def mode(hub: Hub, client: Client, message: Message) -> None:
-    """Channel modes are fixed here (+nt): queries get answers, changes a refusal; a nick's are `user_mode`'s."""
+    """A channel's modes are `modes.channel_mode`'s; a nick's are `operators.user_mode`'s."""
     if not need(hub, client, message, 1):
         return
     target = message.params[0]
     if target[:1] in CHANTYPES:
         channel = hub.find_channel(target)
-        if channel is None:
+        if channel is None or not hub.may_see(client, channel):
             hub.reply(client, rpl.ERR_NOSUCHCHANNEL, target, "No such channel")
-        elif len(message.params) == 1:
-            hub.reply(client, rpl.RPL_CHANNELMODEIS, channel.name, "+nt")
-        elif message.params[1].lstrip("+") == "b":
-            hub.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
         else:
-            hub.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "Channel modes cannot be changed here")
+            channel_mode(hub, client, channel, message)
     else:
         user_mode(hub, client, message)

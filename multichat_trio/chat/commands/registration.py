@@ -8,11 +8,15 @@ import ipaddress
 from ...protocol import Message, casefold, host_word, is_channel_name, is_valid_nick
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
-from .. import events
+from .. import events, modes
 from ..hub import Client, Hub
+from .moderation import KICK_TARGETS
 from .operators import disconnect_banned
 from .queries import lusers, motd
-from .table import AWAYLEN, SUPPORTED_CAPS, TOPICLEN, VERSION, command, need
+from .table import AWAYLEN, KICKLEN, SUPPORTED_CAPS, TOPICLEN, VERSION, command, need
+
+#: Tokens in one 005 line (with the nick and the trailing text, within IRC's 15 parameters).
+ISUPPORT_PER_LINE = 12
 
 
 @command("CAP")
@@ -108,6 +112,10 @@ def nick(hub: Hub, client: Client, message: Message) -> None:
     old = client.nick
     if new == old:
         return
+    banned = next((ch for ch in client.channels.values() if ch.ban_applies(client)), None)
+    if banned is not None:
+        hub.reply(client, rpl.ERR_BANNICKCHANGE, banned.name, "Cannot change nickname while banned on channel")
+        return
     if hub.nicks.get(casefold(old)) is client:
         del hub.nicks[casefold(old)]
     hub.nicks[key] = client
@@ -148,7 +156,7 @@ def _try_register(hub: Hub, client: Client) -> None:
     hub.reply(client, rpl.RPL_WELCOME, f"Welcome to the {hub.config.network} IRC network, {client.prefix}")
     hub.reply(client, rpl.RPL_YOURHOST, f"Your host is {hub.name}, running version {VERSION}")
     hub.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
-    hub.reply(client, rpl.RPL_MYINFO, hub.name, VERSION, "io", "nt")
+    hub.reply(client, rpl.RPL_MYINFO, hub.name, VERSION, "io", "beiklmnostv", "beklov")
     send_isupport(hub, client)
     lusers(hub, client, Message("LUSERS"))
     motd(hub, client, Message("MOTD"))
@@ -163,15 +171,21 @@ def send_isupport(hub: Hub, client: Client) -> None:
         f"AWAYLEN={AWAYLEN}",
         "CASEMAPPING=rfc1459",
         f"CHANLIMIT={CHANTYPES}:{hub.config.max_channels_per_user or ''}",
-        "CHANMODES=,,,nt",
+        "CHANMODES=" + modes.CHANMODES,
         f"CHANNELLEN={CHANNELLEN}",
         "CHANTYPES=" + CHANTYPES,
+        "EXCEPTS=e",
+        f"KICKLEN={KICKLEN}",
         "LINELEN=512",
         "NETWORK=" + hub.config.network,
+        f"MAXLIST={modes.LIST_MODES}:{modes.MAXLIST}",
+        f"MODES={modes.MODES_PER_LINE}",
         f"NICKLEN={NICKLEN}",
-        "PREFIX=",
+        "PREFIX=" + modes.PREFIX,
         "SAFELIST",  # a LIST's answer may pass the SendQ (Hub.allow_reply)
+        f"TARGMAX=KICK:{KICK_TARGETS},NAMES:,NOTICE:4,PRIVMSG:4,WHOIS:1",
         f"TOPICLEN={TOPICLEN}",
         "UTF8ONLY",
     ]
-    hub.reply(client, rpl.RPL_ISUPPORT, *tokens, "are supported by this server")
+    for start in range(0, len(tokens), ISUPPORT_PER_LINE):  # IRC allows 15 parameters a line
+        hub.reply(client, rpl.RPL_ISUPPORT, *tokens[start : start + ISUPPORT_PER_LINE], "are supported by this server")

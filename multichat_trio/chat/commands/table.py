@@ -10,10 +10,11 @@ from ..hub import Client, Handler, Hub
 
 COMMANDS: dict[str, Handler] = {}
 #: Capabilities we implement and so advertise in `CAP LS`.
-SUPPORTED_CAPS = ("batch", "echo-message", "server-time")
+SUPPORTED_CAPS = ("batch", "echo-message", "invite-notify", "multi-prefix", "server-time", "userhost-in-names")
 
 TOPICLEN = 390
 AWAYLEN = 200
+KICKLEN = 255
 VERSION = "multichat-trio-0.1"
 
 

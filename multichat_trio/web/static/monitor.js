@@ -227,6 +227,10 @@
         return ["nick", [el("span", "mark", "✎"), nickNode(event.old), t(" is now known as "), nickNode(event.new)]];
       case "topic":
         return ["topic", [el("span", "mark", "¶"), nickNode(event.nick), t(" set the topic of "), el("span", "chan", event.channel), t(": "), el("span", "text", event.topic)]];
+      case "mode":
+        return ["mode", [el("span", "mark", "⚙"), nickNode(event.nick), t(" set "), el("span", "chan", event.channel), t(" "), el("span", "text", [event.modes, ...(event.args || [])].join(" "))]];
+      case "kick":
+        return ["kick alert", [el("span", "mark", "✖"), nickNode(event.nick), t(" kicked "), nickNode(event.target), t(" from "), el("span", "chan", event.channel), el("span", "reason", event.reason ? ` (${event.reason})` : "")]];
       case "flood":
         return ["flood alert", [el("span", "mark", "⚠"), nickNode(event.nick), t(" flooded the server"), el("span", "reason", event.host ? ` from ${event.host}` : ""), el("span", "badge warn", "flood")]];
       case "oper":
