@@ -277,3 +277,15 @@ def test_kick_rules_and_reason() -> None:
     assert [e.data for e in hub.take_events() if e.type == "kick"] == [
         {"nick": "alice", "channel": "#c", "target": "bob", "reason": "be nice"}
     ]
+
+
+def test_autojoin_honours_a_ban_as_join_does() -> None:
+    hub, _ = make_hub()
+    alice = join_as(hub, "alice")
+    alice.oper = "admin"  # #lobby has no channel operator: server operators moderate it
+    say(hub, alice, "MODE #lobby +b troll!*@*")
+    troll = hub.connect("127.0.0.1", Outbox(1 << 20))
+    burst = say(hub, troll, "NICK troll", "USER u 0 * :Troll")
+    refused = next(m for m in burst if m.command == "474")
+    assert refused.params[1] == "#lobby" and "JOIN" not in codes(burst)
+    assert troll.registered and not troll.channels

@@ -20,13 +20,17 @@ def join(hub: Hub, client: Client, message: Message) -> None:
         return
     keys = message.param(1).split(",")
     for index, name in enumerate(message.params[0].split(",")):
-        key = keys[index] if index < len(keys) else ""
-        if not is_channel_name(name):
-            hub.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
-        elif (refusal := _join_refusal(hub, client, name, key)) is not None:
-            hub.reply(client, *refusal)
-        else:
-            hub.join(client, name)
+        try_join(hub, client, name, keys[index] if index < len(keys) else "")
+
+
+def try_join(hub: Hub, client: Client, name: str, key: str = "") -> None:
+    """Join `name` if the rules let `client` in, else answer the refusal's numeric (JOIN and autojoin alike)."""
+    if not is_channel_name(name):
+        hub.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+    elif (refusal := _join_refusal(hub, client, name, key)) is not None:
+        hub.reply(client, *refusal)
+    else:
+        hub.join(client, name)
 
 
 def _join_refusal(hub: Hub, client: Client, name: str, key: str) -> tuple[str, ...] | None:

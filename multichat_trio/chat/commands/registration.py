@@ -5,11 +5,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
-from ...protocol import Message, casefold, host_word, is_channel_name, is_valid_nick
+from ...protocol import Message, casefold, host_word, is_valid_nick
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
 from .. import events, modes
 from ..hub import Client, Hub
+from .channels import try_join
 from .moderation import KICK_TARGETS
 from .operators import disconnect_banned
 from .queries import lusers, motd
@@ -160,9 +161,8 @@ def _try_register(hub: Hub, client: Client) -> None:
     send_isupport(hub, client)
     lusers(hub, client, Message("LUSERS"))
     motd(hub, client, Message("MOTD"))
-    for name in hub.config.autojoin_channels:
-        if is_channel_name(name):
-            hub.join(client, name)
+    for name in hub.config.autojoin_channels:  # as a JOIN would: a ban, +i or +k keeps the user out
+        try_join(hub, client, name)
 
 
 def send_isupport(hub: Hub, client: Client) -> None:
