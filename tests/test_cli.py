@@ -24,6 +24,7 @@ from multichat_trio.config import RelayConfig, ServerConfig
 
 from .conftest import StartServer
 from .ircclient import IrcClient
+from .processes import read_chat_port
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -156,15 +157,8 @@ async def _start_serve_process(db: Path) -> tuple[trio.Process, int, trio.abc.Re
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         cwd=db.parent,  # where the relay secret file is written
     )
-    assert process.stdout is not None and process.stderr is not None
-    banner = b""
-    with trio.fail_after(20):
-        while b"Chat (IRC): " not in banner or not banner.endswith(b"\n"):
-            chunk = await process.stdout.receive_some(4096)
-            assert chunk, "serve exited before printing its banner"
-            banner += chunk
-    port = int(banner.split(b"Chat (IRC): ", 1)[1].split(b"\n", 1)[0].rsplit(b":", 1)[1])
-    return process, port, process.stderr
+    assert process.stderr is not None
+    return process, await read_chat_port(process), process.stderr
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -18,6 +18,7 @@ from multichat_trio.config import OperEntry, ServerConfig
 
 from .conftest import OpenClient, StartServer, test_config
 from .ircclient import IrcClient
+from .processes import read_chat_port
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 ADMIN = OperEntry("admin", CHEAP.hash("hunter2"))
@@ -113,13 +114,7 @@ async def test_sighup_rereads_the_config_file_and_keeps_the_clients(tmp_path: Pa
     )
     assert process.stdout is not None and process.stderr is not None
     try:
-        banner = b""
-        with trio.fail_after(20):
-            while b"Chat (IRC): " not in banner or not banner.endswith(b"\n"):
-                chunk = await process.stdout.receive_some(4096)
-                assert chunk, "serve exited before printing its banner"
-                banner += chunk
-        port = int(banner.split(b"Chat (IRC): ", 1)[1].split(b"\n", 1)[0].rsplit(b":", 1)[1])
+        port = await read_chat_port(process)
         client = await IrcClient.connect(port)
         await client.register("alice")
         await client.send("OPER admin hunter2")  # the file's operator, hash and all

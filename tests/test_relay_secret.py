@@ -17,6 +17,7 @@ from multichat_trio.config import RelayConfig, ServerConfig
 from multichat_trio.relay.secret import SecretError, for_relay, for_server, load_or_create
 
 from .ircclient import IrcClient
+from .processes import read_chat_port
 
 
 def test_serve_writes_a_random_secret_once_and_keeps_it(tmp_path: Path) -> None:
@@ -72,8 +73,7 @@ async def test_a_default_install_trusts_its_own_relay_and_no_other_local_program
     )
     relay = None
     try:
-        banner = await _banner(serve, b"stop with Ctrl+C")
-        port = banner.split(b"Chat (IRC): ", 1)[1].split(b"\n", 1)[0].rsplit(b":", 1)[1].decode()
+        port = str(await read_chat_port(serve))
         assert (tmp_path / "multichat-relay.secret").exists()
         relay = await trio.lowlevel.open_process(
             [*command, "relay", "--port", "0", "--server-port", port, "--stats-interval", "0"],
