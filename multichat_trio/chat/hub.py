@@ -79,6 +79,10 @@ class Client:
     oper: str | None = None
     #: User mode +i: hidden from WHO and NAMES of channels it does not share with the asker.
     invisible: bool = False
+    #: The account it is logged in to (SASL, PASS account:password, NickServ IDENTIFY), or None.
+    account: str | None = None
+    #: SHA-256 fingerprint (hex) of the TLS client certificate it connected with, or None (SASL EXTERNAL).
+    certfp: str | None = None
     closed: bool = False
 
     @property
