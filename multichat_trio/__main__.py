@@ -22,6 +22,7 @@ from .app import LOOPBACK_URL_HOSTS, Running, serve_all
 from .config import RelayConfig, ServerConfig, StartupError
 from .ircd.server import ChatServer
 from .relay import secret
+from .web import login
 
 log = logging.getLogger("multichat_trio")
 
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             server_config = settings.load(ServerConfig, args, os.environ, "serve")
             _setup_logging(server_config.log_level)
-            server_config = secret.for_server(server_config)
+            server_config = login.token_for_server(secret.for_server(server_config))
             reload = partial(settings.load, ServerConfig, args, os.environ, "serve")
             trio.run(_run_until_signal, partial(_serve, server_config, reload=reload))
         else:

@@ -18,6 +18,7 @@ from .config import ServerConfig, naming_listener
 from .ircd.server import ChatServer
 from .web.feed import Feed
 from .web.http import MonitorApp, serve_http
+from .web.login import MonitorLogin, login_required
 from .web.origins import OriginPolicy, parse_origins
 from .web.websocket import CLOSE_TIMEOUT, serve_feed
 
@@ -35,6 +36,8 @@ class Running:
     feed: Feed | None
     http_port: int | None
     ws_port: int | None
+    #: Who may watch; the place to hang an accounts `verify` hook.
+    login: MonitorLogin | None = None
 
     def monitor_url(self, web_host: str) -> str | None:
         """The page's URL on this machine (a wildcard bind is reached on loopback); None when it is off."""
@@ -72,6 +75,9 @@ async def serve_services(
         return
 
     origins = OriginPolicy(parse_origins(config.web_origins))
+    login = MonitorLogin(
+        required=login_required(config), token=config.monitor_token, secure=config.monitor_cookie_secure
+    )
     feed = Feed(backlog=config.feed_backlog, max_viewers=config.max_viewers, show_hosts=config.monitor_show_hosts)
     events_in, events_out = trio.open_memory_channel[list[Event]](EVENT_QUEUE)
     server = ChatServer(config, events=events_in)
@@ -81,7 +87,7 @@ async def serve_services(
     async def run_feed_server(task_status: trio.TaskStatus[int]) -> None:
         assert ws_port is not None
         with ws_scope:
-            await serve_feed(feed, config.web_host, ws_port, origins, task_status=task_status)
+            await serve_feed(feed, config.web_host, ws_port, origins, login=login, task_status=task_status)
 
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
@@ -92,13 +98,13 @@ async def serve_services(
             with naming_listener("web monitor WebSocket", "--ws-port", config.web_host, ws_port):
                 bound_ws = await nursery.start(run_feed_server)
         if http_port is not None:
-            app = MonitorApp(server, feed, bound_ws, origins)
+            app = MonitorApp(server, feed, bound_ws, origins, login=login)
             with naming_listener("web monitor HTTP", "--http-port", config.web_host, http_port):
                 urls = await nursery.start(
                     serve_http, app, config.web_host, http_port, http_stop.wait, config.shutdown_grace
                 )
             bound_http = origins.http_port = int(urls[0].rsplit(":", 1)[1])
-        task_status.started(Running(server, feed, bound_http, bound_ws))
+        task_status.started(Running(server, feed, bound_http, bound_ws, login))
 
         await stop.wait()
         http_stop.set()

@@ -87,6 +87,20 @@ class ServerConfig:
     port: int = _setting(12345, "IRC chat port")
     web_host: str = _setting("127.0.0.1", "address the web monitor (page, API and live feed) binds", group="web")
     web_origins: str = _setting("", "comma list of extra origins whose pages may read the live feed", group="web")
+    monitor_login: str = _setting(
+        "auto", "ask the web monitor's viewers to log in: auto (when --web-host is not loopback) or always", group="web"
+    )
+    monitor_token: str | None = _setting(
+        None, "token that logs in to the web monitor (unset: the token file's)", group="web"
+    )
+    monitor_token_file: str = _setting(
+        "multichat-monitor.token",
+        "file holding the monitor token, created with a random one if missing when a login is asked",
+        group="web",
+    )
+    monitor_cookie_secure: bool = _setting(
+        False, "mark the monitor's session cookie Secure (for a monitor served over HTTPS)", group="web"
+    )
     monitor_show_hosts: bool = _setting(False, "show users' addresses (flood events) in the web monitor", group="web")
     http_port: int = _setting(8000, "web monitor HTTP port (0 turns it off)", group="web")
     ws_port: int = _setting(8765, "web monitor WebSocket feed port (0 turns it off)", group="web")
@@ -149,6 +163,8 @@ class ServerConfig:
             value = getattr(self, name)
             if not value or value.startswith(":") or any(ch in value for ch in " ,\r\n\0"):
                 raise ValueError(f"setting {name}: {value!r} must be one word (no spaces, commas or leading ':')")
+        if self.monitor_login not in ("auto", "always"):
+            raise ValueError(f"setting monitor_login: {self.monitor_login!r} must be auto or always")
         if any(ch in self.admin for ch in "\r\n\0"):
             raise ValueError("setting admin: must be one line")
         for channel in self.autojoin_channels:

@@ -30,10 +30,10 @@ class SecretError(ValueError):
     """The secret file cannot be read or written: the message says which and why."""
 
 
-def load_or_create(path: Path) -> tuple[str, bool]:
-    """The secret in `path`, or a new one written there; and whether it was created."""
+def load_or_create(path: Path, what: str = "relay secret") -> tuple[str, bool]:
+    """The secret in `path`, or a new one written there; and whether it was created (`what` names it in errors)."""
     try:
-        return read_secret(path), False
+        return read_secret(path, what), False
     except FileNotFoundError:
         pass
     secret = secrets.token_urlsafe(32)
@@ -43,24 +43,24 @@ def load_or_create(path: Path) -> tuple[str, bool]:
         with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(secret + "\n")
     except FileExistsError:  # another process wrote it meanwhile: use theirs
-        return read_secret(path), False
+        return read_secret(path, what), False
     except OSError as exc:
-        raise SecretError(f"cannot write the relay secret file {str(path)!r}: {exc.strerror or exc}") from exc
+        raise SecretError(f"cannot write the {what} file {str(path)!r}: {exc.strerror or exc}") from exc
     return secret, True
 
 
-def read_secret(path: Path) -> str:
+def read_secret(path: Path, what: str = "relay secret") -> str:
     """The secret in `path`; `FileNotFoundError` if there is none, `SecretError` if it is unusable."""
     try:
         secret = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecretError(f"cannot read the relay secret file {str(path)!r}: {exc}") from exc
+        raise SecretError(f"cannot read the {what} file {str(path)!r}: {exc}") from exc
     try:
         check_secret(secret)
     except ValueError as exc:
-        raise SecretError(f"the relay secret file {str(path)!r} holds no usable secret: {exc}") from exc
+        raise SecretError(f"the {what} file {str(path)!r} holds no usable secret: {exc}") from exc
     return secret
 
 

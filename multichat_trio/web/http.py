@@ -2,8 +2,9 @@
 
 Routes (GET or HEAD): the page and its files from `static/` beside this module, `/api/config` (where the
 page finds the feed), `/api/stats`, `/api/users`, `/api/events?after=ID&limit=N`, `/healthz` and
-`/metrics` (Prometheus text, via prometheus-client). Everything is read from memory at call time:
-no request waits on the chat, and the static files are read once when the app is built.
+`/metrics` (Prometheus text, via prometheus-client); POST `/api/login` and `/api/logout`. When a login
+is required (`login.py`), `/api/*` and `/metrics` answer 401 without a session. Everything is read from
+memory at call time: no request waits on the chat, and the static files are read once when the app is built.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from ..ircd.server import ChatServer
 from .feed import Feed
+from .login import MonitorLogin
 from .origins import OriginPolicy
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ PAGE_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 MAX_EVENTS = 1000
+#: Largest login form body read; a bigger one is refused (413).
+MAX_FORM = 4096
 
 
 class MonitorApp:
@@ -65,11 +69,14 @@ class MonitorApp:
         ws_port: int | None,
         origins: OriginPolicy | None = None,
         static_dir: Path = STATIC_DIR,
+        login: MonitorLogin | None = None,
     ) -> None:
         self.server = server
         self.feed = feed
         self.ws_port = ws_port
         self.origins = origins or OriginPolicy()
+        self.login = login or MonitorLogin(required=False, token=None)
+        self._verifying = trio.CapacityLimiter(1)  # one account check (argon2) at a time
         self.files = _load_static(static_dir)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(MetricsCollector(server, feed))
@@ -85,31 +92,75 @@ class MonitorApp:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
         elif scope["type"] == "http":
-            await self._http(scope, send)
+            await self._http(scope, receive, send)
         elif scope["type"] == "websocket":  # the feed has its own port
             await send({"type": "websocket.close", "code": 1000})
 
-    async def _http(self, scope: Scope, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
-        if method not in ("GET", "HEAD"):
-            await _respond(send, 405, *_json({"error": "method not allowed"}), [(b"allow", b"GET, HEAD")])
+        allowed = "POST" if path in ("/api/login", "/api/logout") else "GET, HEAD"
+        if method not in allowed.split(", "):
+            await _respond(send, 405, *_json({"error": "method not allowed"}), [(b"allow", allowed.encode())])
             return
         head = method == "HEAD"
-        host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), None)
-        if not self.origins.allows_host(host, (scope.get("server") or ("",))[0]):
+        host = _header(scope, b"host")
+        local_address = (scope.get("server") or ("",))[0]
+        if not self.origins.allows_host(host, local_address):
             refusal = {"error": f"this monitor is not served as {host!r}: see --web-origins"}
             await _respond(send, 403, *_json(refusal), head=head)
+        elif method == "POST":
+            await self._login_or_logout(scope, receive, send, local_address)
+        elif (path == "/metrics" or path.startswith("/api/")) and not self.login.allows(_header(scope, b"cookie")):
+            await _respond(send, 401, *_json({"error": "log in first", "login": True}), _NO_STORE, head=head)
         elif path == "/metrics":
             await _respond(send, 200, generate_latest(self.registry), CONTENT_TYPE_LATEST, head=head)
         elif path in self._routes:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             status, document = self._routes[path](query)
-            await _respond(send, status, *_json(document), [(b"cache-control", b"no-store")], head=head)
+            await _respond(send, status, *_json(document), _NO_STORE, head=head)
         elif (file := self.files.get("index.html" if path == "/" else path.lstrip("/"))) is not None:
             body, content_type = file
             await _respond(send, 200, body, content_type, [*PAGE_HEADERS, (b"cache-control", b"no-cache")], head=head)
         else:
             await _respond(send, 404, *_json({"error": f"not found: {path}"}), head=head)
+
+    async def _login_or_logout(self, scope: Scope, receive: Receive, send: Send, local_address: str) -> None:
+        """POST /api/login (form fields `name`, empty for the token, and `password`) or /api/logout.
+
+        Against cross-site requests: the cookie is SameSite=Strict, and a browser's POST carries an
+        `Origin` that must be the page's own (as for the feed).
+        """
+        if not self.origins.allows(_header(scope, b"origin"), local_address):
+            await _respond(send, 403, *_json({"error": "this page's origin may not log in (see --web-origins)"}))
+            return
+        cookie = _header(scope, b"cookie")
+        if scope["path"] == "/api/logout":
+            cleared = self.login.close_session(cookie)
+            await _respond(send, 200, *_json({"ok": True}), [*_NO_STORE, (b"set-cookie", cleared.encode())])
+            return
+        address = (scope.get("client") or ("?",))[0]
+        wait = self.login.retry_after(address)
+        if wait is not None:
+            refusal = {"error": f"too many failed logins: try again in {int(wait) + 1} s"}
+            await _respond(send, 429, *_json(refusal), [(b"retry-after", str(int(wait) + 1).encode())])
+            return
+        form = await _read_form(receive)
+        if form is None:
+            await _respond(send, 413, *_json({"error": f"the login form is limited to {MAX_FORM} bytes"}))
+            return
+        name, password = form.get("name", [""])[-1].strip(), form.get("password", [""])[-1]
+        if not name:
+            ok = self.login.check_token(password)
+        elif (verify := self.login.verify) is not None:
+            ok = await trio.to_thread.run_sync(verify, name, password, limiter=self._verifying)
+        else:
+            ok = False
+        if not ok:
+            self.login.failed(address, name)
+            await _respond(send, 401, *_json({"error": "wrong token, name or password", "login": True}), _NO_STORE)
+            return
+        cookie_line = self.login.open_session(address, name)
+        await _respond(send, 200, *_json({"ok": True}), [*_NO_STORE, (b"set-cookie", cookie_line.encode())])
 
     # --- JSON endpoints: (status, document) ----------------------------------------------------
 
@@ -121,6 +172,7 @@ class MonitorApp:
             "chat_port": self.server.port,
             "server_name": config.server_name,
             "network": config.network,
+            "login_required": self.login.required,
         }
 
     def stats(self, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -207,6 +259,27 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+_NO_STORE = [(b"cache-control", b"no-store")]
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    """A request header's value (several, as HTTP/2 sends cookies, joined by "; "); None if absent."""
+    values = [value.decode("latin-1") for name, value in scope["headers"] if name == wanted]
+    return "; ".join(values) if values else None
+
+
+async def _read_form(receive: Receive) -> dict[str, list[str]] | None:
+    """A urlencoded request body's fields; None when it is longer than MAX_FORM."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if len(body) > MAX_FORM:
+            return None
+        if not message.get("more_body", False):
+            return parse_qs(body.decode("utf-8", "replace"))
 
 
 def _json(document: Any) -> tuple[bytes, str]:

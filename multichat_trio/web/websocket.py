@@ -1,7 +1,9 @@
 """The WebSocket feed server (trio-websocket over our own TCP listener): one task per viewer.
 
 Each viewer gets its snapshot, then every live event as one JSON text message. An upgrade from a
-web page other than the monitor's own (see `origins.py`) is refused with 403 before it is accepted.
+web page other than the monitor's own (see `origins.py`), or without a session when a login is
+required (`login.py`: the page's cookie comes along, cookies ignore ports), is refused with 403
+before it is accepted.
 Viewers only listen: anything they send closes them (1003), an oversized message is closed by
 trio-websocket (1009). A viewer that falls behind is closed by the feed's verdict (1008), one beyond
 the cap gets 1013, and at shutdown every viewer gets what was still queued for it, then 1001.
@@ -26,6 +28,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, wrap_server_stream
 
 from .feed import CLOSE_GOING_AWAY, Feed, FeedUnavailable, Viewer
+from .login import MonitorLogin
 from .origins import OriginPolicy
 
 log = logging.getLogger(__name__)
@@ -48,15 +51,18 @@ async def serve_feed(
     port: int,
     origins: OriginPolicy,
     *,
+    login: MonitorLogin | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the feed on `host:port` until cancelled; `nursery.start` returns the bound port."""
     listeners = await trio.open_tcp_listeners(port, host=host or None)
     task_status.started(listeners[0].socket.getsockname()[1])
-    await trio.serve_listeners(partial(handle_connection, feed, origins), listeners)
+    await trio.serve_listeners(partial(handle_connection, feed, origins, login), listeners)
 
 
-async def handle_connection(feed: Feed, origins: OriginPolicy, stream: trio.SocketStream) -> None:
+async def handle_connection(
+    feed: Feed, origins: OriginPolicy, login: MonitorLogin | None, stream: trio.SocketStream
+) -> None:
     """One TCP connection from handshake to close; the socket is closed here whatever happened."""
     request: WebSocketRequest | None = None
     try:
@@ -64,7 +70,7 @@ async def handle_connection(feed: Feed, origins: OriginPolicy, stream: trio.Sock
             with trio.move_on_after(HANDSHAKE_TIMEOUT):
                 request = await wrap_server_stream(nursery, stream, max_message_size=MAX_INCOMING)
             if request is not None:
-                await handle_viewer(feed, origins, request, stream.socket.getsockname()[0])
+                await handle_viewer(feed, origins, request, stream.socket.getsockname()[0], login)
             nursery.cancel_scope.cancel()
     except Exception:
         log.exception("feed connection failed")
@@ -72,13 +78,19 @@ async def handle_connection(feed: Feed, origins: OriginPolicy, stream: trio.Sock
         await _close_stream(stream)
 
 
-async def handle_viewer(feed: Feed, origins: OriginPolicy, request: WebSocketRequest, local_address: str) -> None:
+async def handle_viewer(
+    feed: Feed, origins: OriginPolicy, request: WebSocketRequest, local_address: str, login: MonitorLogin | None = None
+) -> None:
     """Serve one viewer whose upgrade request arrived; contains every error to this viewer."""
     origin = next((value.decode("latin-1") for name, value in request.headers if name == b"origin"), None)
+    cookies = "; ".join(value.decode("latin-1") for name, value in request.headers if name == b"cookie")
     try:
         if not origins.allows(origin, local_address):
             log.info("refused a feed viewer from origin %s", origin)
             await request.reject(403, body=b"this page's origin may not read the feed (see --web-origins)\n")
+            return
+        if login is not None and not login.allows(cookies or None):
+            await request.reject(403, body=b"log in on the monitor page first\n")
             return
         ws = await request.accept()
     except ConnectionClosed:

@@ -30,11 +30,16 @@
     let config;
     try {
       const response = await fetch("api/config", { cache: "no-store" });
+      if (response.status === 401) {
+        showLogin("");
+        return;
+      }
       config = await response.json();
     } catch (error) {
       retry("server unreachable");
       return;
     }
+    $("logout").hidden = !config.login_required;
     $("server-name").textContent = config.server_name + (config.chat_port ? " · IRC port " + config.chat_port : "");
     if (config.ws_port === null) {
       setStatus("off", "live feed is turned off on this server");
@@ -78,6 +83,47 @@
       connect();
     }, delay * 1000);
   }
+
+  // --- login (when the monitor listens beyond loopback) --------------------------------------
+
+  function showLogin(error) {
+    document.body.classList.add("locked");
+    $("login").hidden = false;
+    $("logout").hidden = true;
+    $("login-error").textContent = error;
+    setStatus("off", "log in to watch");
+    $("login-password").focus();
+  }
+
+  $("login").addEventListener("submit", async (submit) => {
+    submit.preventDefault();
+    let answer;
+    try {
+      const response = await fetch("api/login", { method: "POST", body: new URLSearchParams(new FormData($("login"))) });
+      answer = response.ok ? null : (await response.json()).error || `refused (${response.status})`;
+    } catch (error) {
+      answer = "server unreachable";
+    }
+    if (answer !== null) {
+      showLogin(answer);
+      return;
+    }
+    $("login").reset();
+    $("login").hidden = true;
+    document.body.classList.remove("locked");
+    state.attempt = 0;
+    connect();
+  });
+
+  $("logout").addEventListener("click", async () => {
+    await fetch("api/logout", { method: "POST" }).catch(() => null);
+    if (state.socket) {
+      state.socket.onclose = null;
+      state.socket.close();
+      state.socket = null;
+    }
+    showLogin("");
+  });
 
   // --- feed events ----------------------------------------------------------------------------
 
