@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -214,3 +218,39 @@ async def test_a_login_from_another_sites_page_or_a_huge_form_is_refused(guarded
     assert (await request(guarded.http_port, "POST", "/api/login", form="password=" + "x" * 5000))[0] == 413
     assert (await request(guarded.http_port, "GET", "/api/login"))[0] == 405
     assert (await request(guarded.http_port, "POST", "/api/stats"))[0] == 405
+
+
+async def test_serve_writes_the_token_file_and_says_where(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "multichat_trio", "serve", "--monitor-login", "always", "--db", ""]
+    with socket.socket() as probe:  # `serve --http-port 0` turns the page off: take a free port
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    argv += ["--port", "0", "--http-port", str(free), "--ws-port", "0", "--stats-interval", "0"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    pipe = subprocess.PIPE
+    process = await trio.lowlevel.open_process(argv, stdout=pipe, stderr=pipe, env=env, cwd=tmp_path)
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        banner = b""
+        with trio.fail_after(20):
+            while not re.search(rb"web monitor: http://127\.0\.0\.1:(\d+)/", banner):
+                chunk = await process.stdout.receive_some(4096)
+                assert chunk, "serve exited before printing its banner"
+                banner += chunk
+        match = re.search(rb"web monitor: http://127\.0\.0\.1:(\d+)/", banner)
+        assert match is not None
+        port = int(match.group(1))
+        token = (tmp_path / "multichat-monitor.token").read_text().strip()
+        assert (await request(port, "GET", "/api/stats"))[0] == 401
+        status, headers, _ = await request(port, "POST", "/api/login", form=f"password={token}")
+        assert status == 200
+        assert (await request(port, "GET", "/api/stats", {"Cookie": headers["set-cookie"].split(";")[0]}))[0] == 200
+    finally:
+        process.terminate()
+        with trio.fail_after(10):
+            await process.wait()
+    errors = b""
+    while chunk := await process.stderr.receive_some(65536):
+        errors += chunk
+    assert b"monitor login: the token is in " in errors and b"multichat-monitor.token (new)" in errors
+    assert token.encode() not in errors + banner  # where it is, never what it is
