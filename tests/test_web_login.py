@@ -16,6 +16,7 @@ import trio
 from wsproto.events import AcceptConnection, RejectConnection, Request, TextMessage
 
 from multichat_trio.app import Running
+from multichat_trio.chat import rehash
 from multichat_trio.config import ServerConfig
 from multichat_trio.web import login as login_module
 from multichat_trio.web.login import (
@@ -30,7 +31,8 @@ from multichat_trio.web.login import (
     token_for_server,
 )
 
-from .conftest import StartMonitor
+from .conftest import StartMonitor, test_config
+from .test_hub import make_hub
 from .test_web import TIMEOUT
 from .test_web_trust import RawViewer, body
 
@@ -254,3 +256,9 @@ async def test_serve_writes_the_token_file_and_says_where(tmp_path: Path) -> Non
         errors += chunk
     assert b"monitor login: the token is in " in errors and b"multichat-monitor.token (new)" in errors
     assert token.encode() not in errors + banner  # where it is, never what it is
+
+
+def test_a_rehash_does_not_report_the_token_files_token_as_changed() -> None:
+    hub, _ = make_hub(monitor_login="always", monitor_token="from-the-file")
+    report = rehash.apply(hub, rehash.read(lambda: test_config(monitor_login="always")))
+    assert report == "Rehashed: nothing changed" and hub.config.monitor_token == "from-the-file"

@@ -69,7 +69,7 @@ def apply(hub: Hub, loaded: Loaded | str) -> str:
         for f in dataclasses.fields(ServerConfig)
         if f.name not in LIVE
         and getattr(new, f.name) != getattr(old, f.name)
-        and not (f.name == "relay_secret" and new.relay_secret is None)  # the secret file's, read at start
+        and not (f.name in ("relay_secret", "monitor_token") and getattr(new, f.name) is None)  # files' at start
     ]
     if loaded.motd != hub.motd and "motd" not in changed:
         changed.append("motd")
