@@ -152,7 +152,11 @@ class MonitorApp:
         if not name:
             ok = self.login.check_token(password)
         elif (verify := self.login.verify) is not None:
-            ok = await trio.to_thread.run_sync(verify, name, password, limiter=self._verifying)
+            try:
+                ok = await trio.to_thread.run_sync(verify, name, password, limiter=self._verifying)
+            except Exception:  # a broken hook refuses this login; it never takes the monitor down
+                log.exception("monitor login: the account check failed")
+                ok = False
         else:
             ok = False
         if not ok:
