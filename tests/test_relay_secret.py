@@ -14,7 +14,8 @@ import trio
 
 from multichat_trio import datadir
 from multichat_trio.config import RelayConfig, ServerConfig
-from multichat_trio.relay.secret import SecretError, for_relay, for_server, load_or_create
+from multichat_trio.relay.secret import for_relay, for_server
+from multichat_trio.secretfile import SecretError, load_or_create
 
 from .ircclient import IrcClient
 from .processes import read_chat_port

@@ -21,7 +21,7 @@ import trio
 
 from .. import datadir
 from ..config import ServerConfig
-from ..relay.secret import load_or_create
+from ..secretfile import load_or_create
 
 log = logging.getLogger(__name__)
 
