@@ -31,6 +31,7 @@ GROUPS = {
     "chat": "chat (the IRC listener and what clients see)",
     "limits": "limits (flood control, queues, deadlines)",
     "web": "web monitor",
+    "accounts": "accounts (registration, SASL, nick protection)",
     "history": "history",
     "relay": "relay (where it listens and where it forwards)",
     "relay trust": "relay trust",
@@ -99,6 +100,14 @@ class ServerConfig:
     motd: str | None = _setting(None, "file whose lines are the message of the day")
     autojoin: str = _setting("#lobby", "comma list of channels every client joins (empty: none)")
     password: str | None = _setting(None, "server password clients must give with PASS")
+    registration: str = _setting(
+        "open", "who may register accounts (REGISTER, NickServ): open, closed or operators", group="accounts"
+    )
+    nick_protection_grace: float = _setting(
+        60.0,
+        "seconds a client on a registered nickname has to log in before it is renamed GuestNNNN (0: refused at once)",
+        group="accounts",
+    )
     relay_secret: str | None = _setting(
         None, "WEBIRC secret of trusted relays (unset: the secret file's)", group="relay trust"
     )
@@ -151,6 +160,10 @@ class ServerConfig:
                 raise ValueError(f"setting {name}: {value!r} must be one word (no spaces, commas or leading ':')")
         if any(ch in self.admin for ch in "\r\n\0"):
             raise ValueError("setting admin: must be one line")
+        if self.registration not in ("open", "closed", "operators"):
+            raise ValueError(f"setting registration: {self.registration!r} must be open, closed or operators")
+        if self.nick_protection_grace < 0:
+            raise ValueError("setting nick_protection_grace: must be 0 or more seconds")
         for channel in self.autojoin_channels:
             if not is_channel_name(channel):
                 raise ValueError(f"setting autojoin: {channel!r} is not a channel name (like #lobby)")

@@ -32,6 +32,7 @@ from ..protocol import (
 )
 from ..protocol import numerics as rpl
 from . import events
+from .accounts import NICKSERV, Accounts, LoginLimiter, SaslState
 from .bans import BanList
 from .channel import Channel
 from .events import Event
@@ -48,7 +49,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[["Hub", "Client", Message], None]
 
 #: Commands a client may send before it is registered.
-PRE_REGISTRATION = {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBIRC"}
+PRE_REGISTRATION = {
+    *("CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBIRC"),
+    *("AUTHENTICATE", "REGISTER", "VERIFY"),  # accounts: SASL and registration come before the welcome
+}
 #: Commands that do not count against the flood bucket (answers to our own PINGs).
 FLOOD_EXEMPT = {"PONG"}
 #: The flood bucket's size until registration, at least: registering takes a few lines at once.
@@ -83,6 +87,14 @@ class Client:
     account: str | None = None
     #: SHA-256 fingerprint (hex) of the TLS client certificate it connected with, or None (SASL EXTERNAL).
     certfp: str | None = None
+    #: A SASL exchange under way (AUTHENTICATE), `PASS account:password` waiting for registration.
+    sasl: SaslState | None = None
+    pass_login: tuple[str, str] | None = None
+    #: Failed logins on this connection; the clock time before which its next line waits (a failure's delay).
+    failed_logins: int = 0
+    hold_until: float = 0.0
+    #: When it is renamed for holding a registered nickname it has not identified for (nick protection).
+    rename_at: float | None = None
     closed: bool = False
 
     @property
@@ -150,6 +162,9 @@ class Hub:
         self.whowas = Whowas()
         #: Server bans (KLINE), restored from the store at start.
         self.bans = BanList()
+        #: Registered accounts (restored from the store at start) and the failed-login counts.
+        self.accounts = Accounts()
+        self.login_limits = LoginLimiter()
         #: Work waiting to run off the trio thread, one per client at most (see `Deferred`).
         self._deferred: dict[Client, Deferred] = {}
         #: Reads the settings again (REHASH, SIGHUP): set by whoever knows where they came from.
@@ -504,6 +519,32 @@ class Hub:
     def gave_up_nick(self, client: Client) -> None:
         """`client` leaves, or changes, its nickname: WHOWAS remembers who held it."""
         self.whowas.add(Was(client.nick, client.user, client.host, client.realname, self.wallclock()))
+
+    def rename(self, client: Client, new: str) -> None:
+        """`client` (registered) is now known as `new`, which is free: its peers see the NICK."""
+        old = client.nick
+        if self.nicks.get(casefold(old)) is client:
+            del self.nicks[casefold(old)]
+        self.nicks[casefold(new)] = client
+        self.broadcast(self.peers_of(client), Message("NICK", (new,), client.prefix))
+        self.gave_up_nick(client)
+        client.nick = new
+        self.record(events.nick_change(old, new))
+
+    def nick_grace_over(self, client: Client) -> None:
+        """Its grace has run out: a client still on a nickname registered to another account becomes GuestNNNN."""
+        client.rename_at = None
+        owner = self.accounts.find(client.nick)
+        if client.closed or owner is None or (client.account and casefold(client.account) == casefold(owner.name)):
+            return
+        number = int(self.clock() * 1000) % 9000 + 1000
+        while f"guest{number}" in self.nicks:
+            number = number % 9999 + 1
+        guest = f"Guest{number}"
+        text = f"You did not identify for {client.nick} in time: you are now {guest}"
+        self.send(client, Message("NOTICE", (client.nick, text), f"{NICKSERV}!{NICKSERV}@services."))
+        log.info("%s renamed %s: nickname registered to %s", client.prefix, guest, owner.name)
+        self.rename(client, guest)
 
     def mark_registered(self, client: Client) -> None:
         client.registered = True

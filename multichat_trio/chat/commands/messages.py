@@ -7,6 +7,7 @@ from ...protocol import numerics as rpl
 from ...protocol.names import CHANTYPES
 from .. import events
 from ..hub import Client, Hub
+from .nickserv import is_service, nickserv
 from .table import AWAYLEN, command
 
 
@@ -28,6 +29,10 @@ def privmsg(hub: Hub, client: Client, message: Message) -> None:
 
 
 def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_notice: bool) -> None:
+    if is_service(target):
+        if not is_notice:
+            nickserv(hub, client, text)  # never an event: the text may hold a password
+        return
     if target[:1] in CHANTYPES:
         channel = hub.find_channel(target)
         if channel is None:
