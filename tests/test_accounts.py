@@ -280,3 +280,32 @@ def test_with_no_grace_a_registered_nick_is_refused() -> None:
     sasl = unregistered(hub, "alice")
     run(hub, sasl, "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}")
     assert commands(run(hub, sasl, "CAP END"))[0] == "001"
+
+
+# --- accounts feed the rest ------------------------------------------------------------------------
+
+
+def test_account_tag_extended_join_account_notify_and_whois_330() -> None:
+    hub = with_account()
+    peer = hub.connect("127.0.0.1", Outbox(1 << 20))
+    run(hub, peer, "CAP REQ :account-tag extended-join account-notify", "NICK peer", "USER u 0 * :R", "CAP END")
+    plain_peer = join_as(hub, "plainpeer")
+    received(peer, hub)
+    alice = unregistered(hub)
+    run(hub, alice, "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}", "CAP END")
+    join = next(m for m in received(peer, hub) if m.command == "JOIN")
+    assert join.params == ("#lobby", "alice", "Real") and join.tags == {"account": "alice"}
+    assert next(m for m in received(plain_peer, hub) if m.command == "JOIN").params == ("#lobby",)
+    run(hub, alice, "PRIVMSG #lobby :hi")
+    assert received(peer, hub)[0].tags == {"account": "alice"}
+    assert received(plain_peer, hub)[0].tags == {}
+    run(hub, peer, "PRIVMSG #lobby :anonymous")
+    assert received(alice, hub)[0].tags == {}
+    whois = run(hub, peer, "WHOIS alice")
+    assert next(m for m in whois if m.command == "330").params[1:] == ("alice", "alice", "is logged in as")
+    assert "330" not in commands(run(hub, alice, "WHOIS peer"))
+    run(hub, alice, "NS DROP alice")
+    notify = [m for m in received(peer, hub) if m.command == "ACCOUNT"]
+    assert [m.params for m in notify] == [("*",)] and not [
+        m for m in received(plain_peer, hub) if m.command == "ACCOUNT"
+    ]

@@ -136,3 +136,19 @@ async def test_failed_logins_delay_the_next_line_then_disconnect(
             times.append(trio.current_time() - before)
     assert times[0] >= 1.0 and times[1] >= 2.0  # the delay doubles
     assert any(m.command == "ERROR" and "failed logins" in m.params[-1] for m in await guesser.wait_closed())
+
+
+async def test_a_peer_sees_the_account_on_join_and_messages(start_server: StartServer, open_client: OpenClient) -> None:
+    server = await start_server()
+    owner = await open_client(server.port)
+    await owner.register("alice")
+    await owner.send(f"REGISTER * * {PASSWORD}", "QUIT")
+    await owner.wait_closed()
+    peer = await open_client(server.port)
+    await peer.register("peer", caps="account-tag extended-join")
+    alice = await open_client(server.port)
+    assert "900" in await sasl_register(alice, "alice", PASSWORD)
+    join = await peer.expect("JOIN")
+    assert join.params == ("#lobby", "alice", "Real") and join.tags["account"] == "alice"
+    await alice.send("PRIVMSG #lobby :hello")
+    assert (await peer.expect("PRIVMSG")).tags["account"] == "alice"

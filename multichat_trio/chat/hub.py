@@ -73,7 +73,7 @@ class Client:
     password_ok: bool = False
     relayed: bool = False
     caps: set[str] = field(default_factory=set)
-    server_time: bool = False  # "server-time" in caps, read once per delivery
+    server_time: int = 0  # tag bits from caps, read once per delivery: 1 "server-time", 2 "account-tag"
     channels: dict[str, Channel] = field(default_factory=dict)
     away: str | None = None
     last_message_at: float = 0.0
@@ -352,6 +352,7 @@ class Hub:
         *,
         durable: bool = False,
         skip: Client | None = None,
+        account: str | None = None,
     ) -> None:
         """Deliver `message` to a channel's members or to each recipient, encoded once.
 
@@ -360,7 +361,7 @@ class Hub:
         it before it is safe and nothing overtakes it.
         """
         roster = recipients.roster() if isinstance(recipients, Channel) else list(recipients)
-        line = Line(roster, message, self.wallclock(), skip)  # type: ignore[arg-type]
+        line = Line(roster, message, self.wallclock(), skip, account)  # type: ignore[arg-type]
         if self.durable and (durable or self._held):
             self._held.append((self.recorded if durable else 0, line))
         else:
@@ -399,7 +400,15 @@ class Hub:
             return
         channel.add(client)
         client.channels[key] = channel
-        self.broadcast(channel, Message("JOIN", (channel.name,), client.prefix))
+        joined = Message("JOIN", (channel.name,), client.prefix)
+        extended = [member for member in channel.members if "extended-join" in member.caps]
+        if extended:  # IRCv3 extended-join: `JOIN #chan account :realname` for those who asked
+            plain = [member for member in channel.members if "extended-join" not in member.caps]
+            self.broadcast(plain, joined, account=client.account)
+            full = Message("JOIN", (channel.name, client.account or "*", client.realname), client.prefix)
+            self.broadcast(extended, full, account=client.account)
+        else:
+            self.broadcast(channel, joined, account=client.account)
         if channel.topic:  # no topic, no 331: that answers TOPIC only (as ngircd, InspIRCd and ergo)
             self.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
             self.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))

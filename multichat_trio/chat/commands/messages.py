@@ -48,7 +48,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         hub.messages_total += 1
         hub.record(events.message(client.nick, channel.name, text, command))  # first: the line waits for it
         line = Message(command, (channel.name, text), client.prefix)
-        hub.broadcast(channel, line, durable=True, skip=None if echo else client)
+        hub.broadcast(channel, line, durable=True, skip=None if echo else client, account=client.account)
         hub.remember(channel, client.nick, command, text)
         return
     recipient = hub.find_client(target)
@@ -58,7 +58,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         return
     line = Message(command, (recipient.nick, text), client.prefix)
     echo = "echo-message" in client.caps and recipient is not client
-    hub.broadcast([recipient, client] if echo else [recipient], line)
+    hub.broadcast([recipient, client] if echo else [recipient], line, account=client.account)
     hub.messages_total += 1
     hub.record(events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None))
     if recipient.away is not None and not is_notice:

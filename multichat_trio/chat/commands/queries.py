@@ -138,6 +138,8 @@ def whois(hub: Hub, client: Client, message: Message) -> None:
             hub.reply(client, rpl.RPL_AWAY, target.nick, target.away)
         if target.oper is not None:
             hub.reply(client, rpl.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+        if target.account is not None:
+            hub.reply(client, rpl.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
         idle = int(hub.clock() - target.last_message_at)
         signon = str(int(target.signon))
         hub.reply(client, rpl.RPL_WHOISIDLE, target.nick, str(idle), signon, "seconds idle, signon time")

@@ -46,7 +46,7 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
         if all(name.lstrip("-") in SUPPORTED_CAPS for name in wanted) and wanted:
             client.caps.update(adding)
             client.caps.difference_update(name[1:] for name in wanted if name.startswith("-"))
-            client.server_time = "server-time" in client.caps
+            client.server_time = ("server-time" in client.caps) | ("account-tag" in client.caps) << 1
             hub.send(client, Message("CAP", (target, "ACK", message.param(1)), hub.name))
         else:
             hub.send(client, Message("CAP", (target, "NAK", message.param(1)), hub.name))

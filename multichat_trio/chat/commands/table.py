@@ -12,9 +12,11 @@ COMMANDS: dict[str, Handler] = {}
 #: Capabilities we implement and so advertise in `CAP LS`.
 SUPPORTED_CAPS = (
     "account-notify",
+    "account-tag",
     "batch",
     "draft/account-registration",
     "echo-message",
+    "extended-join",
     "invite-notify",
     "multi-prefix",
     "sasl",
