@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from multichat_trio.chat import accounts, opers
+from multichat_trio.chat import accounts, bans, opers
 from multichat_trio.chat.accounts import Account, LoginLimiter
 from multichat_trio.chat.hub import Client, Hub
 from multichat_trio.ircd.outbox import Outbox
@@ -309,3 +309,22 @@ def test_account_tag_extended_join_account_notify_and_whois_330() -> None:
     assert [m.params for m in notify] == [("*",)] and not [
         m for m in received(plain_peer, hub) if m.command == "ACCOUNT"
     ]
+
+
+def test_an_account_extban_keeps_the_account_out_whatever_its_nick() -> None:
+    hub = with_account("troll")
+    op = join_as(hub, "op")
+    run(hub, op, "JOIN #room", "MODE #room +b $A:Troll")
+    assert "$a:troll" in hub.find_channel("#room").bans  # type: ignore[union-attr]
+    troll = unregistered(hub, "nice_guy")
+    run(hub, troll, "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('troll', PASSWORD)}", "CAP END")
+    assert troll.account == "troll"
+    assert commands(run(hub, troll, "JOIN #room")) == ["474"]
+    anonymous = join_as(hub, "troll")  # the nick alone is not the account
+    assert commands(run(hub, anonymous, "JOIN #room"))[0] == "JOIN"
+    run(hub, op, "MODE #room -b $a:troll", "MODE #room +b $a:*")
+    received(troll, hub)  # the other troll's arrival in #lobby
+    assert commands(run(hub, troll, "JOIN #room")) == ["474"]
+    hub.receive(op, b"MODE #room -b $a:*")
+    assert commands(run(hub, troll, "JOIN #room"))[0] == "JOIN"
+    assert bans.parse_mask("$a:troll") is None  # a server ban is checked before any login: not there

@@ -91,8 +91,10 @@ class Channel:
 
     def is_banned(self, client: Client, prefix: str | None = None) -> bool:
         """True if a `+b` mask matches the client (or `prefix`) and no `+e` mask does."""
-        who = prefix or client.prefix
-        return any(masks.match(m, who) for m in self.bans) and not any(masks.match(m, who) for m in self.excepts)
+        who, account = prefix or client.prefix, client.account
+        return any(masks.match(m, who, account) for m in self.bans) and not any(
+            masks.match(m, who, account) for m in self.excepts
+        )
 
     def ban_applies(self, client: Client) -> bool:
         """True if a ban holds `client` here: banned, and neither voiced, channel nor server operator."""

@@ -208,6 +208,7 @@ def send_isupport(hub: Hub, client: Client) -> None:
         f"CHANNELLEN={CHANNELLEN}",
         "CHANTYPES=" + CHANTYPES,
         "EXCEPTS=e",
+        "EXTBAN=$,a",
         f"KICKLEN={KICKLEN}",
         "LINELEN=512",
         "NETWORK=" + hub.config.network,
