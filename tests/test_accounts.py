@@ -328,3 +328,17 @@ def test_an_account_extban_keeps_the_account_out_whatever_its_nick() -> None:
     hub.receive(op, b"MODE #room -b $a:*")
     assert commands(run(hub, troll, "JOIN #room"))[0] == "JOIN"
     assert bans.parse_mask("$a:troll") is None  # a server ban is checked before any login: not there
+
+
+def test_whox_tells_the_account() -> None:
+    hub = with_account()
+    alice = unregistered(hub)
+    run(hub, alice, "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}", "CAP END")
+    bob = join_as(hub, "bob")
+    answers = run(hub, bob, "WHO #lobby %tnaf,42")
+    assert [m.params[1:] for m in answers if m.command == "354"] == [
+        ("42", "alice", "H", "alice"),
+        ("42", "bob", "H", "0"),
+    ]
+    assert commands(answers)[-1] == "315"
+    assert "352" in commands(run(hub, bob, "WHO #lobby"))

@@ -220,6 +220,7 @@ def send_isupport(hub: Hub, client: Client) -> None:
         f"TARGMAX=KICK:{KICK_TARGETS},NAMES:,NOTICE:4,PRIVMSG:4,WHOIS:1",
         f"TOPICLEN={TOPICLEN}",
         "UTF8ONLY",
+        "WHOX",
     ]
     for start in range(0, len(tokens), ISUPPORT_PER_LINE):  # IRC allows 15 parameters a line
         hub.reply(client, rpl.RPL_ISUPPORT, *tokens[start : start + ISUPPORT_PER_LINE], "are supported by this server")
