@@ -6,9 +6,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import sqlite3
+import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import irc.client
 import pytest
 import trio
 
@@ -152,3 +155,30 @@ async def test_a_peer_sees_the_account_on_join_and_messages(start_server: StartS
     assert join.params == ("#lobby", "alice", "Real") and join.tags["account"] == "alice"
     await alice.send("PRIVMSG #lobby :hello")
     assert (await peer.expect("PRIVMSG")).tags["account"] == "alice"
+
+
+def _library_logs_in(port: int, seen: dict[str, Any], deadline: float) -> None:
+    """jaraco's `irc` library: it knows no SASL, but sends a server password, `PASS alice:<password>`."""
+    reactor = irc.client.Reactor()
+    connection = reactor.server().connect("127.0.0.1", port, "alice", password=f"alice:{PASSWORD}")
+    reactor.add_global_handler("loggedin", lambda c, e: seen.__setitem__("logged_in", e.arguments))
+    reactor.add_global_handler("welcome", lambda c, e: seen.__setitem__("welcome", True))
+    try:
+        while time.monotonic() < deadline and not ("welcome" in seen and "logged_in" in seen):
+            reactor.process_once(0.05)
+        connection.quit("done")
+    finally:
+        connection.close()
+
+
+async def test_a_client_library_logs_in_with_pass_account_password(
+    start_server: StartServer, open_client: OpenClient
+) -> None:
+    server = await start_server()
+    owner = await open_client(server.port)
+    await owner.register("alice")
+    await owner.send(f"REGISTER * * {PASSWORD}", "QUIT")
+    await owner.wait_closed()
+    seen: dict[str, Any] = {}
+    await trio.to_thread.run_sync(_library_logs_in, server.port, seen, time.monotonic() + 10)
+    assert seen.get("welcome") and seen["logged_in"][1] == "alice"
