@@ -55,6 +55,8 @@ class OperEntry:
     password: str
     #: Addresses, CIDR ranges or `*`/`?` patterns matched on the client's host; empty: any host.
     hosts: tuple[str, ...] = ()
+    #: An account whose logged-in users may OPER as this name without its password (docs/accounts.md).
+    account: str | None = None
 
 
 def parse_opers(raw: Any, where: str) -> tuple[OperEntry, ...]:
@@ -65,18 +67,22 @@ def parse_opers(raw: Any, where: str) -> tuple[OperEntry, ...]:
     for name, table in raw.items():
         if not isinstance(table, dict) or not name or any(ch in name for ch in " ,:\r\n\0"):
             raise ValueError(f"{where}: [opers.{name}] must be a table named by one word")
-        unknown = sorted(set(table) - {"password", "hosts"})
+        unknown = sorted(set(table) - {"password", "hosts", "account"})
         if unknown:
-            raise ValueError(f"{where}: [opers.{name}]: unknown key(s) {', '.join(unknown)} (password, hosts)")
-        password, hosts = table.get("password"), table.get("hosts", [])
-        if not isinstance(password, str) or not password.startswith("$argon2"):
+            raise ValueError(f"{where}: [opers.{name}]: unknown key(s) {', '.join(unknown)} (password, hosts, account)")
+        password, hosts, account = table.get("password"), table.get("hosts", []), table.get("account")
+        if account is not None and (not isinstance(account, str) or not account or " " in account):
+            raise ValueError(f"{where}: [opers.{name}]: account must be an account name")
+        if password is None and account is not None:
+            password = ""  # tied to the account alone: no password opens it
+        elif not isinstance(password, str) or not password.startswith("$argon2"):
             raise ValueError(
                 f"{where}: [opers.{name}]: password must be an argon2 hash (print one with"
                 " `multichat-trio hash-password`); a plain password never goes in the file"
             )
         if not isinstance(hosts, list) or not all(isinstance(host, str) and host for host in hosts):
             raise ValueError(f"{where}: [opers.{name}]: hosts must be a list of addresses, CIDR ranges or patterns")
-        entries.append(OperEntry(name, password, tuple(hosts)))
+        entries.append(OperEntry(name, password, tuple(hosts), account))
     return tuple(entries)
 
 

@@ -7,6 +7,7 @@ import base64
 
 import pytest
 
+from multichat_trio import config as settings
 from multichat_trio.chat import accounts, bans, opers
 from multichat_trio.chat.accounts import Account, LoginLimiter
 from multichat_trio.chat.hub import Client, Hub
@@ -14,7 +15,7 @@ from multichat_trio.ircd.outbox import Outbox
 from multichat_trio.protocol import Message
 
 from .test_hub import join_as, make_hub, received
-from .test_opers import CHEAP, commands
+from .test_opers import CHEAP, SECRET, commands
 
 PASSWORD = "correct-horse"
 
@@ -342,3 +343,19 @@ def test_whox_tells_the_account() -> None:
     ]
     assert commands(answers)[-1] == "315"
     assert "352" in commands(run(hub, bob, "WHO #lobby"))
+
+
+def test_an_operator_tied_to_an_account_opers_without_a_password() -> None:
+    tied = settings.parse_opers({"alice": {"account": "alice"}, "both": {"account": "bob", "password": SECRET}}, "t")
+    hub = with_account(opers=tied)
+    alice = unregistered(hub)
+    run(hub, alice, "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}", "CAP END")
+    assert commands(run(hub, alice, "OPER alice")) == ["MODE", "381"] and alice.oper == "alice"
+    squatter = join_as(hub, "alice_")
+    assert commands(run(hub, squatter, "OPER alice", "OPER alice guess")) == ["461", "464"]
+    assert squatter.oper is None
+    assert commands(run(hub, squatter, "OPER both hunter2"))[-1] == "381"  # its password still works
+    verify = accounts.operator_check(hub.accounts, tied)
+    assert verify("alice", PASSWORD) and not verify("alice", "wrong") and not verify("bob", PASSWORD)
+    with pytest.raises(ValueError, match="argon2"):
+        settings.parse_opers({"x": {"password": "plain"}}, "t")

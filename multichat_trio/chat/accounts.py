@@ -12,10 +12,13 @@ import base64
 import binascii
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import OperEntry
 from ..protocol import casefold
+from . import opers
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,20 @@ class Accounts:
     def take_changed(self) -> dict[str, dict[str, Any] | None]:
         changed, self._changed = self._changed, {}
         return {key: account.snapshot() if account else None for key, account in changed.items()}
+
+
+def operator_check(accounts: Accounts, entries: tuple[OperEntry, ...]) -> Callable[[str, str], bool]:
+    """A `verify(name, password)` for the web monitor's login: an account some `[opers.NAME] account` names.
+
+    It runs argon2 (blocking, about 0.15 s): call it on a worker thread.
+    """
+    tied = {casefold(entry.account) for entry in entries if entry.account}
+
+    def verify(name: str, password: str) -> bool:
+        account = accounts.find(name)
+        return account is not None and casefold(name) in tied and opers.verify(account.password_hash, password)
+
+    return verify
 
 
 def restore_accounts(accounts: Accounts, rows: list[dict[str, Any]]) -> int:
