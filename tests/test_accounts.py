@@ -359,3 +359,32 @@ def test_an_operator_tied_to_an_account_opers_without_a_password() -> None:
     assert verify("alice", PASSWORD) and not verify("alice", "wrong") and not verify("bob", PASSWORD)
     with pytest.raises(ValueError, match="argon2"):
         settings.parse_opers({"x": {"password": "plain"}}, "t")
+
+
+def cs(hub: Hub, client: Client, text: str) -> list[str]:
+    return [m.params[-1] for m in run(hub, client, f"PRIVMSG ChanServ :{text}") if m.command == "NOTICE"]
+
+
+def test_a_registered_channel_gives_its_founder_ops_on_every_join() -> None:
+    hub = with_account()
+    alice = unregistered(hub)
+    run(hub, alice, "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}", "CAP END")
+    bob = join_as(hub, "bob")
+    run(hub, bob, "JOIN #room")
+    run(hub, alice, "JOIN #room")
+    assert "channel operator" in cs(hub, alice, "REGISTER #room")[0]
+    run(hub, alice, "PART #room")
+    run(hub, bob, "PART #room")  # empty: gone, unless registered
+    run(hub, alice, "JOIN #room")
+    assert "registered to alice" in cs(hub, alice, "REGISTER #room")[0]
+    assert hub.take_events()[-1].type == "channel_register"
+    run(hub, alice, "PART #room")
+    room = hub.find_channel("#room")
+    assert room is not None and room.snapshot()["founder"] == "alice"  # kept, empty, and stored with it
+    run(hub, bob, "JOIN #room")  # the first joiner of an existing channel gets no +o
+    answers = run(hub, alice, "JOIN #room")
+    assert any(m.command == "MODE" and m.params == ("#room", "+o", "alice") for m in answers)
+    assert "founder alice" in cs(hub, bob, "INFO #room")[0]
+    assert "Log in first" in cs(hub, bob, "DROP #room")[0]
+    assert commands(run(hub, bob, "NICK ChanServ")) == ["432"]
+    assert "no longer registered" in cs(hub, alice, "DROP #room")[0]

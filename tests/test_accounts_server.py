@@ -76,14 +76,22 @@ async def test_an_account_survives_a_restart_and_logs_in_with_sasl(
     await alice.send(f"REGISTER * * {PASSWORD}")
     assert (await alice.expect("REGISTER")).params[:2] == ("SUCCESS", "alice")
     await alice.expect("900")
+    await alice.send("JOIN #mine", "PRIVMSG ChanServ :REGISTER #mine")
+    assert "registered to alice" in (await alice.expect("NOTICE", lambda m: "#mine" in m.params[-1])).params[-1]
     await alice.sync()
     stop_first.set()
     await first.server.stopped.wait()
 
     second, stop_second = await start()
     assert second.server.hub.accounts.find("alice") is not None
+    bob = await open_client(second.server.port)
+    await bob.register("bob")
+    await bob.send("JOIN #mine")
+    await bob.expect("366")
     again = await open_client(second.server.port)
     assert "900" in await sasl_register(again, "alice", PASSWORD)
+    await again.send("JOIN #mine")
+    assert (await bob.expect("MODE")).params == ("#mine", "+o", "alice")  # the founder, after a restart
     assert second.server.hub.find_client("alice").account == "alice"  # type: ignore[union-attr]
     wrong = await open_client(second.server.port)
     assert "904" in await sasl_register(wrong, "alice_", "wrong-password")

@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 #: The nickname of the account service: reserved, nobody can take it.
 NICKSERV = "NickServ"
 SERVICE_PREFIX = "NickServ!NickServ@services."
+CHANSERV = "ChanServ"
+CHANSERV_PREFIX = "ChanServ!ChanServ@services."
+#: Casefolded nicknames nobody may take or register.
+RESERVED = frozenset({"nickserv", "chanserv"})
 #: Shortest password REGISTER and SET PASSWORD accept.
 MIN_PASSWORD = 8
 #: A SASL message is sent in chunks of this many bytes (base64); a full one means more follows.

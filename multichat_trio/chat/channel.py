@@ -48,6 +48,8 @@ class Channel:
     limit: int | None = None
     bans: dict[str, ListEntry] = field(default_factory=dict)
     excepts: dict[str, ListEntry] = field(default_factory=dict)
+    #: The account that registered the channel (ChanServ REGISTER): its users get +o on joining.
+    founder: str | None = None
     #: Casefolded nicks invited (INVITE) and not yet joined, oldest first.
     invited: dict[str, None] = field(default_factory=dict)
     #: `members` as a list for the fan-out, kept while members only join (see `roster`).
@@ -104,7 +106,15 @@ class Channel:
 
     def has_state(self) -> bool:
         """True if anything worth keeping over a restart differs from a new channel's."""
-        return bool(self.topic or self.modes != DEFAULT_MODES or self.key or self.limit or self.bans or self.excepts)
+        return bool(
+            self.topic
+            or self.modes != DEFAULT_MODES
+            or self.key
+            or self.limit
+            or self.bans
+            or self.excepts
+            or self.founder
+        )
 
     def invite(self, nick: str) -> None:
         self.invited[casefold(nick)] = None
@@ -149,6 +159,7 @@ class Channel:
             "limit": self.limit,
             "bans": [[e.mask, e.by, e.at] for e in self.bans.values()],
             "excepts": [[e.mask, e.by, e.at] for e in self.excepts.values()],
+            "founder": self.founder,
         }
 
     @classmethod
@@ -180,4 +191,5 @@ class Channel:
             limit=int(limit) if limit is not None and int(limit) > 0 else None,
             bans=entries(data.get("bans", ())),
             excepts=entries(data.get("excepts", ())),
+            founder=word(data["founder"]) if data.get("founder") else None,
         )

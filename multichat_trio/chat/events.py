@@ -32,6 +32,7 @@ EventType = Literal[
     "account_update",
     "login",
     "logout",
+    "channel_register",
 ]
 
 
@@ -62,6 +63,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "account_update": ("nick", "account", "what"),
     "login": ("nick", "account", "how"),
     "logout": ("nick", "account"),
+    "channel_register": ("nick", "channel"),
     "mode": ("nick", "channel", "modes"),
     "kick": ("nick", "channel", "target", "reason"),
 }

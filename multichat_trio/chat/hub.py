@@ -409,6 +409,9 @@ class Hub:
             self.broadcast(extended, full, account=client.account)
         else:
             self.broadcast(channel, joined, account=client.account)
+        if channel.founder and client.account and casefold(channel.founder) == casefold(client.account):
+            channel.ops.add(client)  # a registered channel's founder operates it, whoever joined first
+            self.broadcast(channel, Message("MODE", (channel.name, "+o", client.nick), self.name))
         if channel.topic:  # no topic, no 331: that answers TOPIC only (as ngircd, InspIRCd and ergo)
             self.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
             self.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
@@ -430,7 +433,7 @@ class Hub:
         channel.remove(client)
         key = casefold(channel.name)
         client.channels.pop(key, None)
-        if not channel.members and channel.name not in self.config.autojoin_channels:
+        if not channel.members and channel.name not in self.config.autojoin_channels and not channel.founder:
             self.channels.pop(key, None)
             self.recent.pop(key, None)  # its replay goes with it (the store still has the history)
             if forget and self.durable:

@@ -9,7 +9,20 @@ the user-facing description of the same rules.
 
 from __future__ import annotations
 
-from . import accounts, channels, info, messages, moderation, modes, nickserv, operators, queries, registration, sasl
+from . import (
+    accounts,
+    channels,
+    chanserv,
+    info,
+    messages,
+    moderation,
+    modes,
+    nickserv,
+    operators,
+    queries,
+    registration,
+    sasl,
+)
 from .table import COMMANDS, SUPPORTED_CAPS
 
 __all__ = [
@@ -17,6 +30,7 @@ __all__ = [
     "SUPPORTED_CAPS",
     "accounts",
     "channels",
+    "chanserv",
     "info",
     "messages",
     "moderation",

@@ -13,7 +13,7 @@ from functools import cache, partial
 from ...protocol import Message, casefold, is_valid_nick
 from ...protocol import numerics as rpl
 from .. import events, opers
-from ..accounts import FAILS_PER_CONNECTION, MIN_PASSWORD, NICKSERV, SERVICE_PREFIX, Account
+from ..accounts import FAILS_PER_CONNECTION, MIN_PASSWORD, NICKSERV, RESERVED, SERVICE_PREFIX, Account
 from ..hub import Client, Hub
 from .table import command
 
@@ -164,7 +164,7 @@ def register_account(
     if client.account is not None and then_login:
         answer("ALREADY_AUTHENTICATED", f"You are already logged in as {client.account}")
         return
-    if not is_valid_nick(name) or casefold(name) == casefold(NICKSERV) or casefold(name).startswith("guest"):
+    if not is_valid_nick(name) or casefold(name) in RESERVED or casefold(name).startswith("guest"):
         answer("BAD_ACCOUNT_NAME", f"{name} cannot be an account name")
         return
     if hub.accounts.find(name) is not None:

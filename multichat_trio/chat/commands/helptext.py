@@ -11,6 +11,8 @@ HELP: dict[str, tuple[str, ...]] = {
     "AUTHENTICATE": ("AUTHENTICATE PLAIN | EXTERNAL | <base64> | *", "Logs in to an account with SASL (CAP sasl)."),
     "AWAY": ("AWAY [:<message>]", "Marks you away with <message>, or back without one."),
     "CAP": ("CAP LS [302] | CAP REQ :<caps> | CAP LIST | CAP END", "Negotiates IRCv3 capabilities."),
+    "CHANSERV": ("CHANSERV <command> | CS <command>", "The same as /msg ChanServ <command> (try CS HELP)."),
+    "CS": ("CS <command>", "The same as /msg ChanServ <command> (try CS HELP)."),
     "HELP": ("HELP [<command>]", "Lists the commands, or tells about one."),
     "INFO": ("INFO", "What this server is."),
     "INVITE": ("INVITE <nick> <#chan>", "Invites <nick> to <#chan>, past +i if you are a channel operator."),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from ...protocol import Message
+from ...protocol import Message, casefold
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANTYPES
 from .. import events
+from ..accounts import CHANSERV
 from ..hub import Client, Hub
+from .chanserv import chanserv
 from .nickserv import is_service, nickserv
 from .table import AWAYLEN, command
 
@@ -32,6 +34,10 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
     if is_service(target):
         if not is_notice:
             nickserv(hub, client, text)  # never an event: the text may hold a password
+        return
+    if casefold(target) == casefold(CHANSERV):
+        if not is_notice:
+            chanserv(hub, client, text)
         return
     if target[:1] in CHANTYPES:
         channel = hub.find_channel(target)

@@ -9,7 +9,7 @@ from ...protocol import Message, casefold, host_word, is_valid_nick
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
 from .. import modes
-from ..accounts import NICKSERV
+from ..accounts import RESERVED
 from ..hub import Client, Hub
 from . import accounts
 from .channels import try_join
@@ -121,7 +121,7 @@ def nick(hub: Hub, client: Client, message: Message) -> None:
         hub.reply(client, rpl.ERR_ERRONEUSNICKNAME, new, why)
         return
     key = casefold(new)
-    if key == casefold(NICKSERV):
+    if key in RESERVED:
         hub.reply(client, rpl.ERR_ERRONEUSNICKNAME, new, "Reserved for a service")
         return
     holder = hub.nicks.get(key)
