@@ -8,12 +8,13 @@ import base64
 import pytest
 
 from multichat_trio import config as settings
-from multichat_trio.chat import accounts, bans, opers
+from multichat_trio.chat import accounts, bans, opers, rehash
 from multichat_trio.chat.accounts import Account, LoginLimiter
 from multichat_trio.chat.hub import Client, Hub
 from multichat_trio.ircd.outbox import Outbox
 from multichat_trio.protocol import Message
 
+from .conftest import test_config
 from .test_hub import join_as, make_hub, received
 from .test_opers import CHEAP, SECRET, commands
 
@@ -388,3 +389,13 @@ def test_a_registered_channel_gives_its_founder_ops_on_every_join() -> None:
     assert "Log in first" in cs(hub, bob, "DROP #room")[0]
     assert commands(run(hub, bob, "NICK ChanServ")) == ["432"]
     assert "no longer registered" in cs(hub, alice, "DROP #room")[0]
+
+
+def test_rehash_changes_registration_and_the_grace() -> None:
+    hub, _ = make_hub()
+    report = rehash.apply(hub, rehash.read(lambda: test_config(registration="closed", nick_protection_grace=5)))
+    assert "registration, nick_protection_grace changed" in report
+    alice = join_as(hub, "alice")
+    assert run(hub, alice, f"REGISTER * * {PASSWORD}")[0].params[:2] == ("REGISTER", "DISALLOWED")
+    with pytest.raises(ValueError, match="registration"):
+        test_config(registration="sometimes")
