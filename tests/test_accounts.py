@@ -104,6 +104,7 @@ def test_verify_has_nothing_pending() -> None:
     hub, _ = make_hub()
     alice = join_as(hub, "alice")
     assert run(hub, alice, "VERIFY alice 1234")[0].params[:2] == ("VERIFY", "INVALID_CODE")
+    assert run(hub, alice, "VERIFY :a b")[0].params == ("VERIFY", "INVALID_CODE", "*", "No verification is pending")
 
 
 # --- SASL ------------------------------------------------------------------------------------------

@@ -27,7 +27,10 @@ def _no_such() -> str:
 
 
 def fail(hub: Hub, client: Client, cmd: str, code: str, *context_and_text: str) -> None:
-    hub.send(client, Message("FAIL", (cmd, code, *context_and_text), hub.name))
+    """An IRCv3 standard reply; an echoed context that cannot be a middle parameter (`a b`, `:x`) is `*`."""
+    *context, text = context_and_text
+    middles = [word if word and " " not in word and word[0] != ":" else "*" for word in context]
+    hub.send(client, Message("FAIL", (cmd, code, *middles, text), hub.name))
 
 
 def service_notice(hub: Hub, client: Client, text: str) -> None:
