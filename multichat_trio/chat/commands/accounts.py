@@ -113,7 +113,7 @@ def failed_login(hub: Hub, client: Client, name: str | None, why: str, *, count:
     client.failed_logins += 1
     client.hold_until = max(client.hold_until, now + delay)
     if client.failed_logins >= FAILS_PER_CONNECTION:
-        hub.disconnect(client, "Too many failed logins", kind="kill")
+        hub.disconnect(client, "Too many failed logins", kind="login")
 
 
 # --- nick protection -----------------------------------------------------------------------

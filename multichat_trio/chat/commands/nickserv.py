@@ -87,7 +87,7 @@ def _ghost(hub: Hub, client: Client, nick: str, *, regain: bool) -> None:
         return
     holder = hub.find_client(nick)
     if holder is not None and holder is not client:
-        hub.disconnect(holder, f"GHOST command used by {client.nick}", kind="kill")
+        hub.disconnect(holder, f"GHOST command used by {client.nick}", kind="ghost")
         say(f"{nick} has been disconnected")
     elif not regain:
         say(f"No one else is using {nick}")
