@@ -125,6 +125,7 @@ class Connection:
                 deadline = client.connected_at + config.register_timeout
             else:
                 deadline = last_heard + (config.ping_timeout if awaiting_pong else config.ping_interval)
+            liveness = deadline
             if client.rename_at is not None:  # nick protection: the grace to log in ends then
                 deadline = min(deadline, client.rename_at)
             with trio.CancelScope(deadline=deadline) as scope:
@@ -142,7 +143,8 @@ class Connection:
             if client.rename_at is not None and trio.current_time() >= client.rename_at:
                 hub.nick_grace_over(client)
                 await self.publish(hub.take_events())
-                continue
+                if scope.cancelled_caught and trio.current_time() < liveness:
+                    continue  # only the grace ran out: read on (data that came meanwhile is handled below)
             if scope.cancelled_caught:
                 if not client.registered:
                     await self._close("Registration timed out", "ping")
