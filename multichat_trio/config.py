@@ -31,6 +31,7 @@ GROUPS = {
     "chat": "chat (the IRC listener and what clients see)",
     "limits": "limits (flood control, queues, deadlines)",
     "web": "web monitor",
+    "accounts": "accounts (registration, SASL, nick protection)",
     "history": "history",
     "relay": "relay (where it listens and where it forwards)",
     "relay trust": "relay trust",
@@ -54,6 +55,8 @@ class OperEntry:
     password: str
     #: Addresses, CIDR ranges or `*`/`?` patterns matched on the client's host; empty: any host.
     hosts: tuple[str, ...] = ()
+    #: An account whose logged-in users may OPER as this name without its password (docs/accounts.md).
+    account: str | None = None
 
 
 def parse_opers(raw: Any, where: str) -> tuple[OperEntry, ...]:
@@ -64,18 +67,22 @@ def parse_opers(raw: Any, where: str) -> tuple[OperEntry, ...]:
     for name, table in raw.items():
         if not isinstance(table, dict) or not name or any(ch in name for ch in " ,:\r\n\0"):
             raise ValueError(f"{where}: [opers.{name}] must be a table named by one word")
-        unknown = sorted(set(table) - {"password", "hosts"})
+        unknown = sorted(set(table) - {"password", "hosts", "account"})
         if unknown:
-            raise ValueError(f"{where}: [opers.{name}]: unknown key(s) {', '.join(unknown)} (password, hosts)")
-        password, hosts = table.get("password"), table.get("hosts", [])
-        if not isinstance(password, str) or not password.startswith("$argon2"):
+            raise ValueError(f"{where}: [opers.{name}]: unknown key(s) {', '.join(unknown)} (password, hosts, account)")
+        password, hosts, account = table.get("password"), table.get("hosts", []), table.get("account")
+        if account is not None and (not isinstance(account, str) or not account or " " in account):
+            raise ValueError(f"{where}: [opers.{name}]: account must be an account name")
+        if password is None and account is not None:
+            password = ""  # tied to the account alone: no password opens it
+        elif not isinstance(password, str) or not password.startswith("$argon2"):
             raise ValueError(
                 f"{where}: [opers.{name}]: password must be an argon2 hash (print one with"
                 " `multichat-trio hash-password`); a plain password never goes in the file"
             )
         if not isinstance(hosts, list) or not all(isinstance(host, str) and host for host in hosts):
             raise ValueError(f"{where}: [opers.{name}]: hosts must be a list of addresses, CIDR ranges or patterns")
-        entries.append(OperEntry(name, password, tuple(hosts)))
+        entries.append(OperEntry(name, password, tuple(hosts), account))
     return tuple(entries)
 
 
@@ -113,6 +120,14 @@ class ServerConfig:
     motd: str | None = _setting(None, "file whose lines are the message of the day")
     autojoin: str = _setting("#lobby", "comma list of channels every client joins (empty: none)")
     password: str | None = _setting(None, "server password clients must give with PASS")
+    registration: str = _setting(
+        "open", "who may register accounts (REGISTER, NickServ): open, closed or operators", group="accounts"
+    )
+    nick_protection_grace: float = _setting(
+        60.0,
+        "seconds a client on a registered nickname has to log in before it is renamed GuestNNNN (0: refused at once)",
+        group="accounts",
+    )
     relay_secret: str | None = _setting(
         None, "WEBIRC secret of trusted relays (unset: the secret file's)", group="relay trust"
     )
@@ -167,6 +182,10 @@ class ServerConfig:
             raise ValueError(f"setting monitor_login: {self.monitor_login!r} must be auto or always")
         if any(ch in self.admin for ch in "\r\n\0"):
             raise ValueError("setting admin: must be one line")
+        if self.registration not in ("open", "closed", "operators"):
+            raise ValueError(f"setting registration: {self.registration!r} must be open, closed or operators")
+        if self.nick_protection_grace < 0:
+            raise ValueError("setting nick_protection_grace: must be 0 or more seconds")
         for channel in self.autojoin_channels:
             if not is_channel_name(channel):
                 raise ValueError(f"setting autojoin: {channel!r} is not a channel name (like #lobby)")

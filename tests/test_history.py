@@ -293,10 +293,10 @@ async def test_a_slow_disk_is_logged_and_delays_only_until_the_commit(
     from multichat_trio.ircd import server
 
     class SlowDisk(HistoryStore):
-        def append(self, events: Sequence[NewEvent], channels: Any = None) -> list[int]:
+        def append(self, events: Sequence[NewEvent], channels: Any = None, accounts: Any = None) -> list[int]:
             if any(event.type == "message" for event in events):
                 wall.sleep(0.3)  # runs in the writer's worker thread, as a slow fsync would
-            return super().append(events, channels)
+            return super().append(events, channels, accounts)
 
     monkeypatch.setattr(server, "HistoryStore", SlowDisk)
     monkeypatch.setattr(history_writer, "STALL_WARNING", 0.2)

@@ -73,6 +73,8 @@ def parse_mask(text: str) -> str | None:
     if "/" in text and "@" not in text and "!" not in text:
         return None  # looks like a CIDR range, but is not one
     mask = masks.normalize(text)
+    if mask.startswith(masks.ACCOUNT_EXTBAN):
+        return None  # server bans are checked before a login: an account ban is a channel's (+b $a:name)
     return None if set(mask) <= set("*!@?") else mask
 
 

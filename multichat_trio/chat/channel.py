@@ -48,6 +48,8 @@ class Channel:
     limit: int | None = None
     bans: dict[str, ListEntry] = field(default_factory=dict)
     excepts: dict[str, ListEntry] = field(default_factory=dict)
+    #: The account that registered the channel (ChanServ REGISTER): its users get +o on joining.
+    founder: str | None = None
     #: Casefolded nicks invited (INVITE) and not yet joined, oldest first.
     invited: dict[str, None] = field(default_factory=dict)
     #: `members` as a list for the fan-out, kept while members only join (see `roster`).
@@ -91,8 +93,10 @@ class Channel:
 
     def is_banned(self, client: Client, prefix: str | None = None) -> bool:
         """True if a `+b` mask matches the client (or `prefix`) and no `+e` mask does."""
-        who = prefix or client.prefix
-        return any(masks.match(m, who) for m in self.bans) and not any(masks.match(m, who) for m in self.excepts)
+        who, account = prefix or client.prefix, client.account
+        return any(masks.match(m, who, account) for m in self.bans) and not any(
+            masks.match(m, who, account) for m in self.excepts
+        )
 
     def ban_applies(self, client: Client) -> bool:
         """True if a ban holds `client` here: banned, and neither voiced, channel nor server operator."""
@@ -102,7 +106,15 @@ class Channel:
 
     def has_state(self) -> bool:
         """True if anything worth keeping over a restart differs from a new channel's."""
-        return bool(self.topic or self.modes != DEFAULT_MODES or self.key or self.limit or self.bans or self.excepts)
+        return bool(
+            self.topic
+            or self.modes != DEFAULT_MODES
+            or self.key
+            or self.limit
+            or self.bans
+            or self.excepts
+            or self.founder
+        )
 
     def invite(self, nick: str) -> None:
         self.invited[casefold(nick)] = None
@@ -147,6 +159,7 @@ class Channel:
             "limit": self.limit,
             "bans": [[e.mask, e.by, e.at] for e in self.bans.values()],
             "excepts": [[e.mask, e.by, e.at] for e in self.excepts.values()],
+            "founder": self.founder,
         }
 
     @classmethod
@@ -178,4 +191,5 @@ class Channel:
             limit=int(limit) if limit is not None and int(limit) > 0 else None,
             bans=entries(data.get("bans", ())),
             excepts=entries(data.get("excepts", ())),
+            founder=word(data["founder"]) if data.get("founder") else None,
         )

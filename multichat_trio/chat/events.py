@@ -27,6 +27,12 @@ EventType = Literal[
     "kline",
     "unkline",
     "forget",
+    "account_register",
+    "account_drop",
+    "account_update",
+    "login",
+    "logout",
+    "channel_register",
 ]
 
 
@@ -52,6 +58,12 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "kline": ("nick", "mask", "reason"),
     "unkline": ("nick", "mask"),
     "forget": ("nick", "target"),
+    "account_register": ("nick", "account"),
+    "account_drop": ("nick", "account"),
+    "account_update": ("nick", "account", "what"),
+    "login": ("nick", "account", "how"),
+    "logout": ("nick", "account"),
+    "channel_register": ("nick", "channel"),
     "mode": ("nick", "channel", "modes"),
     "kick": ("nick", "channel", "target", "reason"),
 }
@@ -140,3 +152,8 @@ def unkline(nick: str, mask: str) -> Event:
 def forget(nick: str, target: str, since: float, removed: int) -> Event:
     """Operator `nick` removed `target`'s messages since `since` (unix time; 0: all) from the history and replay."""
     return Event("forget", {"nick": nick, "target": target, "since": since, "removed": removed})
+
+
+def account(kind: EventType, nick: str, name: str, **extra: str) -> Event:
+    """An account event (register, drop, update, login, logout): names only, never a password or hash."""
+    return Event(kind, {"nick": nick, "account": name, **extra})

@@ -21,17 +21,27 @@ from .sink import Sink
 
 class Recipient(Protocol):
     outbox: Sink
-    #: The client asked for IRCv3 `server-time`: it gets the line with a `time` tag.
-    server_time: bool
+    #: The tags it asked for, as bits: 1 IRCv3 `server-time` (a `time` tag), 2 `account-tag` (the sender's
+    #: `account`, on lines from a logged-in user). A bool works too: True is `server-time` alone.
+    server_time: int
+
+
+#: `Recipient.server_time`'s bits.
+TIME_TAG, ACCOUNT_TAG = 1, 2
 
 
 class Line:
     """One encoded line for the first `count` of `recipients`, except `skip` (the sender, unechoed)."""
 
-    __slots__ = ("_tagged", "count", "message", "plain", "recipients", "skip", "when")
+    __slots__ = ("_variants", "account", "count", "message", "plain", "recipients", "skip", "when")
 
     def __init__(
-        self, recipients: list[Recipient], message: Message, when: float, skip: Recipient | None = None
+        self,
+        recipients: list[Recipient],
+        message: Message,
+        when: float,
+        skip: Recipient | None = None,
+        account: str | None = None,
     ) -> None:
         self.recipients = recipients
         self.count = len(recipients)  # the roster may grow later; this line is for these members
@@ -39,16 +49,28 @@ class Line:
         self.message = message
         self.plain = encode(message)
         self.when = when
-        self._tagged: bytes | None = None
+        #: The sender's account (for `account-tag`), or None.
+        self.account = account
+        self._variants: list[bytes | None] | None = None
 
-    def tagged(self) -> bytes:
-        if self._tagged is None:
+    def data(self, variant: int) -> bytes:
+        """The line as a recipient with these tag bits gets it (`Recipient.server_time`)."""
+        if self.account is None:
+            variant &= TIME_TAG
+        if not variant:
+            return self.plain
+        if self._variants is None:
+            self._variants = [self.plain, None, None, None]
+        data = self._variants[variant]
+        if data is None:
             m = self.message
-            self._tagged = encode(Message(m.command, m.params, m.source, {**m.tags, "time": iso_utc(self.when)}))
-        return self._tagged
-
-    def data(self, server_time: bool) -> bytes:
-        return self.tagged() if server_time else self.plain
+            tags = dict(m.tags)
+            if variant & ACCOUNT_TAG:
+                tags["account"] = self.account
+            if variant & TIME_TAG:
+                tags["time"] = iso_utc(self.when)
+            data = self._variants[variant] = encode(Message(m.command, m.params, m.source, tags))
+        return data
 
 
 class Run:
@@ -69,7 +91,7 @@ class Run:
             if first.count <= start:
                 continue
             tail = lines[k:]  # recipients from `start` on get every line from here
-            shared: list[bytes | None] = [None, None]  # without / with the time tag
+            shared: list[bytes | None] = [None, None, None, None]  # by tag bits (Recipient.server_time)
             for client in self.recipients[start : first.count]:
                 if client in skips:  # a sender that did not ask for echoes: all but its own lines
                     if mine := b"".join(line.data(client.server_time) for line in tail if line.skip is not client):

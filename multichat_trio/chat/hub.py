@@ -32,6 +32,7 @@ from ..protocol import (
 )
 from ..protocol import numerics as rpl
 from . import events
+from .accounts import NICKSERV, Accounts, LoginLimiter, SaslState
 from .bans import BanList
 from .channel import Channel
 from .events import Event
@@ -48,7 +49,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[["Hub", "Client", Message], None]
 
 #: Commands a client may send before it is registered.
-PRE_REGISTRATION = {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBIRC"}
+PRE_REGISTRATION = {
+    *("CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "WEBIRC"),
+    *("AUTHENTICATE", "REGISTER", "VERIFY"),  # accounts: SASL and registration come before the welcome
+}
 #: Commands that do not count against the flood bucket (answers to our own PINGs).
 FLOOD_EXEMPT = {"PONG"}
 #: The flood bucket's size until registration, at least: registering takes a few lines at once.
@@ -69,7 +73,7 @@ class Client:
     password_ok: bool = False
     relayed: bool = False
     caps: set[str] = field(default_factory=set)
-    server_time: bool = False  # "server-time" in caps, read once per delivery
+    server_time: int = 0  # tag bits from caps, read once per delivery: 1 "server-time", 2 "account-tag"
     channels: dict[str, Channel] = field(default_factory=dict)
     away: str | None = None
     last_message_at: float = 0.0
@@ -83,6 +87,14 @@ class Client:
     account: str | None = None
     #: SHA-256 fingerprint (hex) of the TLS client certificate it connected with, or None (SASL EXTERNAL).
     certfp: str | None = None
+    #: A SASL exchange under way (AUTHENTICATE), `PASS account:password` waiting for registration.
+    sasl: SaslState | None = None
+    pass_login: tuple[str, str] | None = None
+    #: Failed logins on this connection; the clock time before which its next line waits (a failure's delay).
+    failed_logins: int = 0
+    hold_until: float = 0.0
+    #: When it is renamed for holding a registered nickname it has not identified for (nick protection).
+    rename_at: float | None = None
     closed: bool = False
 
     @property
@@ -150,6 +162,9 @@ class Hub:
         self.whowas = Whowas()
         #: Server bans (KLINE), restored from the store at start.
         self.bans = BanList()
+        #: Registered accounts (restored from the store at start) and the failed-login counts.
+        self.accounts = Accounts()
+        self.login_limits = LoginLimiter()
         #: Work waiting to run off the trio thread, one per client at most (see `Deferred`).
         self._deferred: dict[Client, Deferred] = {}
         #: Reads the settings again (REHASH, SIGHUP): set by whoever knows where they came from.
@@ -337,6 +352,7 @@ class Hub:
         *,
         durable: bool = False,
         skip: Client | None = None,
+        account: str | None = None,
     ) -> None:
         """Deliver `message` to a channel's members or to each recipient, encoded once.
 
@@ -345,7 +361,7 @@ class Hub:
         it before it is safe and nothing overtakes it.
         """
         roster = recipients.roster() if isinstance(recipients, Channel) else list(recipients)
-        line = Line(roster, message, self.wallclock(), skip)  # type: ignore[arg-type]
+        line = Line(roster, message, self.wallclock(), skip, account)  # type: ignore[arg-type]
         if self.durable and (durable or self._held):
             self._held.append((self.recorded if durable else 0, line))
         else:
@@ -384,7 +400,18 @@ class Hub:
             return
         channel.add(client)
         client.channels[key] = channel
-        self.broadcast(channel, Message("JOIN", (channel.name,), client.prefix))
+        joined = Message("JOIN", (channel.name,), client.prefix)
+        extended = [member for member in channel.members if "extended-join" in member.caps]
+        if extended:  # IRCv3 extended-join: `JOIN #chan account :realname` for those who asked
+            plain = [member for member in channel.members if "extended-join" not in member.caps]
+            self.broadcast(plain, joined, account=client.account)
+            full = Message("JOIN", (channel.name, client.account or "*", client.realname), client.prefix)
+            self.broadcast(extended, full, account=client.account)
+        else:
+            self.broadcast(channel, joined, account=client.account)
+        if channel.founder and client.account and casefold(channel.founder) == casefold(client.account):
+            channel.ops.add(client)  # a registered channel's founder operates it, whoever joined first
+            self.broadcast(channel, Message("MODE", (channel.name, "+o", client.nick), self.name))
         if channel.topic:  # no topic, no 331: that answers TOPIC only (as ngircd, InspIRCd and ergo)
             self.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
             self.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
@@ -406,7 +433,7 @@ class Hub:
         channel.remove(client)
         key = casefold(channel.name)
         client.channels.pop(key, None)
-        if not channel.members and channel.name not in self.config.autojoin_channels:
+        if not channel.members and channel.name not in self.config.autojoin_channels and not channel.founder:
             self.channels.pop(key, None)
             self.recent.pop(key, None)  # its replay goes with it (the store still has the history)
             if forget and self.durable:
@@ -504,6 +531,32 @@ class Hub:
     def gave_up_nick(self, client: Client) -> None:
         """`client` leaves, or changes, its nickname: WHOWAS remembers who held it."""
         self.whowas.add(Was(client.nick, client.user, client.host, client.realname, self.wallclock()))
+
+    def rename(self, client: Client, new: str) -> None:
+        """`client` (registered) is now known as `new`, which is free: its peers see the NICK."""
+        old = client.nick
+        if self.nicks.get(casefold(old)) is client:
+            del self.nicks[casefold(old)]
+        self.nicks[casefold(new)] = client
+        self.broadcast(self.peers_of(client), Message("NICK", (new,), client.prefix))
+        self.gave_up_nick(client)
+        client.nick = new
+        self.record(events.nick_change(old, new))
+
+    def nick_grace_over(self, client: Client) -> None:
+        """Its grace has run out: a client still on a nickname registered to another account becomes GuestNNNN."""
+        client.rename_at = None
+        owner = self.accounts.find(client.nick)
+        if client.closed or owner is None or (client.account and casefold(client.account) == casefold(owner.name)):
+            return
+        number = int(self.clock() * 1000) % 9000 + 1000
+        while f"guest{number}" in self.nicks:
+            number = number % 9999 + 1
+        guest = f"Guest{number}"
+        text = f"You did not identify for {client.nick} in time: you are now {guest}"
+        self.send(client, Message("NOTICE", (client.nick, text), f"{NICKSERV}!{NICKSERV}@services."))
+        log.info("%s renamed %s: nickname registered to %s", client.prefix, guest, owner.name)
+        self.rename(client, guest)
 
     def mark_registered(self, client: Client) -> None:
         client.registered = True

@@ -10,6 +10,9 @@ from functools import lru_cache
 
 from ..protocol.names import casefold
 
+#: The extban prefix of an account mask (`+b $a:troll`), as InspIRCd's `account` extban and ergo spell it.
+ACCOUNT_EXTBAN = "$a:"
+
 
 def normalize(mask: str) -> str:
     """`mask` in full `nick!user@host` form, casefolded: `bob` → `bob!*@*`, `*@h` → `*!*@h`, `b!u` → `b!u@*`.
@@ -17,6 +20,8 @@ def normalize(mask: str) -> str:
     Empty parts become `*`, as ngircd, InspIRCd and ergo fill them, so one ban has one spelling.
     """
     mask = casefold(mask.strip())
+    if mask.startswith(ACCOUNT_EXTBAN):  # `$a:name`: whoever is logged in to a matching account
+        return mask if len(mask) > len(ACCOUNT_EXTBAN) else f"{ACCOUNT_EXTBAN}*"
     if "!" in mask:
         nick, _, rest = mask.partition("!")
         user, _, host = rest.partition("@")
@@ -37,6 +42,10 @@ def _pattern(mask: str) -> re.Pattern[str]:
     return re.compile("".join(parts) + r"\Z", re.DOTALL)
 
 
-def match(mask: str, prefix: str) -> bool:
-    """True when `prefix` (`nick!user@host`) matches `mask`, which is normalized first."""
-    return _pattern(normalize(mask)).match(casefold(prefix)) is not None
+def match(mask: str, prefix: str, account: str | None = None) -> bool:
+    """True when `prefix` (`nick!user@host`) matches `mask`, which is normalized first; a `$a:` mask
+    matches the `account` a client is logged in to instead (never one logged in to none)."""
+    mask = normalize(mask)
+    if mask.startswith(ACCOUNT_EXTBAN):
+        return account is not None and _pattern(mask[len(ACCOUNT_EXTBAN) :]).match(casefold(account)) is not None
+    return _pattern(mask).match(casefold(prefix)) is not None

@@ -37,6 +37,8 @@ LIVE = (
     "register_timeout",
     "store_pms",
     "log_level",
+    "registration",
+    "nick_protection_grace",
 )
 
 

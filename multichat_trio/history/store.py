@@ -24,7 +24,7 @@ from ..protocol import casefold
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
 LOCK_WAIT = 0.5
 #: Version of the schema this code writes; older files are migrated on open.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -52,6 +52,17 @@ _MIGRATIONS: dict[int, str] = {
             set_by TEXT NOT NULL,
             set_at REAL NOT NULL,
             expires REAL NOT NULL
+        );
+    """,
+    # Accounts: the argon2 hash stays in this file (the feed and the events never carry it).
+    4: """
+        CREATE TABLE accounts (
+            key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            registered REAL NOT NULL,
+            certfps TEXT NOT NULL DEFAULT '[]',
+            flags TEXT NOT NULL DEFAULT '[]'
         );
     """,
 }
@@ -135,9 +146,13 @@ class HistoryStore:
         return self._db
 
     def append(
-        self, events: Sequence[NewEvent], channels: Mapping[str, dict[str, Any] | None] | None = None
+        self,
+        events: Sequence[NewEvent],
+        channels: Mapping[str, dict[str, Any] | None] | None = None,
+        accounts: Mapping[str, dict[str, Any] | None] | None = None,
     ) -> list[int]:
-        """Store `events`, and the channel states changed with them (None: forget it), in one transaction.
+        """Store `events`, and the channel states and accounts changed with them (None: forget it), in one
+        transaction.
 
         Returns the events' ids (consecutive, increasing).
         """
@@ -151,6 +166,22 @@ class HistoryStore:
                     db.execute(
                         "INSERT OR REPLACE INTO channels (key, data) VALUES (?, ?)",
                         (key, json.dumps(state, ensure_ascii=False)),
+                    )
+            for key, account in (accounts or {}).items():
+                if account is None:
+                    db.execute("DELETE FROM accounts WHERE key = ?", (key,))
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO accounts (key, name, password_hash, registered, certfps, flags)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            key,
+                            account["name"],
+                            account["password_hash"],
+                            account["registered"],
+                            json.dumps(account["certfps"]),
+                            json.dumps(account["flags"]),
+                        ),
                     )
             ids = []
             for event in events:
@@ -179,6 +210,19 @@ class HistoryStore:
             if isinstance(state, dict):
                 states.append(state)
         return states
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every stored account as `Account.snapshot()` gives it (the caller skips malformed rows)."""
+        rows = self.db.execute("SELECT name, password_hash, registered, certfps, flags FROM accounts ORDER BY key")
+        found = []
+        for name, password_hash, registered, certfps, flags in rows.fetchall():
+            try:
+                lists = json.loads(certfps), json.loads(flags)
+            except (TypeError, ValueError):
+                lists = [], []
+            row = {"name": name, "password_hash": password_hash, "registered": registered}
+            found.append(row | {"certfps": lists[0], "flags": lists[1]})
+        return found
 
     def last_id(self) -> int:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()

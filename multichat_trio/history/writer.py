@@ -54,6 +54,7 @@ class HistoryWriter:
         self._prune_now = trio.Event()
         #: Channel states taken from the hub and not stored yet (kept for the next commit if one fails).
         self._channels: dict[str, dict[str, Any] | None] = {}
+        self._accounts: dict[str, dict[str, Any] | None] = {}
 
     async def run(self, events: trio.MemoryReceiveChannel[list[Event]]) -> None:
         """Commit and release until the hub's channel closes; a clean shutdown flushes everything."""
@@ -78,11 +79,13 @@ class HistoryWriter:
         now = self.wallclock()
         rows = [NewEvent(now, event.type, _channel_key(event), event.data) for event in batch]
         self._channels.update(self.hub.take_changed())
+        self._accounts.update(self.hub.accounts.take_changed())
         channels, self._channels = self._channels, {}
+        accounts, self._accounts = self._accounts, {}
         ids: list[int] = []
         started = trio.current_time()
         try:
-            ids = await trio.to_thread.run_sync(self.store.append, rows, channels, limiter=self._thread)
+            ids = await trio.to_thread.run_sync(self.store.append, rows, channels, accounts, limiter=self._thread)
             self._appended += len(ids)
             if self._prune_after and self._appended >= self._prune_after:
                 self._prune_now.set()
@@ -91,6 +94,7 @@ class HistoryWriter:
                 self.failing = False
         except StoreError as exc:
             self._channels = channels | self._channels  # newer states taken meanwhile win
+            self._accounts = accounts | self._accounts
             if not self.failing:
                 log.error("%s; the chat goes on, these events are not stored", exc)
                 self.failing = True

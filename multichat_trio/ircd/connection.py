@@ -125,6 +125,9 @@ class Connection:
                 deadline = client.connected_at + config.register_timeout
             else:
                 deadline = last_heard + (config.ping_timeout if awaiting_pong else config.ping_interval)
+            liveness = deadline
+            if client.rename_at is not None:  # nick protection: the grace to log in ends then
+                deadline = min(deadline, client.rename_at)
             with trio.CancelScope(deadline=deadline) as scope:
                 self._receive_scope = scope
                 try:
@@ -137,6 +140,11 @@ class Connection:
             if self.outbox.broken:
                 await self._close("Connection reset", "error")
                 return
+            if client.rename_at is not None and trio.current_time() >= client.rename_at:
+                hub.nick_grace_over(client)
+                await self.publish(hub.take_events())
+                if scope.cancelled_caught and trio.current_time() < liveness:
+                    continue  # only the grace ran out: read on (data that came meanwhile is handled below)
             if scope.cancelled_caught:
                 if not client.registered:
                     await self._close("Registration timed out", "ping")
@@ -158,6 +166,9 @@ class Connection:
                     break
                 if (deferred := hub.take_deferred(client)) is not None:
                     await self._run_deferred(deferred)
+                if client.hold_until > trio.current_time():  # a failed login: its next line waits
+                    await self.publish(hub.take_events())
+                    await trio.sleep_until(client.hold_until)
             await self.publish(hub.take_events())
 
     async def _run_deferred(self, deferred: Deferred) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import trio
 
 from ..chat import rehash
+from ..chat.accounts import restore_accounts
 from ..chat.commands import COMMANDS
 from ..chat.events import Event, well_formed
 from ..chat.hub import Hub
@@ -178,6 +179,7 @@ class ChatServer:
             await trio.to_thread.run_sync(store.open)
             recent, restored, channels = await trio.to_thread.run_sync(self._read_back, store)
             bans = await trio.to_thread.run_sync(store.server_bans, self.hub.wallclock())
+            accounts = await trio.to_thread.run_sync(store.accounts)
         except StoreError as exc:
             if store is not None:
                 await trio.to_thread.run_sync(store.close)
@@ -187,14 +189,16 @@ class ChatServer:
         self.restored = restored
         for ban in bans:
             self.hub.bans.add(ban)
+        known = restore_accounts(self.hub.accounts, accounts)
         self.hub.durable = True
         shown = path if path == ":memory:" else os.path.abspath(path)
         log.info(
-            "history: %s (%d channels restored, %d with recent messages, %d server bans)",
+            "history: %s (%d channels restored, %d with recent messages, %d server bans, %d accounts)",
             shown,
             kept,
             len(self.hub.recent),
             len(bans),
+            known,
         )
         return store
 

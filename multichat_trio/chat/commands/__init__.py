@@ -2,24 +2,42 @@
 
 Each handler gets the hub, the client and the parsed message, and answers through the hub's
 delivery helpers. The modules group the commands by concern: `registration`, `queries`, `channels`,
-`messages`, `info`, `operators`, `modes` (channel MODE), `moderation` (KICK, INVITE). docs/protocol.md is
+`messages`, `info`, `operators`, `modes` (channel MODE), `moderation` (KICK, INVITE),
+`accounts` (REGISTER, VERIFY, logins, nick protection), `sasl` (AUTHENTICATE), `nickserv`. docs/protocol.md is
 the user-facing description of the same rules.
 """
 
 from __future__ import annotations
 
-from . import channels, info, messages, moderation, modes, operators, queries, registration
+from . import (
+    accounts,
+    channels,
+    chanserv,
+    info,
+    messages,
+    moderation,
+    modes,
+    nickserv,
+    operators,
+    queries,
+    registration,
+    sasl,
+)
 from .table import COMMANDS, SUPPORTED_CAPS
 
 __all__ = [
     "COMMANDS",
     "SUPPORTED_CAPS",
+    "accounts",
     "channels",
+    "chanserv",
     "info",
     "messages",
     "moderation",
     "modes",
+    "nickserv",
     "operators",
     "queries",
     "registration",
+    "sasl",
 ]

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 HELP: dict[str, tuple[str, ...]] = {
     "ADMIN": ("ADMIN", "Who runs this server and how to reach them."),
+    "AUTHENTICATE": ("AUTHENTICATE PLAIN | EXTERNAL | <base64> | *", "Logs in to an account with SASL (CAP sasl)."),
     "AWAY": ("AWAY [:<message>]", "Marks you away with <message>, or back without one."),
     "CAP": ("CAP LS [302] | CAP REQ :<caps> | CAP LIST | CAP END", "Negotiates IRCv3 capabilities."),
+    "CHANSERV": ("CHANSERV <command> | CS <command>", "The same as /msg ChanServ <command> (try CS HELP)."),
+    "CS": ("CS <command>", "The same as /msg ChanServ <command> (try CS HELP)."),
     "HELP": ("HELP [<command>]", "Lists the commands, or tells about one."),
     "INFO": ("INFO", "What this server is."),
     "INVITE": ("INVITE <nick> <#chan>", "Invites <nick> to <#chan>, past +i if you are a channel operator."),
+    "NICKSERV": ("NICKSERV <command> | NS <command>", "The same as /msg NickServ <command> (try NS HELP)."),
+    "NS": ("NS <command>", "The same as /msg NickServ <command> (try NS HELP)."),
+    "REGISTER": ("REGISTER <account|*> <email|*> <password>", "Registers your nickname as an account."),
+    "VERIFY": ("VERIFY <account> <code>", "Completes a registration that waits for a code (none here do)."),
     "ISON": ("ISON <nick> [<nick> ...]", "Which of these nicks are online."),
     "JOIN": ("JOIN <#chan>[,<#chan>] [<key>[,<key>]] | JOIN 0", "Joins channels (creating them), or leaves all."),
     "KICK": ("KICK <#chan> <nick> [:<reason>]", "Removes <nick> from <#chan> (channel operators)."),

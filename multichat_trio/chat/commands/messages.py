@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from ...protocol import Message
+from ...protocol import Message, casefold
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANTYPES
 from .. import events
+from ..accounts import CHANSERV
 from ..hub import Client, Hub
+from .chanserv import chanserv
+from .nickserv import is_service, nickserv
 from .table import AWAYLEN, command
 
 
@@ -28,6 +31,14 @@ def privmsg(hub: Hub, client: Client, message: Message) -> None:
 
 
 def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_notice: bool) -> None:
+    if is_service(target):
+        if not is_notice:
+            nickserv(hub, client, text)  # never an event: the text may hold a password
+        return
+    if casefold(target) == casefold(CHANSERV):
+        if not is_notice:
+            chanserv(hub, client, text)
+        return
     if target[:1] in CHANTYPES:
         channel = hub.find_channel(target)
         if channel is None:
@@ -43,7 +54,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         hub.messages_total += 1
         hub.record(events.message(client.nick, channel.name, text, command))  # first: the line waits for it
         line = Message(command, (channel.name, text), client.prefix)
-        hub.broadcast(channel, line, durable=True, skip=None if echo else client)
+        hub.broadcast(channel, line, durable=True, skip=None if echo else client, account=client.account)
         hub.remember(channel, client.nick, command, text)
         return
     recipient = hub.find_client(target)
@@ -53,7 +64,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         return
     line = Message(command, (recipient.nick, text), client.prefix)
     echo = "echo-message" in client.caps and recipient is not client
-    hub.broadcast([recipient, client] if echo else [recipient], line)
+    hub.broadcast([recipient, client] if echo else [recipient], line, account=client.account)
     hub.messages_total += 1
     hub.record(events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None))
     if recipient.away is not None and not is_notice:

@@ -38,10 +38,14 @@ def notice(hub: Hub, client: Client, text: str) -> None:
 
 @command("OPER")
 def oper(hub: Hub, client: Client, message: Message) -> None:
-    if not need(hub, client, message, 2):
-        return
-    name, password = message.params[:2]
+    """`OPER <name> <password>`; `OPER <name>` alone for an operator tied to the account one is logged in to."""
+    name = message.param(0)
     entry = opers.find(hub.config.opers, name)
+    tied, mine = entry.account if entry is not None else None, client.account
+    by_account = tied is not None and mine is not None and casefold(tied) == casefold(mine)
+    if not by_account and not need(hub, client, message, 2):
+        return
+    password = message.param(1)
     if not hub.config.opers or (entry is not None and not opers.host_allowed(entry, client.host)):
         hub.reply(client, rpl.ERR_NOOPERHOST, "No O-lines for your host")
         log.warning("OPER %s by %s refused: not from an allowed host", name, client.prefix)
@@ -65,7 +69,12 @@ def oper(hub: Hub, client: Client, message: Message) -> None:
         hub.record(events.oper(client.nick, entry.name))
         log.info("%s is now operator %s", client.prefix, entry.name)
 
-    hub.defer(client, partial(opers.verify, entry.password, password), checked)
+    if by_account:
+        checked(True)
+    elif not entry.password:  # tied to an account the client is not logged in to: no password opens it
+        checked(False)
+    else:
+        hub.defer(client, partial(opers.verify, entry.password, password), checked)
 
 
 @command("KILL")

@@ -97,11 +97,32 @@ def who(hub: Hub, client: Client, message: Message) -> None:
         members = [found] if found is not None and found.registered else []
     hub.allow_reply(client, len(members) + 1)
     multi = "multi-prefix" in client.caps
+    fields, _, token = message.param(1).partition(",")
     for member in members:
         flags = ("G" if member.away is not None else "H") + ("*" if member.oper is not None else "")
         if channel is not None:
             flags += channel.prefix_of(member, multi=multi)
         where = channel.name if channel is not None else "*"
+        if fields.startswith("%"):  # WHOX: the fields asked for, in the standard order
+            values = {
+                "t": token or "0",
+                "c": where,
+                "u": member.user,
+                "i": "255.255.255.255",
+                "h": member.host,
+                "s": hub.name,
+                "n": member.nick,
+                "f": flags,
+                "d": "0",
+                "l": str(int(hub.clock() - member.last_message_at)),
+                "a": member.account or "0",
+                "o": "n/a",
+                "r": member.realname,
+            }
+            chosen = [value for letter, value in values.items() if letter in fields]
+            if chosen:
+                hub.reply(client, rpl.RPL_WHOSPCRPL, *chosen)
+            continue
         hub.reply(
             client,
             rpl.RPL_WHOREPLY,
@@ -138,6 +159,8 @@ def whois(hub: Hub, client: Client, message: Message) -> None:
             hub.reply(client, rpl.RPL_AWAY, target.nick, target.away)
         if target.oper is not None:
             hub.reply(client, rpl.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+        if target.account is not None:
+            hub.reply(client, rpl.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
         idle = int(hub.clock() - target.last_message_at)
         signon = str(int(target.signon))
         hub.reply(client, rpl.RPL_WHOISIDLE, target.nick, str(idle), signon, "seconds idle, signon time")

@@ -8,13 +8,15 @@ import ipaddress
 from ...protocol import Message, casefold, host_word, is_valid_nick
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
-from .. import events, modes
+from .. import modes
+from ..accounts import RESERVED
 from ..hub import Client, Hub
+from . import accounts
 from .channels import try_join
 from .moderation import KICK_TARGETS
 from .operators import disconnect_banned
 from .queries import lusers, motd
-from .table import AWAYLEN, KICKLEN, SUPPORTED_CAPS, TOPICLEN, VERSION, command, need
+from .table import AWAYLEN, CAP_VALUES, KICKLEN, SUPPORTED_CAPS, TOPICLEN, VERSION, command, need
 
 #: Tokens in one 005 line (with the nick and the trailing text, within IRC's 15 parameters).
 ISUPPORT_PER_LINE = 12
@@ -27,7 +29,13 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
     if sub == "LS":
         if not client.registered:
             client.cap_negotiating = True
-        hub.send(client, Message("CAP", (target, "LS", " ".join(SUPPORTED_CAPS)), hub.name))
+        with_values = message.param(1).isdigit() and int(message.param(1)) >= 302
+        offered = [
+            f"{name}={CAP_VALUES[name]}" if with_values and name in CAP_VALUES else name
+            for name in SUPPORTED_CAPS
+            if name != "draft/account-registration" or accounts.registration_cap(hub)
+        ]
+        hub.send(client, Message("CAP", (target, "LS", " ".join(offered)), hub.name))
     elif sub == "LIST":
         hub.send(client, Message("CAP", (target, "LIST", " ".join(sorted(client.caps))), hub.name))
     elif sub == "REQ":
@@ -38,11 +46,14 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
         if all(name.lstrip("-") in SUPPORTED_CAPS for name in wanted) and wanted:
             client.caps.update(adding)
             client.caps.difference_update(name[1:] for name in wanted if name.startswith("-"))
-            client.server_time = "server-time" in client.caps
+            client.server_time = ("server-time" in client.caps) | ("account-tag" in client.caps) << 1
             hub.send(client, Message("CAP", (target, "ACK", message.param(1)), hub.name))
         else:
             hub.send(client, Message("CAP", (target, "NAK", message.param(1)), hub.name))
     elif sub == "END":
+        if client.sasl is not None:  # CAP END ends an unfinished SASL exchange (IRCv3 sasl-3.1)
+            client.sasl = None
+            hub.reply(client, rpl.ERR_SASLABORTED, "SASL authentication aborted")
         client.cap_negotiating = False
         _try_register(hub, client)
     else:
@@ -54,7 +65,11 @@ def pass_(hub: Hub, client: Client, message: Message) -> None:
     if client.registered:
         hub.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
     elif need(hub, client, message, 1):
-        client.password_ok = hub.config.password in (None, message.params[0])
+        given = message.params[0]
+        client.password_ok = hub.config.password in (None, given)
+        if hub.config.password is None and ":" in given:  # `PASS account:password`, for clients without SASL
+            name, _, password = given.partition(":")
+            client.pass_login = (name, password) if name and password else None
 
 
 @command("WEBIRC")
@@ -106,6 +121,9 @@ def nick(hub: Hub, client: Client, message: Message) -> None:
         hub.reply(client, rpl.ERR_ERRONEUSNICKNAME, new, why)
         return
     key = casefold(new)
+    if key in RESERVED:
+        hub.reply(client, rpl.ERR_ERRONEUSNICKNAME, new, "Reserved for a service")
+        return
     holder = hub.nicks.get(key)
     if holder is not None and holder is not client:
         hub.reply(client, rpl.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
@@ -117,15 +135,15 @@ def nick(hub: Hub, client: Client, message: Message) -> None:
     if banned is not None:
         hub.reply(client, rpl.ERR_BANNICKCHANGE, banned.name, "Cannot change nickname while banned on channel")
         return
-    if hub.nicks.get(casefold(old)) is client:
-        del hub.nicks[casefold(old)]
-    hub.nicks[key] = client
     if client.registered:
-        hub.broadcast(hub.peers_of(client), Message("NICK", (new,), client.prefix))
-        hub.gave_up_nick(client)
-        client.nick = new
-        hub.record(events.nick_change(old, new))
+        if accounts.protection_refuses(hub, client, new):
+            return
+        hub.rename(client, new)
+        accounts.protect_nick(hub, client)
     else:
+        if hub.nicks.get(casefold(old)) is client:
+            del hub.nicks[casefold(old)]
+        hub.nicks[key] = client
         client.nick = new
         _try_register(hub, client)
 
@@ -152,6 +170,20 @@ def _try_register(hub: Hub, client: Client) -> None:
     if (ban := hub.bans.find(client.host, client.prefix, hub.wallclock())) is not None:
         disconnect_banned(hub, client, ban)
         return
+    if client.pass_login is not None:  # log in first (off the trio thread), then register either way
+        (name, password), client.pass_login = client.pass_login, None
+        if client.account is None:
+            accounts.check_password(
+                hub,
+                client,
+                name,
+                password,
+                lambda account: (accounts.log_in(hub, client, account, "pass"), _try_register(hub, client)),
+                lambda why: (accounts.service_notice(hub, client, f"Not logged in: {why}"), _try_register(hub, client)),
+            )
+            return
+    if accounts.protection_refuses(hub, client, client.nick):
+        return
     hub.mark_registered(client)
     created = hub.created.strftime("%Y-%m-%d %H:%M:%S UTC")
     hub.reply(client, rpl.RPL_WELCOME, f"Welcome to the {hub.config.network} IRC network, {client.prefix}")
@@ -161,6 +193,7 @@ def _try_register(hub: Hub, client: Client) -> None:
     send_isupport(hub, client)
     lusers(hub, client, Message("LUSERS"))
     motd(hub, client, Message("MOTD"))
+    accounts.protect_nick(hub, client)
     for name in hub.config.autojoin_channels:  # as a JOIN would: a ban, +i or +k keeps the user out
         try_join(hub, client, name)
 
@@ -175,6 +208,7 @@ def send_isupport(hub: Hub, client: Client) -> None:
         f"CHANNELLEN={CHANNELLEN}",
         "CHANTYPES=" + CHANTYPES,
         "EXCEPTS=e",
+        "EXTBAN=$,a",
         f"KICKLEN={KICKLEN}",
         "LINELEN=512",
         "NETWORK=" + hub.config.network,
@@ -186,6 +220,7 @@ def send_isupport(hub: Hub, client: Client) -> None:
         f"TARGMAX=KICK:{KICK_TARGETS},NAMES:,NOTICE:4,PRIVMSG:4,WHOIS:1",
         f"TOPICLEN={TOPICLEN}",
         "UTF8ONLY",
+        "WHOX",
     ]
     for start in range(0, len(tokens), ISUPPORT_PER_LINE):  # IRC allows 15 parameters a line
         hub.reply(client, rpl.RPL_ISUPPORT, *tokens[start : start + ISUPPORT_PER_LINE], "are supported by this server")

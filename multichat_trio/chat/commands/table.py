@@ -10,7 +10,21 @@ from ..hub import Client, Handler, Hub
 
 COMMANDS: dict[str, Handler] = {}
 #: Capabilities we implement and so advertise in `CAP LS`.
-SUPPORTED_CAPS = ("batch", "echo-message", "invite-notify", "multi-prefix", "server-time", "userhost-in-names")
+SUPPORTED_CAPS = (
+    "account-notify",
+    "account-tag",
+    "batch",
+    "draft/account-registration",
+    "echo-message",
+    "extended-join",
+    "invite-notify",
+    "multi-prefix",
+    "sasl",
+    "server-time",
+    "userhost-in-names",
+)
+#: Values shown with `CAP LS 302` (IRCv3 3.2).
+CAP_VALUES = {"sasl": "PLAIN,EXTERNAL", "draft/account-registration": "before-connect"}
 
 TOPICLEN = 390
 AWAYLEN = 200
