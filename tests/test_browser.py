@@ -52,7 +52,7 @@ async def monitor(nursery: trio.Nursery) -> AsyncIterator[Running]:
 
 def browse(url: str, chat: Callable[[], Awaitable[None]], screenshot: Path) -> dict[str, Any]:
     """In a worker thread: open the page, let `chat` happen (in trio), then read the DOM."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     dialogs: list[str] = []
     errors: list[str] = []
@@ -68,7 +68,8 @@ def browse(url: str, chat: Callable[[], Awaitable[None]], screenshot: Path) -> d
             page.wait_for_selector("#status.live", timeout=WAIT_MS)
             trio.from_thread.run(chat)
             page.wait_for_selector("#log .row.leave.alert", timeout=WAIT_MS)  # the flood kick, last
-            page.wait_for_function("document.getElementById('stat-messages').textContent !== '0'", timeout=WAIT_MS)
+            # `expect` polls from Playwright's side: wait_for_function would eval in the page, which its CSP forbids.
+            expect(page.locator("#stat-messages")).not_to_have_text("0", timeout=WAIT_MS)
             page.screenshot(path=str(screenshot))
             return {
                 "messages": page.locator("#log .row.message .text").all_text_contents(),

@@ -22,7 +22,7 @@ TOKEN = "browser-monitor-token"
 
 def log_in_and_watch(url: str, chat: Callable[[], Awaitable[None]]) -> dict[str, Any]:
     """In a worker thread: a wrong token, the right one, a chat message seen live, then logout."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     errors: list[str] = []
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
@@ -36,7 +36,7 @@ def log_in_and_watch(url: str, chat: Callable[[], Awaitable[None]]) -> dict[str,
             page.wait_for_selector("#login:not([hidden])", timeout=WAIT_MS)
             page.fill("#login-password", "wrong")
             page.click("#login button[type=submit]")
-            page.wait_for_function("document.getElementById('login-error').textContent !== ''", timeout=WAIT_MS)
+            expect(page.locator("#login-error")).not_to_have_text("", timeout=WAIT_MS)  # no eval: the page's CSP
             refused = page.locator("#login-error").inner_text()
             page.fill("#login-password", TOKEN)
             page.click("#login button[type=submit]")
