@@ -83,6 +83,8 @@ class Client:
     account: str | None = None
     #: SHA-256 fingerprint (hex) of the TLS client certificate it connected with, or None (SASL EXTERNAL).
     certfp: str | None = None
+    #: Connected over TLS (the `sts` capability then gives a duration, not a port).
+    tls: bool = False
     closed: bool = False
 
     @property
@@ -154,6 +156,8 @@ class Hub:
         self._deferred: dict[Client, Deferred] = {}
         #: Reads the settings again (REHASH, SIGHUP): set by whoever knows where they came from.
         self.reload: Callable[[], ServerConfig] | None = None
+        #: The TLS listener's port, once there is one: the `sts` capability points plain clients to it.
+        self.tls_port: int | None = None
         #: Connections per address (and their connect rate): the server asks it before `connect`.
         self.addresses = AddressBook(
             config.max_clients_per_ip, config.max_connects_per_ip, config.connect_window, clock()

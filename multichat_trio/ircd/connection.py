@@ -41,11 +41,31 @@ def blocking_limiter() -> trio.CapacityLimiter:
         return limiter
 
 
+def _through_drain(data: bytes) -> int:
+    """The outbox's `send` on a TLS connection: nothing goes out at once, so the drain task sends it."""
+    return 0
+
+
 class Connection:
-    def __init__(self, stream: trio.SocketStream, hub: Hub, publish: Publish, host: str, nagle: bool) -> None:
-        # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
-        sock = self._sock = socket.socket(fileno=stream.socket.detach())
-        self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))  # sets TCP_NODELAY
+    def __init__(
+        self,
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+        hub: Hub,
+        publish: Publish,
+        host: str,
+        nagle: bool,
+    ) -> None:
+        send: Callable[[bytes], int]
+        if isinstance(stream, trio.SSLStream):
+            # Encrypted: every write goes through the drain task (`send_all` on the TLS stream).
+            self.stream: trio.abc.Stream = stream
+            self._sock: socket.socket | trio.socket.SocketType = stream.transport_stream.socket
+            send = _through_drain
+        else:
+            # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
+            sock = socket.socket(fileno=stream.socket.detach())
+            self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))  # sets TCP_NODELAY
+            self._sock, send = sock, sock.send
         if nagle:
             self.set_nagle(True)
         self.hub = hub
@@ -54,7 +74,7 @@ class Connection:
         self._receive_scope: trio.CancelScope | None = None
         #: Set once the hub has queued the client's goodbye (or the socket failed): nothing more to wait for.
         self._goodbye_queued = trio.Event()
-        self.outbox = Outbox(hub.config.sendq, sock.send, self._start_drain, self._stop_reading)
+        self.outbox = Outbox(hub.config.sendq, send, self._start_drain, self._stop_reading)
         self.client: Client = hub.connect(host, self.outbox)
 
     def set_nagle(self, on: bool) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import ssl
 from collections import deque
 from functools import partial
 from typing import Any
@@ -29,6 +30,7 @@ from ..config import ServerConfig, StartupError, naming_listener
 from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
+from ..tls import certfp, server_context
 from .accept import LOG_INTERVAL, accept_forever, client_cap
 from .connection import Connection, blocking_limiter
 from .flusher import Flusher
@@ -48,6 +50,12 @@ class ChatServer:
         self.stats = StatsMeter(self.hub, trio.current_time)
         self.flusher = Flusher(self.hub.fanout, self._publish_dropped, self._on_load)
         self.port = 0
+        #: The TLS listener's port once it listens (with --tls-cert), else None.
+        self.tls_port: int | None = None
+        #: The context new TLS handshakes use; a rehash replaces it (connected clients keep theirs).
+        self.tls: ssl.SSLContext | None = None
+        if config.tls_cert:
+            self.tls = server_context(config.tls_cert, config.tls_key, client_ca=config.tls_client_ca)
         #: Connections served at once: `max_clients`, or fewer if the open-file limit says so.
         self.max_clients = client_cap(config)
         if self.max_clients < config.max_clients:
@@ -103,6 +111,15 @@ class ChatServer:
                 for listener in listeners:
                     listening.start_soon(accept_forever, listener, self._serve_connection, connections)
                 self.port = listeners[0].socket.getsockname()[1]
+                if self.tls is not None:
+                    with naming_listener("chat TLS", "--tls-port", self.config.host, self.config.tls_port):
+                        secure = await trio.open_tcp_listeners(
+                            self.config.tls_port, host=self.config.host, backlog=self.max_clients
+                        )
+                    serve_tls = partial(self._serve_connection, tls=True)
+                    for listener in secure:
+                        listening.start_soon(accept_forever, listener, serve_tls, connections, "chat TLS")
+                    self.tls_port = self.hub.tls_port = secure[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
                 listening.start_soon(self._report_refusals)
@@ -126,7 +143,23 @@ class ChatServer:
         loaded = await trio.to_thread.run_sync(rehash.read, self.hub.reload, limiter=blocking_limiter())
         report = rehash.apply(self.hub, loaded)
         await self.publish(self.hub.take_events())
+        if self.tls is not None and not isinstance(loaded, str):
+            report += await self._reload_certificate()
         return report
+
+    async def _reload_certificate(self) -> str:
+        """Read the TLS certificate and key again: new handshakes use them; a bad file keeps the old ones."""
+        config = self.hub.config
+        try:
+            self.tls = await trio.to_thread.run_sync(
+                partial(server_context, config.tls_cert or "", config.tls_key, client_ca=config.tls_client_ca),
+                limiter=blocking_limiter(),
+            )
+        except StartupError as exc:
+            log.warning("TLS certificate not reloaded, the old one stays: %s", exc)
+            return f"; TLS certificate not reloaded (the old one stays): {exc}"
+        log.info("TLS certificate reloaded from %s", config.tls_cert)
+        return "; TLS certificate reloaded"
 
     async def publish(self, events: list[Event]) -> None:
         """Hand one hub call's events to the feed as one item, keeping their order."""
@@ -244,12 +277,16 @@ class ChatServer:
             await writer.close()
             done.set()
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+    async def _serve_connection(self, plain: trio.SocketStream, *, tls: bool = False) -> None:
         try:
-            host = stream.socket.getpeername()[0]
+            host = plain.socket.getpeername()[0]
         except OSError:
-            await trio.aclose_forcefully(stream)
+            await trio.aclose_forcefully(plain)
             return
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = plain
+        if tls:
+            assert self.tls is not None
+            stream = trio.SSLStream(plain, self.tls, server_side=True)  # a refusal below goes out encrypted
         if self._stop.is_set():
             await _refuse(stream, "Server shutting down")
             return
@@ -259,7 +296,22 @@ class ChatServer:
             self._log_refusal(host, refusal)
             await _refuse(stream, refusal)
             return
+        fingerprint = None
+        if isinstance(stream, trio.SSLStream):
+            shaken = False
+            with trio.move_on_after(self.config.register_timeout):
+                try:
+                    await stream.do_handshake()
+                    shaken = True
+                except trio.BrokenResourceError as exc:
+                    log.debug("TLS handshake with %s failed: %s", host, exc.__cause__ or exc)
+            if not shaken:
+                await trio.aclose_forcefully(stream)
+                return
+            fingerprint = certfp(stream)
         connection = Connection(stream, self.hub, self.publish, host, self._nagle)
+        connection.client.tls = tls
+        connection.client.certfp = fingerprint
         self._connections.add(connection)
         try:
             await connection.run()
@@ -291,7 +343,7 @@ class ChatServer:
             await self.publish([Event("stats", sample)])
 
 
-async def _refuse(stream: trio.SocketStream, reason: str) -> None:
+async def _refuse(stream: trio.abc.Stream, reason: str) -> None:
     with trio.move_on_after(1):
         with contextlib.suppress(trio.BrokenResourceError, OSError):
             await stream.send_all(f"ERROR :{reason}\r\n".encode())

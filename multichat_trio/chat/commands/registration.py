@@ -27,7 +27,10 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
     if sub == "LS":
         if not client.registered:
             client.cap_negotiating = True
-        hub.send(client, Message("CAP", (target, "LS", " ".join(SUPPORTED_CAPS)), hub.name))
+        hub.send(
+            client,
+            Message("CAP", (target, "LS", " ".join(filter(None, (*SUPPORTED_CAPS, sts(hub, client))))), hub.name),
+        )
     elif sub == "LIST":
         hub.send(client, Message("CAP", (target, "LIST", " ".join(sorted(client.caps))), hub.name))
     elif sub == "REQ":
@@ -47,6 +50,13 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
         _try_register(hub, client)
     else:
         hub.reply(client, rpl.ERR_INVALIDCAPCMD, sub or "*", "Invalid CAP command")
+
+
+def sts(hub: Hub, client: Client) -> str | None:
+    """The IRCv3 `sts` capability: where to upgrade (plain) or how long to insist on TLS; None without TLS."""
+    if hub.tls_port is None or hub.config.sts_duration <= 0:
+        return None
+    return f"sts=duration={hub.config.sts_duration}" if client.tls else f"sts=port={hub.tls_port}"
 
 
 @command("PASS")
