@@ -12,11 +12,12 @@ import trio
 import trustme
 
 from multichat_trio.__main__ import main
-from multichat_trio.config import StartupError
+from multichat_trio.config import RelayConfig, StartupError
 from multichat_trio.ircd.server import ChatServer
+from multichat_trio.relay.proxy import Relay, RelayLimits
 from multichat_trio.tls import server_context
 
-from .conftest import StartServer, test_config
+from .conftest import RELAY_SECRET, StartServer, test_config
 from .ircclient import IrcClient
 
 
@@ -211,3 +212,53 @@ def test_serve_stops_with_one_line_naming_the_missing_certificate(
     assert stopped.value.code == 1
     err = capsys.readouterr().err
     assert f"TLS certificate (--tls-cert) {missing}: No such file" in err and "Traceback" not in err
+
+
+async def test_the_relay_accepts_tls_and_reaches_the_server_over_tls(
+    start_server: StartServer, open_client: Any, certs: Certs, nursery: trio.Nursery
+) -> None:
+    server = await start_server(**certs.settings())
+    assert server.tls_port is not None
+    config = RelayConfig(
+        port=0,
+        server_port=server.tls_port,
+        stats_interval=0,
+        relay_secret=RELAY_SECRET,
+        tls_cert=str(certs.cert),
+        tls_key=str(certs.key),
+        server_tls=True,
+        server_ca=str(certs.write_ca()),
+    )
+    relay = await nursery.start(Relay(config, RelayLimits(connect_timeout=5, send_timeout=5, shutdown_grace=1)).serve)
+    user = await tls_client(relay.port, certs.client_context())
+    try:
+        seen = await user.register("hidden")
+        assert any(m.command == "001" and m.params[0] == "*hidden" for m in seen)
+        await user.send("CAP LS 302")
+        caps = (await user.expect("CAP")).params[-1].split()
+        assert not [cap for cap in caps if cap.startswith("sts")]  # the relay, not the server, has the ports
+        (starred,) = server.hub.clients
+        assert starred.relayed and starred.tls and starred.host == "127.0.0.1"
+    finally:
+        await user.stream.aclose()
+
+
+async def test_the_relay_refuses_a_server_certificate_it_cannot_verify(
+    start_server: StartServer, open_client: Any, certs: Certs, nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    server = await start_server(**certs.settings())
+    (tmp_path / "other").mkdir()
+    other = Certs(tmp_path / "other", "other")  # a CA that did not sign the server's certificate
+    assert server.tls_port is not None
+    config = RelayConfig(
+        port=0,
+        server_port=server.tls_port,
+        stats_interval=0,
+        relay_secret=RELAY_SECRET,
+        server_tls=True,
+        server_ca=str(other.write_ca()),
+    )
+    relay = await nursery.start(Relay(config, RelayLimits(connect_timeout=5, send_timeout=5, shutdown_grace=1)).serve)
+    user = await open_client(relay.port)
+    (error,) = [m for m in await user.wait_closed() if m.command == "ERROR"]
+    assert "upstream unavailable" in error.params[0] and "CERTIFICATE_VERIFY_FAILED" in error.params[0]

@@ -54,7 +54,7 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
 
 def sts(hub: Hub, client: Client) -> str | None:
     """The IRCv3 `sts` capability: where to upgrade (plain) or how long to insist on TLS; None without TLS."""
-    if hub.tls_port is None or hub.config.sts_duration <= 0:
+    if hub.tls_port is None or hub.config.sts_duration <= 0 or client.relayed:  # a relay has its own ports
         return None
     return f"sts=duration={hub.config.sts_duration}" if client.tls else f"sts=port={hub.tls_port}"
 
