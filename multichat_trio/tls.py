@@ -1,19 +1,59 @@
 """TLS contexts for the chat listener, the relay and the web monitor, from PEM files (stdlib `ssl`).
 
 Every context speaks TLS 1.2 or later without compression. A certificate or key that cannot be
-used is a `StartupError` naming the file and the flag, so `serve` stops with one clear line; a
-rehash builds a new context the same way and keeps the old one if that fails. A new context only
-affects handshakes made after it: connected clients keep theirs.
+used is a `StartupError` naming the file and the flag, so `serve` stops with one clear line. A
+`LiveCertificate` is read again on REHASH/SIGHUP (a renewed certificate in the same files): a new
+context is built on a worker thread, and if that fails the old one stays. Only handshakes made
+after it use the new one: connected clients keep their session.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ssl
-
-import trio
+from typing import TYPE_CHECKING
 
 from .config import StartupError
+
+if TYPE_CHECKING:
+    import trio
+
+
+class LiveCertificate:
+    """The certificate a listener presents, replaced by `reloaded` (REHASH) for the next handshakes."""
+
+    def __init__(self, what: str, cert: str, key: str | None, *, client_ca: str | None = None, flag: str) -> None:
+        self.what = what
+        self._files = (cert, key, client_ca, flag)
+        #: The context new handshakes use.
+        self.context = self.load()
+
+    def load(self) -> ssl.SSLContext:
+        """A fresh context from the files (blocking: a worker thread at rehash); StartupError if unusable."""
+        cert, key, client_ca, flag = self._files
+        return server_context(cert, key, client_ca=client_ca, flag=flag)
+
+    def reloaded(self, result: ssl.SSLContext | str) -> str:
+        """Take `load()`'s result (or its error's text); the report's words."""
+        if isinstance(result, str):
+            return f"{self.what} certificate not reloaded (the old one stays): {result}"
+        self.context = result
+        return f"{self.what} certificate reloaded"
+
+    def front(self, alpn: list[str] | None = None) -> ssl.SSLContext:
+        """A context that hands each handshake to the current one, for a listener that keeps its context."""
+        context = self.load()
+        if alpn:
+            context.set_alpn_protocols(alpn)
+
+        def switch(connection: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: ssl.SSLContext) -> None:
+            if self.context is not context:
+                if alpn:
+                    self.context.set_alpn_protocols(alpn)
+                connection.context = self.context
+
+        context.sni_callback = switch
+        return context
 
 
 def server_context(
@@ -61,7 +101,7 @@ def client_context(ca: str | None) -> ssl.SSLContext:
     return context
 
 
-def certfp(stream: trio.SSLStream[trio.abc.Stream]) -> str | None:
+def certfp(stream: trio.SSLStream[trio.SocketStream]) -> str | None:
     """SHA-256 (lower-case hex) of the certificate the peer presented, or None without one."""
     der = stream.getpeercert(binary_form=True)
     return hashlib.sha256(der).hexdigest() if der else None

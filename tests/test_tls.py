@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import trio
 import trustme
+from argon2 import PasswordHasher
 
 from multichat_trio.__main__ import main
-from multichat_trio.config import RelayConfig, StartupError
+from multichat_trio.config import OperEntry, RelayConfig, StartupError
 from multichat_trio.ircd.server import ChatServer
 from multichat_trio.relay.proxy import Relay, RelayLimits
 from multichat_trio.tls import server_context
@@ -175,13 +176,27 @@ async def test_rehash_reloads_the_certificate_while_a_client_stays_connected(
         await staying.stream.aclose()
 
 
-async def test_a_broken_certificate_at_rehash_keeps_the_old_one(start_server: StartServer, certs: Certs) -> None:
-    server = await start_server(**certs.settings())
+async def test_the_rehash_command_reloads_and_a_broken_certificate_keeps_the_old_one(
+    start_server: StartServer, certs: Certs, open_client: Any
+) -> None:
+    admin = OperEntry("admin", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("hunter2"))
+    server = await start_server(**certs.settings(opers=(admin,)))
     assert server.tls_port is not None
     server.hub.reload = lambda: server.config
+    oper = await open_client(server.port)
+    await oper.register("oper")
+    await oper.send("OPER admin hunter2")
+    await oper.expect("381")
+    certs.ca = trustme.CA()
+    certs.issue_server()
+    await oper.send("REHASH")
+    assert (await oper.expect("NOTICE")).params[-1] == "Rehashed: nothing changed; TLS certificate reloaded"
+    fresh = await tls_client(server.tls_port, certs.client_context())
+    await fresh.stream.aclose()
     certs.key.write_text("not a key\n")
-    report = await server.rehash()
-    assert "not reloaded (the old one stays)" in report and str(certs.key) in report
+    await oper.send("REHASH")
+    report = (await oper.expect("NOTICE")).params[-1]
+    assert "TLS certificate not reloaded (the old one stays)" in report and str(certs.key) in report
     client = await tls_client(server.tls_port, certs.client_context())
     await client.register("still")
     await client.stream.aclose()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import ssl
 from collections import deque
 from functools import partial
 from typing import Any
@@ -30,7 +29,7 @@ from ..config import ServerConfig, StartupError, naming_listener
 from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
-from ..tls import certfp, server_context
+from ..tls import LiveCertificate, certfp
 from .accept import LOG_INTERVAL, accept_forever, client_cap
 from .connection import Connection, blocking_limiter
 from .flusher import Flusher
@@ -52,10 +51,13 @@ class ChatServer:
         self.port = 0
         #: The TLS listener's port once it listens (with --tls-cert), else None.
         self.tls_port: int | None = None
-        #: The context new TLS handshakes use; a rehash replaces it (connected clients keep theirs).
-        self.tls: ssl.SSLContext | None = None
+        #: The certificate of the TLS listener (with --tls-cert); a rehash reads it again.
+        self.tls: LiveCertificate | None = None
         if config.tls_cert:
-            self.tls = server_context(config.tls_cert, config.tls_key, client_ca=config.tls_client_ca)
+            self.tls = LiveCertificate(
+                "TLS", config.tls_cert, config.tls_key, client_ca=config.tls_client_ca, flag="--tls-cert"
+            )
+            self.hub.certificates.append(self.tls)
         #: Connections served at once: `max_clients`, or fewer if the open-file limit says so.
         self.max_clients = client_cap(config)
         if self.max_clients < config.max_clients:
@@ -140,26 +142,11 @@ class ChatServer:
         """Read the settings again (SIGHUP) and apply what can change live; the report says what did."""
         if self.hub.reload is None:
             return "Rehash refused: this server has no settings to read again"
-        loaded = await trio.to_thread.run_sync(rehash.read, self.hub.reload, limiter=blocking_limiter())
+        read = partial(rehash.read, self.hub.reload, list(self.hub.certificates))
+        loaded = await trio.to_thread.run_sync(read, limiter=blocking_limiter())
         report = rehash.apply(self.hub, loaded)
         await self.publish(self.hub.take_events())
-        if self.tls is not None and not isinstance(loaded, str):
-            report += await self._reload_certificate()
         return report
-
-    async def _reload_certificate(self) -> str:
-        """Read the TLS certificate and key again: new handshakes use them; a bad file keeps the old ones."""
-        config = self.hub.config
-        try:
-            self.tls = await trio.to_thread.run_sync(
-                partial(server_context, config.tls_cert or "", config.tls_key, client_ca=config.tls_client_ca),
-                limiter=blocking_limiter(),
-            )
-        except StartupError as exc:
-            log.warning("TLS certificate not reloaded, the old one stays: %s", exc)
-            return f"; TLS certificate not reloaded (the old one stays): {exc}"
-        log.info("TLS certificate reloaded from %s", config.tls_cert)
-        return "; TLS certificate reloaded"
 
     async def publish(self, events: list[Event]) -> None:
         """Hand one hub call's events to the feed as one item, keeping their order."""
@@ -286,7 +273,7 @@ class ChatServer:
         stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = plain
         if tls:
             assert self.tls is not None
-            stream = trio.SSLStream(plain, self.tls, server_side=True)  # a refusal below goes out encrypted
+            stream = trio.SSLStream(plain, self.tls.context, server_side=True)  # a refusal below goes out encrypted
         if self._stop.is_set():
             await _refuse(stream, "Server shutting down")
             return
