@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 import trustme
 from argon2 import PasswordHasher
 
@@ -59,7 +60,8 @@ def certs(tmp_path: Path) -> Certs:
 
 
 async def tls_client(port: int, context: ssl.SSLContext, host: str = "127.0.0.1") -> IrcClient:
-    stream = trio.SSLStream(await trio.open_tcp_stream(host, port), context, server_hostname=host)
+    tcp = await trio.open_tcp_stream(host, port)
+    stream = trio.SSLStream(tcp, context, server_hostname=host, https_compatible=True)  # EOF without close_notify
     try:
         await stream.do_handshake()
     except BaseException:
@@ -88,6 +90,33 @@ async def test_a_client_registers_over_tls_verified_by_the_test_ca(start_server:
         assert alice.tls and alice.certfp is None  # no client certificate requested without --tls-client-ca
     finally:
         await client.stream.aclose()
+
+
+async def test_connections_still_in_their_handshake_count_and_are_dropped_at_the_registration_deadline(
+    start_server: StartServer, certs: Certs, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = await start_server(**certs.settings(max_clients_per_ip=2, register_timeout=20))
+    assert server.tls_port is not None
+    silent = [await trio.open_tcp_stream("127.0.0.1", server.tls_port) for _ in range(2)]
+    try:
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(server.hub.clients) == 2
+        refused = await tls_client(server.tls_port, certs.client_context())
+        (error,) = await refused.wait_closed()  # told why, encrypted
+        await refused.stream.aclose()
+        assert error.command == "ERROR" and error.params[0].startswith("Too many connections")
+        with trio.fail_after(30):  # virtual seconds: the deadline is 20
+            for stream in silent:
+                while await stream.receive_some(4096):
+                    pass
+        assert not server.hub.clients
+        late = await tls_client(server.tls_port, certs.client_context())
+        late.timeout = 60
+        await late.register("late")
+        await late.stream.aclose()
+    finally:
+        for stream in silent:
+            await stream.aclose()
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")

@@ -29,7 +29,7 @@ from ..config import ServerConfig, StartupError, naming_listener
 from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
-from ..tls import LiveCertificate, certfp
+from ..tls import LiveCertificate
 from .accept import LOG_INTERVAL, accept_forever, client_cap
 from .connection import Connection, blocking_limiter
 from .flusher import Flusher
@@ -273,7 +273,9 @@ class ChatServer:
         stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = plain
         if tls:
             assert self.tls is not None
-            stream = trio.SSLStream(plain, self.tls.context, server_side=True)  # a refusal below goes out encrypted
+            # The handshake is the connection's first step (counted, with the registration deadline);
+            # a refusal below is sent encrypted.
+            stream = trio.SSLStream(plain, self.tls.context, server_side=True)
         if self._stop.is_set():
             await _refuse(stream, "Server shutting down")
             return
@@ -283,22 +285,7 @@ class ChatServer:
             self._log_refusal(host, refusal)
             await _refuse(stream, refusal)
             return
-        fingerprint = None
-        if isinstance(stream, trio.SSLStream):
-            shaken = False
-            with trio.move_on_after(self.config.register_timeout):
-                try:
-                    await stream.do_handshake()
-                    shaken = True
-                except trio.BrokenResourceError as exc:
-                    log.debug("TLS handshake with %s failed: %s", host, exc.__cause__ or exc)
-            if not shaken:
-                await trio.aclose_forcefully(stream)
-                return
-            fingerprint = certfp(stream)
         connection = Connection(stream, self.hub, self.publish, host, self._nagle)
-        connection.client.tls = tls
-        connection.client.certfp = fingerprint
         self._connections.add(connection)
         try:
             await connection.run()
