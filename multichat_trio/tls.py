@@ -10,6 +10,7 @@ after it use the new one: connected clients keep their session.
 from __future__ import annotations
 
 import hashlib
+import logging
 import ssl
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ from .config import StartupError
 
 if TYPE_CHECKING:
     import trio
+
+log = logging.getLogger(__name__)
 
 
 class LiveCertificate:
@@ -36,6 +39,7 @@ class LiveCertificate:
     def reloaded(self, result: ssl.SSLContext | str) -> str:
         """Take `load()`'s result (or its error's text); the report's words."""
         if isinstance(result, str):
+            log.warning("%s certificate not reloaded, the old one stays: %s", self.what, result)
             return f"{self.what} certificate not reloaded (the old one stays): {result}"
         self.context = result
         return f"{self.what} certificate reloaded"

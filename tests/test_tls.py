@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import signal
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +311,46 @@ async def test_the_relay_refuses_a_server_certificate_it_cannot_verify(
     user = await open_client(relay.port)
     (error,) = [m for m in await user.wait_closed() if m.command == "ERROR"]
     assert "upstream unavailable" in error.params[0] and "CERTIFICATE_VERIFY_FAILED" in error.params[0]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no SIGHUP on Windows (REHASH works there)")
+async def test_sighup_reloads_the_certificate_of_a_running_serve(certs: Certs, tmp_path: Path) -> None:
+    argv = ["serve", "--port", "0", "--tls-port", "0", "--no-web", "--db", "", "--stats-interval", "0"]
+    argv += ["--tls-cert", str(certs.cert), "--tls-key", str(certs.key), "--relay-secret", RELAY_SECRET]
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "multichat_trio", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        banner = b""
+        with trio.fail_after(20):
+            while not re.search(rb"over TLS: [\d.]+:(\d+) ", banner):
+                chunk = await process.stdout.receive_some(4096)
+                assert chunk, "serve exited before printing its banner"
+                banner += chunk
+        match = re.search(rb"over TLS: [\d.]+:(\d+) ", banner)
+        assert match is not None
+        port = int(match.group(1))
+        staying = await tls_client(port, certs.client_context())
+        await staying.register("stay")
+        certs.ca = trustme.CA()
+        certs.issue_server()
+        process.send_signal(signal.SIGHUP)
+        errors = b""
+        with trio.fail_after(20):
+            while b"TLS certificate reloaded" not in errors:
+                chunk = await process.stderr.receive_some(4096)
+                assert chunk, "serve exited"
+                errors += chunk
+        fresh = await tls_client(port, certs.client_context())
+        await fresh.register("fresh")
+        await fresh.stream.aclose()
+        await staying.sync()
+        await staying.stream.aclose()
+    finally:
+        process.kill()
+        await process.wait()
