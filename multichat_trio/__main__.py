@@ -163,9 +163,12 @@ async def _serve(config: ServerConfig, stop: trio.Event, *, reload: Callable[[],
             web += f" (live feed: ws port {running.ws_port})"
         if monitor and config.web_host in LOOPBACK_URL_HOSTS:
             web += "; on every interface: from elsewhere, use this machine's address"
+        tls_port = running.server.tls_port
+        tls = f"  over TLS: {config.host}:{tls_port} (irssi -c {config.host} -p {tls_port} -tls)\n" if tls_port else ""
         print(
             f"MultiChat is running. Chat (IRC): {config.host}:{port}\n"
             f"  connect with e.g.: irssi -c {config.host} -p {port} -n yourname\n"
+            f"{tls}"
             f"{web}\n"
             f"  stop with Ctrl+C",
             flush=True,

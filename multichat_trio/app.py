@@ -10,12 +10,15 @@ except by a deadline, so the program ends with status 0 and no traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import trio
 
+from .chat.accounts import operator_check
 from .chat.events import Event
 from .config import ServerConfig, naming_listener
 from .ircd.server import ChatServer
+from .tls import LiveCertificate
 from .web.feed import Feed
 from .web.http import MonitorApp, serve_http
 from .web.login import MonitorLogin, login_required
@@ -38,13 +41,15 @@ class Running:
     ws_port: int | None
     #: Who may watch; the place to hang an accounts `verify` hook.
     login: MonitorLogin | None = None
+    #: The page and the feed are served over TLS (HTTPS, WSS).
+    web_tls: bool = False
 
     def monitor_url(self, web_host: str) -> str | None:
         """The page's URL on this machine (a wildcard bind is reached on loopback); None when it is off."""
         if self.http_port is None:
             return None
         shown = LOOPBACK_URL_HOSTS.get(web_host) or (f"[{web_host}]" if ":" in web_host else web_host)
-        return f"http://{shown}:{self.http_port}/"
+        return f"{'https' if self.web_tls else 'http'}://{shown}:{self.http_port}/"
 
 
 async def serve_all(
@@ -74,20 +79,35 @@ async def serve_services(
             server.stop()
         return
 
-    origins = OriginPolicy(parse_origins(config.web_origins))
+    web_tls = None
+    if (certificate := config.web_certificate) is not None:  # HTTPS and WSS, reread on REHASH
+        flag = "--web-tls-cert" if config.web_tls_cert else "--tls-cert"
+        web_tls = LiveCertificate("web monitor", *certificate, flag=flag)
+    origins = OriginPolicy(parse_origins(config.web_origins), scheme="https" if web_tls else "http")
     login = MonitorLogin(
-        required=login_required(config), token=config.monitor_token, secure=config.monitor_cookie_secure
+        required=login_required(config),
+        token=config.monitor_token,
+        secure=config.monitor_cookie_secure or web_tls is not None,  # the cookie travels over HTTPS only then
     )
     feed = Feed(backlog=config.feed_backlog, max_viewers=config.max_viewers, show_hosts=config.monitor_show_hosts)
     events_in, events_out = trio.open_memory_channel[list[Event]](EVENT_QUEUE)
     server = ChatServer(config, events=events_in)
+    hub = server.hub
+
+    def operator_account(name: str, password: str) -> bool:
+        """An account tied to an operator entry may watch (the entries as the last REHASH left them)."""
+        return operator_check(hub.accounts, hub.config.opers)(name, password)
+
+    login.verify = operator_account
+    if web_tls is not None:
+        server.hub.certificates.append(web_tls)
     http_stop = trio.Event()
     ws_scope = trio.CancelScope()
 
     async def run_feed_server(task_status: trio.TaskStatus[int]) -> None:
         assert ws_port is not None
         with ws_scope:
-            await serve_feed(feed, config.web_host, ws_port, origins, login=login, task_status=task_status)
+            await serve_feed(feed, config.web_host, ws_port, origins, login=login, tls=web_tls, task_status=task_status)
 
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
@@ -101,10 +121,15 @@ async def serve_services(
             app = MonitorApp(server, feed, bound_ws, origins, login=login)
             with naming_listener("web monitor HTTP", "--http-port", config.web_host, http_port):
                 urls = await nursery.start(
-                    serve_http, app, config.web_host, http_port, http_stop.wait, config.shutdown_grace
+                    partial(serve_http, tls=web_tls),
+                    app,
+                    config.web_host,
+                    http_port,
+                    http_stop.wait,
+                    config.shutdown_grace,
                 )
             bound_http = origins.http_port = int(urls[0].rsplit(":", 1)[1])
-        task_status.started(Running(server, feed, bound_http, bound_ws, login))
+        task_status.started(Running(server, feed, bound_http, bound_ws, login, web_tls is not None))
 
         await stop.wait()
         http_stop.set()

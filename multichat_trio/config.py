@@ -30,6 +30,7 @@ _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "fals
 GROUPS = {
     "chat": "chat (the IRC listener and what clients see)",
     "limits": "limits (flood control, queues, deadlines)",
+    "tls": "TLS (encrypted connections; docs/tls.md)",
     "web": "web monitor",
     "accounts": "accounts (registration, SASL, nick protection)",
     "history": "history",
@@ -92,6 +93,15 @@ class ServerConfig:
 
     host: str = _setting("127.0.0.1", "address the IRC chat listener binds (0.0.0.0: every interface)")
     port: int = _setting(12345, "IRC chat port")
+    tls_port: int = _setting(6697, "IRC over TLS port, listening once --tls-cert is given", group="tls")
+    tls_cert: str | None = _setting(None, "PEM certificate (chain) of the TLS listener; reread on REHASH", group="tls")
+    tls_key: str | None = _setting(None, "PEM private key of --tls-cert (unset: in the same file)", group="tls")
+    tls_client_ca: str | None = _setting(
+        None, "PEM CAs (or self-signed certificates) whose client certificates give a CERTFP", group="tls"
+    )
+    sts_duration: int = _setting(
+        2592000, "seconds clients keep to TLS once told (the sts capability; 0: not advertised)", group="tls"
+    )
     web_host: str = _setting("127.0.0.1", "address the web monitor (page, API and live feed) binds", group="web")
     web_origins: str = _setting("", "comma list of extra origins whose pages may read the live feed", group="web")
     monitor_login: str = _setting(
@@ -111,6 +121,10 @@ class ServerConfig:
     monitor_show_hosts: bool = _setting(False, "show users' addresses (flood events) in the web monitor", group="web")
     http_port: int = _setting(8000, "web monitor HTTP port (0 turns it off)", group="web")
     ws_port: int = _setting(8765, "web monitor WebSocket feed port (0 turns it off)", group="web")
+    web_tls_cert: str | None = _setting(
+        None, "PEM certificate for HTTPS and WSS on the monitor (unset: --tls-cert's, if any)", group="web"
+    )
+    web_tls_key: str | None = _setting(None, "PEM private key of --web-tls-cert (unset: in the same file)", group="web")
     web: bool = _setting(True, "serve the web monitor (--no-web: neither the page nor the feed)", group="web")
     max_viewers: int = _setting(100, "web monitor viewers (WebSocket feed connections) at once", group="web")
     feed_backlog: int = _setting(200, "recent events a new viewer and /api/events can catch up on", group="web")
@@ -191,6 +205,13 @@ class ServerConfig:
                 raise ValueError(f"setting autojoin: {channel!r} is not a channel name (like #lobby)")
 
     @property
+    def web_certificate(self) -> tuple[str, str | None] | None:
+        """The monitor's certificate and key: its own, else the chat's; None serves plain HTTP."""
+        if self.web_tls_cert:
+            return self.web_tls_cert, self.web_tls_key
+        return (self.tls_cert, self.tls_key) if self.tls_cert else None
+
+    @property
     def autojoin_channels(self) -> list[str]:
         return [name.strip() for name in self.autojoin.split(",") if name.strip()]
 
@@ -203,6 +224,10 @@ class RelayConfig:
     port: int = _setting(9999, "relay port", group="relay")
     server_host: str = _setting("127.0.0.1", "chat server to forward to", group="relay")
     server_port: int = _setting(12345, "chat server port", group="relay")
+    tls_cert: str | None = _setting(None, "PEM certificate: the relay's port speaks TLS", group="tls")
+    tls_key: str | None = _setting(None, "PEM private key of --tls-cert (unset: in the same file)", group="tls")
+    server_tls: bool = _setting(False, "reach the chat server over TLS (--server-port: its TLS port)", group="tls")
+    server_ca: str | None = _setting(None, "PEM CA file verifying the server (unset: the system's)", group="tls")
     relay_secret: str | None = _setting(
         None, "WEBIRC secret shared with the server (unset: the secret file's)", group="relay trust"
     )

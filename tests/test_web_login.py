@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 import trio
+from argon2 import PasswordHasher
 from wsproto.events import AcceptConnection, RejectConnection, Request, TextMessage
 
 from multichat_trio.app import Running
 from multichat_trio.chat import rehash
-from multichat_trio.config import ServerConfig
+from multichat_trio.config import OperEntry, ServerConfig
 from multichat_trio.web import login as login_module
 from multichat_trio.web.login import (
     FAILURE_WINDOW,
@@ -31,7 +32,7 @@ from multichat_trio.web.login import (
     token_for_server,
 )
 
-from .conftest import StartMonitor, test_config
+from .conftest import OpenClient, StartMonitor, test_config
 from .test_hub import make_hub
 from .test_web import TIMEOUT
 from .test_web_trust import RawViewer, body
@@ -262,3 +263,21 @@ def test_a_rehash_does_not_report_the_token_files_token_as_changed() -> None:
     hub, _ = make_hub(monitor_login="always", monitor_token="from-the-file")
     report = rehash.apply(hub, rehash.read(lambda: test_config(monitor_login="always")))
     assert report == "Rehashed: nothing changed" and hub.config.monitor_token == "from-the-file"
+
+
+async def test_an_operator_account_logs_in_to_the_monitor_and_a_plain_account_does_not(
+    start_monitor: StartMonitor, open_client: OpenClient
+) -> None:
+    hashed = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("unused")
+    running = await start_monitor(
+        monitor_login="always", monitor_token=TOKEN, opers=(OperEntry("admin", hashed, account="alice"),)
+    )
+    for nick in ("alice", "bob"):  # both register an account; only alice's is tied to an operator entry
+        client = await open_client(running.server.port)
+        await client.register(nick)
+        await client.send(f"REGISTER * * {nick}-password")
+        assert (await client.expect("REGISTER")).params[:2] == ("SUCCESS", nick)
+    cookie = await log_in(running, "name=alice&password=alice-password")
+    assert (await request(running.http_port, "GET", "/api/users", {"Cookie": cookie}))[0] == 200
+    for form in ("name=bob&password=bob-password", "name=alice&password=bob-password"):
+        assert (await request(running.http_port, "POST", "/api/login", form=form))[0] == 401

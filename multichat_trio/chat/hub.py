@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import ServerConfig
 from ..protocol import (
@@ -42,6 +42,9 @@ from .ratelimit import TokenBucket
 from .replay import ReplayLine, replay_messages
 from .sink import Sink
 from .whowas import Was, Whowas
+
+if TYPE_CHECKING:
+    from ..tls import LiveCertificate
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,8 @@ class Client:
     hold_until: float = 0.0
     #: When it is renamed for holding a registered nickname it has not identified for (nick protection).
     rename_at: float | None = None
+    #: Connected over TLS (the `sts` capability then gives a duration, not a port).
+    tls: bool = False
     closed: bool = False
 
     @property
@@ -169,6 +174,10 @@ class Hub:
         self._deferred: dict[Client, Deferred] = {}
         #: Reads the settings again (REHASH, SIGHUP): set by whoever knows where they came from.
         self.reload: Callable[[], ServerConfig] | None = None
+        #: The TLS listener's port, once there is one: the `sts` capability points plain clients to it.
+        self.tls_port: int | None = None
+        #: Certificates a rehash reads again (the chat's TLS listener, the monitor's HTTPS).
+        self.certificates: list[LiveCertificate] = []
         #: Connections per address (and their connect rate): the server asks it before `connect`.
         self.addresses = AddressBook(
             config.max_clients_per_ip, config.max_connects_per_ip, config.connect_window, clock()

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from ..config import ServerConfig
+from ..config import ServerConfig, StartupError
 from ..protocol import Message
 from . import opers
 from .hub import Hub, _read_motd
+
+if TYPE_CHECKING:
+    from ..tls import LiveCertificate
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +51,27 @@ LIVE = (
 class Loaded:
     config: ServerConfig
     motd: list[str] | None
+    #: Each of the hub's certificates read again: a new context, or why the old one stays.
+    certificates: tuple[ssl.SSLContext | str, ...] = ()
 
 
-def read(reload: Callable[[], ServerConfig]) -> Loaded | str:
-    """The settings as they are now, and the MOTD file's lines; or why they cannot be used (worker thread)."""
+def read(reload: Callable[[], ServerConfig], certificates: Sequence[LiveCertificate] = ()) -> Loaded | str:
+    """The settings as they are now, the MOTD file's lines and the TLS certificates; or why they cannot
+    be used (worker thread)."""
     try:
         config = reload()
         if not isinstance(logging.getLevelName(config.log_level.upper()), int):
             raise ValueError(f"setting log_level: unknown level {config.log_level!r}")
-        return Loaded(config, _read_motd(config.motd))
+        motd = _read_motd(config.motd)
     except (ValueError, OSError) as exc:
+        return str(exc)
+    return Loaded(config, motd, tuple(_load(certificate) for certificate in certificates))
+
+
+def _load(certificate: LiveCertificate) -> ssl.SSLContext | str:
+    try:
+        return certificate.load()
+    except StartupError as exc:
         return str(exc)
 
 
@@ -89,6 +105,8 @@ def apply(hub: Hub, loaded: Loaded | str) -> str:
     report = "Rehashed: " + (", ".join(changed) + " changed" if changed else "nothing changed")
     if restart:
         report += f"; {', '.join(restart)} need a restart (left as they are)"
+    for certificate, result in zip(hub.certificates, loaded.certificates, strict=False):
+        report += "; " + certificate.reloaded(result)
     log.info("%s", report)
     return report
 

@@ -21,6 +21,7 @@ import trio
 from ..chat.events import Event
 from ..chat.hub import Client, Deferred, Hub
 from ..protocol import LineFramer
+from ..tls import certfp
 from .outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,31 @@ def blocking_limiter() -> trio.CapacityLimiter:
         return limiter
 
 
+def _through_drain(data: bytes) -> int:
+    """The outbox's `send` on a TLS connection: nothing goes out at once, so the drain task sends it."""
+    return 0
+
+
 class Connection:
-    def __init__(self, stream: trio.SocketStream, hub: Hub, publish: Publish, host: str, nagle: bool) -> None:
-        # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
-        sock = self._sock = socket.socket(fileno=stream.socket.detach())
-        self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))  # sets TCP_NODELAY
+    def __init__(
+        self,
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+        hub: Hub,
+        publish: Publish,
+        host: str,
+        nagle: bool,
+    ) -> None:
+        send: Callable[[bytes], int]
+        if isinstance(stream, trio.SSLStream):
+            # Encrypted: every write goes through the drain task (`send_all` on the TLS stream).
+            self.stream: trio.abc.Stream = stream
+            self._sock: socket.socket | trio.socket.SocketType = stream.transport_stream.socket
+            send = _through_drain
+        else:
+            # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
+            sock = socket.socket(fileno=stream.socket.detach())
+            self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))  # sets TCP_NODELAY
+            self._sock, send = sock, sock.send
         if nagle:
             self.set_nagle(True)
         self.hub = hub
@@ -54,8 +75,9 @@ class Connection:
         self._receive_scope: trio.CancelScope | None = None
         #: Set once the hub has queued the client's goodbye (or the socket failed): nothing more to wait for.
         self._goodbye_queued = trio.Event()
-        self.outbox = Outbox(hub.config.sendq, sock.send, self._start_drain, self._stop_reading)
+        self.outbox = Outbox(hub.config.sendq, send, self._start_drain, self._stop_reading)
         self.client: Client = hub.connect(host, self.outbox)
+        self.client.tls = isinstance(stream, trio.SSLStream)
 
     def set_nagle(self, on: bool) -> None:
         """Let the kernel hold a small write until the last is acknowledged (on), or send at once."""
@@ -87,7 +109,8 @@ class Connection:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
-                    await self._read()
+                    if await self._handshake():
+                        await self._read()
                 finally:
                     # Whatever ended the reader, the goodbye only gets a grace period from here on.
                     deadline = nursery.cancel_scope.deadline = trio.current_time() + grace
@@ -110,6 +133,20 @@ class Connection:
                 with trio.CancelScope(shield=True), trio.move_on_after(grace):
                     await self.publish(events)
             await trio.aclose_forcefully(self.stream)
+
+    async def _handshake(self) -> bool:
+        """TLS first, within the registration deadline; the client certificate's fingerprint is its CERTFP."""
+        if not isinstance(self.stream, trio.SSLStream):
+            return True
+        with trio.move_on_at(self.client.connected_at + self.hub.config.register_timeout):
+            try:
+                await self.stream.do_handshake()
+            except trio.BrokenResourceError as exc:
+                log.debug("TLS handshake with %s failed: %s", self.client.host, exc.__cause__ or exc)
+                return False
+            self.client.certfp = certfp(self.stream)
+            return True
+        return False
 
     async def _close(self, reason: str, kind: str) -> None:
         self.hub.disconnect(self.client, reason, kind=kind)

@@ -30,6 +30,7 @@ from ..config import ServerConfig, StartupError, naming_listener
 from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
+from ..tls import LiveCertificate
 from .accept import LOG_INTERVAL, accept_forever, client_cap
 from .connection import Connection, blocking_limiter
 from .flusher import Flusher
@@ -49,6 +50,15 @@ class ChatServer:
         self.stats = StatsMeter(self.hub, trio.current_time)
         self.flusher = Flusher(self.hub.fanout, self._publish_dropped, self._on_load)
         self.port = 0
+        #: The TLS listener's port once it listens (with --tls-cert), else None.
+        self.tls_port: int | None = None
+        #: The certificate of the TLS listener (with --tls-cert); a rehash reads it again.
+        self.tls: LiveCertificate | None = None
+        if config.tls_cert:
+            self.tls = LiveCertificate(
+                "TLS", config.tls_cert, config.tls_key, client_ca=config.tls_client_ca, flag="--tls-cert"
+            )
+            self.hub.certificates.append(self.tls)
         #: Connections served at once: `max_clients`, or fewer if the open-file limit says so.
         self.max_clients = client_cap(config)
         if self.max_clients < config.max_clients:
@@ -104,6 +114,15 @@ class ChatServer:
                 for listener in listeners:
                     listening.start_soon(accept_forever, listener, self._serve_connection, connections)
                 self.port = listeners[0].socket.getsockname()[1]
+                if self.tls is not None:
+                    with naming_listener("chat TLS", "--tls-port", self.config.host, self.config.tls_port):
+                        secure = await trio.open_tcp_listeners(
+                            self.config.tls_port, host=self.config.host, backlog=self.max_clients
+                        )
+                    serve_tls = partial(self._serve_connection, tls=True)
+                    for listener in secure:
+                        listening.start_soon(accept_forever, listener, serve_tls, connections, "chat TLS")
+                    self.tls_port = self.hub.tls_port = secure[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
                 listening.start_soon(self._report_refusals)
@@ -124,7 +143,8 @@ class ChatServer:
         """Read the settings again (SIGHUP) and apply what can change live; the report says what did."""
         if self.hub.reload is None:
             return "Rehash refused: this server has no settings to read again"
-        loaded = await trio.to_thread.run_sync(rehash.read, self.hub.reload, limiter=blocking_limiter())
+        read = partial(rehash.read, self.hub.reload, list(self.hub.certificates))
+        loaded = await trio.to_thread.run_sync(read, limiter=blocking_limiter())
         report = rehash.apply(self.hub, loaded)
         await self.publish(self.hub.take_events())
         return report
@@ -248,12 +268,18 @@ class ChatServer:
             await writer.close()
             done.set()
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+    async def _serve_connection(self, plain: trio.SocketStream, *, tls: bool = False) -> None:
         try:
-            host = stream.socket.getpeername()[0]
+            host = plain.socket.getpeername()[0]
         except OSError:
-            await trio.aclose_forcefully(stream)
+            await trio.aclose_forcefully(plain)
             return
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = plain
+        if tls:
+            assert self.tls is not None
+            # The handshake is the connection's first step (counted, with the registration deadline);
+            # a refusal below is sent encrypted.
+            stream = trio.SSLStream(plain, self.tls.context, server_side=True)
         if self._stop.is_set():
             await _refuse(stream, "Server shutting down")
             return
@@ -295,7 +321,7 @@ class ChatServer:
             await self.publish([Event("stats", sample)])
 
 
-async def _refuse(stream: trio.SocketStream, reason: str) -> None:
+async def _refuse(stream: trio.abc.Stream, reason: str) -> None:
     with trio.move_on_after(1):
         with contextlib.suppress(trio.BrokenResourceError, OSError):
             await stream.send_all(f"ERROR :{reason}\r\n".encode())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -25,6 +26,7 @@ import trio
 from ..config import RelayConfig, naming_listener
 from ..ircd.accept import accept_forever
 from ..protocol import Message, encode
+from ..tls import client_context, server_context
 from .rules import RelaySession, check_secret, webirc_line
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,9 @@ class Relay:
         self.secret = config.relay_secret
         self.config = config
         self.limits = limits or RelayLimits()
+        #: Users connect over TLS (`--tls-cert`); the relay reaches the server over TLS (`--server-tls`).
+        self.tls = server_context(config.tls_cert, config.tls_key) if config.tls_cert else None
+        self.upstream_tls = client_context(config.server_ca) if config.server_tls else None
         self.port = 0
         self.connections_total = 0
         self.lines_up = 0  # client → server
@@ -110,17 +115,18 @@ class Relay:
             await trio.sleep(self.config.stats_interval)
             log.info("%s", self.stats_line())
 
-    async def _serve_user(self, stream: trio.SocketStream) -> None:
+    async def _serve_user(self, plain: trio.SocketStream) -> None:
         try:
-            ip = stream.socket.getpeername()[0]
+            ip = plain.socket.getpeername()[0]
         except OSError:
-            await trio.aclose_forcefully(stream)
+            await trio.aclose_forcefully(plain)
             return
+        # Over TLS the handshake happens at the first read or write, within the link's deadlines.
+        stream = plain if self.tls is None else trio.SSLStream(plain, self.tls, server_side=True)
         if self._stop.is_set() or len(self._links) >= self.limits.max_connections:
             await _refuse(stream, "relay shutting down" if self._stop.is_set() else "relay is full")
             return
-        connect = partial(trio.open_tcp_stream, self.config.server_host, self.config.server_port)
-        link = Link(self, stream, ip, connect)
+        link = Link(self, stream, ip, self._connect_upstream)
         self._links.add(link)
         self.connections_total += 1
         try:
@@ -130,8 +136,22 @@ class Relay:
             if not self._links and self._stop.is_set():
                 self._all_gone.set()
 
+    async def _connect_upstream(self) -> trio.abc.Stream:
+        """A stream to the chat server: TCP, and TLS on it with `--server-tls` (the server's name verified)."""
+        host = self.config.server_host
+        stream = await trio.open_tcp_stream(host, self.config.server_port)
+        if self.upstream_tls is None:
+            return stream
+        secure = trio.SSLStream(stream, self.upstream_tls, server_hostname=host)
+        try:
+            await secure.do_handshake()
+        except BaseException:
+            await trio.aclose_forcefully(secure)
+            raise
+        return secure
 
-async def _refuse(stream: trio.SocketStream, reason: str) -> None:
+
+async def _refuse(stream: trio.abc.Stream, reason: str) -> None:
     with trio.move_on_after(1):
         with contextlib.suppress(trio.BrokenResourceError, OSError):
             await stream.send_all(_error(reason))
@@ -197,6 +217,9 @@ class Link:
                 return await self._connect()
             except OSError as exc:
                 why = _strerror(exc)
+            except trio.BrokenResourceError as exc:  # the TLS handshake failed
+                cause = exc.__cause__
+                why = f"TLS: {cause.reason if isinstance(cause, ssl.SSLError) and cause.reason else cause or exc}"
         why = f"{config.server_host}:{config.server_port}: {why}"
         log.warning("upstream unavailable for %s (%s)", self.ip, why)
         await self._send_client(_error(f"upstream unavailable ({why})"))
@@ -305,8 +328,9 @@ async def run_relay(config: RelayConfig, stop: trio.Event) -> None:
         await nursery.start(relay.serve)
         print(
             f"MultiChat relay is running on {config.host}:{relay.port}, "
-            f"forwarding to {config.server_host}:{config.server_port}\n"
-            f"  connect with e.g.: irssi -c {config.host} -p {relay.port} -n yourname  (you appear as *yourname)\n"
+            f"forwarding to {config.server_host}:{config.server_port}{' over TLS' if relay.upstream_tls else ''}\n"
+            f"  connect with e.g.: irssi -c {config.host} -p {relay.port}{' -tls' if relay.tls else ''} -n yourname"
+            "  (you appear as *yourname)\n"
             f"  stop with Ctrl+C",
             flush=True,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ..ircd.server import ChatServer
+from ..tls import LiveCertificate
 from .feed import Feed
 from .login import MonitorLogin
 from .origins import OriginPolicy
@@ -241,10 +243,12 @@ async def serve_http(
     shutdown_trigger: Callable[[], Awaitable[object]],
     grace: float,
     *,
+    tls: LiveCertificate | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run hypercorn's trio worker until `shutdown_trigger` returns; started, it gives the bound URLs."""
-    config = hypercorn.Config()
+    """Run hypercorn's trio worker until `shutdown_trigger` returns (HTTPS with `tls`); started, it gives the
+    bound URLs."""
+    config = hypercorn.Config() if tls is None else _HttpsConfig(tls)
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     errors = logging.getLogger("hypercorn.error")
     errors.setLevel(logging.WARNING)  # its errors go to our log; its "Running on" banner does not
@@ -252,6 +256,18 @@ async def serve_http(
     config.accesslog = None
     config.graceful_timeout = grace
     await hypercorn.trio.serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)  # type: ignore[arg-type]
+
+
+class _HttpsConfig(hypercorn.Config):
+    """hypercorn's settings serving HTTPS with our certificate, the current one at each handshake (REHASH)."""
+
+    def __init__(self, tls: LiveCertificate) -> None:
+        super().__init__()
+        self._tls = tls
+        self.certfile = self.keyfile = "set"  # hypercorn serves HTTPS when both are set; the context is ours
+
+    def create_ssl_context(self) -> ssl.SSLContext:
+        return self._tls.front(alpn=["http/1.1"])
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

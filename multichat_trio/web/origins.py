@@ -69,6 +69,8 @@ class OriginPolicy:
 
     extra: frozenset[Origin] = frozenset()
     http_port: int | None = None
+    #: The page's scheme: "https" when the monitor serves HTTPS.
+    scheme: str = "http"
 
     def allows(self, origin: str | None, local_address: str) -> bool:
         """True for no `Origin` at all, a listed origin, or the monitor page's own origin."""
@@ -80,7 +82,7 @@ class OriginPolicy:
         if parsed in self.extra:
             return True
         scheme, host, port = parsed
-        return scheme == "http" and port == self.http_port and host in own_hosts(local_address)
+        return scheme == self.scheme and port == self.http_port and host in own_hosts(local_address)
 
     def allows_host(self, host_header: str | None, local_address: str) -> bool:
         """The HTTP side's check against DNS rebinding: the `Host` a request names must be ours too.

@@ -27,6 +27,7 @@ from functools import partial
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, wrap_server_stream
 
+from ..tls import LiveCertificate
 from .feed import CLOSE_GOING_AWAY, Feed, FeedUnavailable, Viewer
 from .login import MonitorLogin
 from .origins import OriginPolicy
@@ -52,23 +53,36 @@ async def serve_feed(
     origins: OriginPolicy,
     *,
     login: MonitorLogin | None = None,
+    tls: LiveCertificate | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the feed on `host:port` until cancelled; `nursery.start` returns the bound port."""
+    """Serve the feed on `host:port` until cancelled (WSS with `tls`); `nursery.start` returns the bound port."""
     listeners = await trio.open_tcp_listeners(port, host=host or None)
     task_status.started(listeners[0].socket.getsockname()[1])
-    await trio.serve_listeners(partial(handle_connection, feed, origins, login), listeners)
+    await trio.serve_listeners(partial(handle_connection, feed, origins, login=login, tls=tls), listeners)
 
 
 async def handle_connection(
-    feed: Feed, origins: OriginPolicy, login: MonitorLogin | None, stream: trio.SocketStream
+    feed: Feed,
+    origins: OriginPolicy,
+    stream: trio.SocketStream,
+    *,
+    login: MonitorLogin | None = None,
+    tls: LiveCertificate | None = None,
 ) -> None:
     """One TCP connection from handshake to close; the socket is closed here whatever happened."""
     request: WebSocketRequest | None = None
     try:
         async with trio.open_nursery() as nursery:  # trio-websocket's reader task for this connection
             with trio.move_on_after(HANDSHAKE_TIMEOUT):
-                request = await wrap_server_stream(nursery, stream, max_message_size=MAX_INCOMING)
+                carrier: trio.abc.Stream = stream
+                if tls is not None:  # WSS: TLS first, within the same deadline as the upgrade
+                    carrier = secure = trio.SSLStream(stream, tls.context, server_side=True, https_compatible=True)
+                    try:
+                        await secure.do_handshake()
+                    except trio.BrokenResourceError:
+                        return
+                request = await wrap_server_stream(nursery, carrier, max_message_size=MAX_INCOMING)
             if request is not None:
                 await handle_viewer(feed, origins, request, stream.socket.getsockname()[0], login)
             nursery.cancel_scope.cancel()

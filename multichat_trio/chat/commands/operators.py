@@ -219,7 +219,7 @@ def rehash_(hub: Hub, client: Client, message: Message) -> None:
         if not client.closed:
             notice(hub, client, report)
 
-    hub.defer(client, partial(rehash.read, hub.reload), done)
+    hub.defer(client, partial(rehash.read, hub.reload, list(hub.certificates)), done)
 
 
 def user_mode(hub: Hub, client: Client, message: Message) -> None:

@@ -35,6 +35,8 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
             for name in SUPPORTED_CAPS
             if name != "draft/account-registration" or accounts.registration_cap(hub)
         ]
+        if with_values and (policy := sts(hub, client)) is not None:  # sts has no meaning without its value
+            offered.append(policy)
         hub.send(client, Message("CAP", (target, "LS", " ".join(offered)), hub.name))
     elif sub == "LIST":
         hub.send(client, Message("CAP", (target, "LIST", " ".join(sorted(client.caps))), hub.name))
@@ -58,6 +60,13 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
         _try_register(hub, client)
     else:
         hub.reply(client, rpl.ERR_INVALIDCAPCMD, sub or "*", "Invalid CAP command")
+
+
+def sts(hub: Hub, client: Client) -> str | None:
+    """The IRCv3 `sts` capability: where to upgrade (plain) or how long to insist on TLS; None without TLS."""
+    if hub.tls_port is None or hub.config.sts_duration <= 0 or client.relayed:  # a relay has its own ports
+        return None
+    return f"sts=duration={hub.config.sts_duration}" if client.tls else f"sts=port={hub.tls_port}"
 
 
 @command("PASS")
