@@ -354,3 +354,33 @@ async def test_sighup_reloads_the_certificate_of_a_running_serve(certs: Certs, t
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_sasl_external_logs_in_with_a_registered_client_certificate(
+    start_server: StartServer, certs: Certs
+) -> None:
+    server = await start_server(**certs.settings(tls_client_ca=str(certs.write_ca())))
+    assert server.tls_port is not None
+    mine = certs.ca.issue_cert("alice@example.org")
+    context = certs.client_context()
+    mine.configure_cert(context)
+    first = await tls_client(server.tls_port, context)
+    try:  # register the account, then tie this certificate to it
+        await first.register("alice")
+        await first.send("REGISTER * * a-password", "PRIVMSG NickServ :CERT ADD", "QUIT")
+        assert (await first.expect("REGISTER")).params[:2] == ("SUCCESS", "alice")
+        await first.wait_closed()
+    finally:
+        await first.stream.aclose()
+    again = await tls_client(server.tls_port, context)
+    try:
+        await again.send("CAP LS 302", "NICK alice", "USER u 0 * :Real", "CAP REQ :sasl", "AUTHENTICATE EXTERNAL")
+        await again.expect("AUTHENTICATE")
+        await again.send("AUTHENTICATE +")
+        assert (await again.expect("900")).params[2] == "alice"
+        await again.expect("903")
+        await again.send("CAP END")
+        await again.expect("001")
+        assert [c.account for c in server.hub.clients] == ["alice"]
+    finally:
+        await again.stream.aclose()
