@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import ssl
 import subprocess
@@ -26,6 +25,8 @@ from multichat_trio.tls import server_context
 
 from .conftest import RELAY_SECRET, StartServer, test_config
 from .ircclient import IrcClient
+from .processes import TLS as TLS_BANNER
+from .processes import read_port
 
 
 class Certs:
@@ -326,15 +327,7 @@ async def test_sighup_reloads_the_certificate_of_a_running_serve(certs: Certs, t
     )
     assert process.stdout is not None and process.stderr is not None
     try:
-        banner = b""
-        with trio.fail_after(20):
-            while not re.search(rb"over TLS: [\d.]+:(\d+) ", banner):
-                chunk = await process.stdout.receive_some(4096)
-                assert chunk, "serve exited before printing its banner"
-                banner += chunk
-        match = re.search(rb"over TLS: [\d.]+:(\d+) ", banner)
-        assert match is not None
-        port = int(match.group(1))
+        port = await read_port(process, TLS_BANNER)
         staying = await tls_client(port, certs.client_context())
         await staying.register("stay")
         certs.ca = trustme.CA()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from multichat_trio.web.login import (
 )
 
 from .conftest import OpenClient, StartMonitor, test_config
+from .processes import read_banner
 from .test_hub import make_hub
 from .test_web import TIMEOUT
 from .test_web_trust import RawViewer, body
@@ -234,15 +234,7 @@ async def test_serve_writes_the_token_file_and_says_where(tmp_path: Path) -> Non
     process = await trio.lowlevel.open_process(argv, stdout=pipe, stderr=pipe, env=env, cwd=tmp_path)
     assert process.stdout is not None and process.stderr is not None
     try:
-        banner = b""
-        with trio.fail_after(20):
-            while not re.search(rb"web monitor: http://127\.0\.0\.1:(\d+)/", banner):
-                chunk = await process.stdout.receive_some(4096)
-                assert chunk, "serve exited before printing its banner"
-                banner += chunk
-        match = re.search(rb"web monitor: http://127\.0\.0\.1:(\d+)/", banner)
-        assert match is not None
-        port = int(match.group(1))
+        port, banner = await read_banner(process, rb"web monitor: http://127\.0\.0\.1:(\d+)/")
         token = (tmp_path / "multichat-monitor.token").read_text().strip()
         assert (await request(port, "GET", "/api/stats"))[0] == 401
         status, headers, _ = await request(port, "POST", "/api/login", form=f"password={token}")
