@@ -92,6 +92,7 @@ async def serve_services(
     feed = Feed(backlog=config.feed_backlog, max_viewers=config.max_viewers, show_hosts=config.monitor_show_hosts)
     events_in, events_out = trio.open_memory_channel[list[Event]](EVENT_QUEUE)
     server = ChatServer(config, events=events_in)
+    server.origins = origins  # a page the web side serves may open the chat's WebSocket too
     hub = server.hub
 
     def operator_account(name: str, password: str) -> bool:

@@ -93,6 +93,9 @@ class ServerConfig:
 
     host: str = _setting("127.0.0.1", "address the IRC chat listener binds (0.0.0.0: every interface)")
     port: int = _setting(12345, "IRC chat port")
+    irc_ws_port: int = _setting(
+        8767, "IRC over WebSocket port (IRCv3 transport, on --host; WSS with --tls-cert; 0 turns it off)"
+    )
     tls_port: int = _setting(6697, "IRC over TLS port, listening once --tls-cert is given", group="tls")
     tls_cert: str | None = _setting(None, "PEM certificate (chain) of the TLS listener; reread on REHASH", group="tls")
     tls_key: str | None = _setting(None, "PEM private key of --tls-cert (unset: in the same file)", group="tls")

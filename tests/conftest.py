@@ -37,6 +37,7 @@ def test_config(**overrides: Any) -> ServerConfig:
         "port": 0,
         "http_port": 0,
         "ws_port": 0,
+        "irc_ws_port": 0,  # off; tests of the IRC WebSocket ask ChatServer for a free port
         "stats_interval": 0,
         "shutdown_grace": 1.0,
         "db": "",  # no history store unless a test asks for one

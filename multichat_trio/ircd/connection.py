@@ -23,6 +23,7 @@ from ..chat.hub import Client, Deferred, Hub
 from ..protocol import LineFramer
 from ..tls import certfp
 from .outbox import Outbox
+from .websocket import IrcWebSocket
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def _through_drain(data: bytes) -> int:
 class Connection:
     def __init__(
         self,
-        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | IrcWebSocket,
         hub: Hub,
         publish: Publish,
         host: str,
@@ -62,6 +63,9 @@ class Connection:
             self.stream: trio.abc.Stream = stream
             self._sock: socket.socket | trio.socket.SocketType = stream.transport_stream.socket
             send = _through_drain
+        elif isinstance(stream, IrcWebSocket):
+            # One message per line: every write goes through the drain task too (`send_all` frames it).
+            self.stream, self._sock, send = stream, stream.socket, _through_drain
         else:
             # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
             sock = socket.socket(fileno=stream.socket.detach())

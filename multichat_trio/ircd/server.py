@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 import trio
+import trio_websocket
 
 from ..chat import rehash
 from ..chat.accounts import restore_accounts
@@ -30,10 +31,12 @@ from ..config import ServerConfig, StartupError, naming_listener
 from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
-from ..tls import LiveCertificate
+from ..tls import LiveCertificate, certfp
+from ..web.origins import OriginPolicy, parse_origins
 from .accept import LOG_INTERVAL, accept_forever, client_cap
 from .connection import Connection, blocking_limiter
 from .flusher import Flusher
+from .websocket import MAX_MESSAGE, IrcWebSocket, choose_subprotocol, origin_header, tcp_socket
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +47,20 @@ PRUNE_EVERY = 3600.0
 
 
 class ChatServer:
-    def __init__(self, config: ServerConfig, events: trio.MemorySendChannel[list[Event]] | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        events: trio.MemorySendChannel[list[Event]] | None = None,
+        *,
+        irc_ws_port: int | None = -1,
+    ) -> None:
         self.config = config
+        #: The IRC-over-WebSocket port to bind: None is off, 0 any free port; -1 (default) takes the setting's.
+        self._irc_ws_bind = (config.irc_ws_port or None) if irc_ws_port == -1 else irc_ws_port
+        #: Its port once it listens, else None.
+        self.irc_ws_port: int | None = None
+        #: Which pages may open an IRC WebSocket: the web monitor's policy when `serve` runs it (app.py).
+        self.origins = OriginPolicy(parse_origins(config.web_origins))
         self.hub = Hub(config, COMMANDS, clock=trio.current_time)
         self.stats = StatsMeter(self.hub, trio.current_time)
         self.flusher = Flusher(self.hub.fanout, self._publish_dropped, self._on_load)
@@ -123,6 +138,13 @@ class ChatServer:
                     for listener in secure:
                         listening.start_soon(accept_forever, listener, serve_tls, connections, "chat TLS")
                     self.tls_port = self.hub.tls_port = secure[0].socket.getsockname()[1]
+                if self._irc_ws_bind is not None:
+                    port = self._irc_ws_bind
+                    with naming_listener("chat WebSocket", "--irc-ws-port", self.config.host, port):
+                        sockets = await trio.open_tcp_listeners(port, host=self.config.host, backlog=self.max_clients)
+                    for listener in sockets:
+                        listening.start_soon(accept_forever, listener, self._serve_websocket, connections, "chat WS")
+                    self.irc_ws_port = sockets[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
                 listening.start_soon(self._report_refusals)
@@ -280,16 +302,56 @@ class ChatServer:
             # The handshake is the connection's first step (counted, with the registration deadline);
             # a refusal below is sent encrypted.
             stream = trio.SSLStream(plain, self.tls.context, server_side=True)
-        if self._stop.is_set():
-            await _refuse(stream, "Server shutting down")
+        if (refusal := self._refusal(host)) is not None:
+            await _refuse(stream, refusal)
             return
+        await self._run_connection(Connection(stream, self.hub, self.publish, host, self._nagle))
+
+    def _refusal(self, host: str) -> str | None:
+        """Why a newcomer from `host` is turned away (shutting down, full, its address's limits), if it is."""
+        if self._stop.is_set():
+            return "Server shutting down"
         refusal = "Server is full" if len(self._connections) >= self.max_clients else None
         refusal = refusal or self.hub.addresses.check(host, trio.current_time())
         if refusal is not None:
             self._log_refusal(host, refusal)
-            await _refuse(stream, refusal)
+        return refusal
+
+    async def _serve_websocket(self, plain: trio.SocketStream) -> None:
+        """An IRCv3 WebSocket client: the upgrade (Origin checked, subprotocol chosen), then a `Connection`."""
+        try:
+            host, local = plain.socket.getpeername()[0], plain.socket.getsockname()[0]
+        except OSError:
             return
-        connection = Connection(stream, self.hub, self.publish, host, self._nagle)
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = plain
+        if self.tls is not None:
+            stream = trio.SSLStream(plain, self.tls.context, server_side=True)
+        async with trio.open_nursery() as nursery:  # the WebSocket's own reader task
+            ws = None
+            with trio.move_on_after(self.config.register_timeout):
+                try:
+                    request = await trio_websocket.wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE)
+                    if not self.origins.allows(origin_header(request.headers), local):
+                        await request.reject(403, body=b"Origin not allowed")
+                    else:
+                        subprotocol = choose_subprotocol(request.proposed_subprotocols)
+                        ws = await request.accept(subprotocol=subprotocol)
+                except (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, trio.BrokenResourceError):
+                    pass
+            if ws is not None:
+                adapter = IrcWebSocket(ws, subprotocol, tcp_socket(stream))
+                if (refusal := self._refusal(host)) is not None:
+                    await _refuse(adapter, refusal)
+                else:
+                    connection = Connection(adapter, self.hub, self.publish, host, self._nagle)
+                    if isinstance(stream, trio.SSLStream):
+                        connection.client.tls = True
+                        connection.client.certfp = certfp(stream)
+                    await self._run_connection(connection)
+            nursery.cancel_scope.cancel()
+        await trio.aclose_forcefully(stream)
+
+    async def _run_connection(self, connection: Connection) -> None:
         self._connections.add(connection)
         try:
             await connection.run()
