@@ -165,6 +165,8 @@ async def _serve(config: ServerConfig, stop: trio.Event, *, reload: Callable[[],
             web += "; on every interface: from elsewhere, use this machine's address"
         tls_port = running.server.tls_port
         tls = f"  over TLS: {config.host}:{tls_port} (irssi -c {config.host} -p {tls_port} -tls)\n" if tls_port else ""
+        if (irc_ws := running.server.irc_ws_port) is not None:
+            tls += f"  over WebSocket (IRCv3, web clients): {'wss' if tls_port else 'ws'}://{config.host}:{irc_ws}/\n"
         print(
             f"MultiChat is running. Chat (IRC): {config.host}:{port}\n"
             f"  connect with e.g.: irssi -c {config.host} -p {port} -n yourname\n"

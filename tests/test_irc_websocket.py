@@ -4,7 +4,10 @@ the Origin check, and a WebSocket client as a full client of the hub (chat with 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from .conftest import OpenClient, test_config
 from .ircclient import IrcClient
 from .test_accounts_server import PASSWORD, sasl_register
 from .test_opers import CHEAP
+from .test_tls import Certs
 
 
 class ClientSide(trio.abc.Stream):
@@ -255,3 +259,32 @@ async def test_registration_with_sasl_over_a_websocket(
     again = await ws_client(open_ws, server)
     assert "903" in await sasl_register(again, "alice", PASSWORD)
     assert server.hub.nicks["alice"].account == "alice"
+
+
+async def test_wss_under_tls_with_a_client_certificate(nursery: trio.Nursery, tmp_path: Path) -> None:
+    certs = Certs(tmp_path)
+    server = await start(nursery, **certs.settings(tls_client_ca=str(certs.write_ca())))
+    mine = certs.ca.issue_cert("alice@example.org")
+    context = certs.client_context()
+    mine.configure_cert(context)
+    ws = await connect_websocket(nursery, "127.0.0.1", server.irc_ws_port, "/", use_ssl=context, subprotocols=[TEXT])
+    client = IrcClient(ClientSide(ws))  # type: ignore[arg-type]
+    try:
+        await client.register("alice")
+        (alice,) = server.hub.clients
+        der = ssl.PEM_cert_to_DER_cert(mine.cert_chain_pems[0].bytes().decode())
+        assert alice.tls and alice.certfp == hashlib.sha256(der).hexdigest()
+    finally:
+        await trio.aclose_forcefully(ws._stream)
+
+
+async def test_a_silent_websocket_client_gets_a_ping_then_a_ping_timeout(
+    nursery: trio.Nursery, open_ws: OpenWs, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = await start(nursery, ping_interval=60, ping_timeout=30)
+    client = await ws_client(open_ws, server)
+    client.timeout = 1000  # virtual seconds
+    await client.register("quiet")
+    seen = await client.wait_closed()
+    assert [m.command for m in seen[-2:]] == ["PING", "ERROR"]
+    assert seen[-1].params == ("Ping timeout: 30 seconds",)
