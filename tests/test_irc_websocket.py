@@ -225,6 +225,16 @@ async def test_a_flooding_websocket_client_is_cut_off(
     assert sum(m.command == "PRIVMSG" for m in seen) <= 20
 
 
+async def test_a_flood_before_registering_is_cut_off_and_told_why(server: ChatServer, open_ws: OpenWs) -> None:
+    flooder = await ws_client(open_ws, server)
+    with trio.fail_after(10):
+        with contextlib.suppress(trio.BrokenResourceError, ConnectionClosed):
+            await flooder.send(*["PING :x"] * 2000)
+    seen = await flooder.wait_closed()
+    assert seen[-1].command == "ERROR" and seen[-1].params == ("Excess Flood",)
+    assert sum(m.command == "PONG" for m in seen) <= 10
+
+
 async def test_a_websocket_client_that_reads_nothing_exceeds_its_sendq(nursery: trio.Nursery, open_ws: OpenWs) -> None:
     server = await start(nursery, flood_rate=0, sendq=4096)
     slow = await ws_client(open_ws, server)

@@ -136,7 +136,10 @@ class Connection:
                 events = self.hub.take_events()
                 with trio.CancelScope(shield=True), trio.move_on_after(grace):
                     await self.publish(events)
-            await trio.aclose_forcefully(self.stream)
+            if isinstance(self.stream, IrcWebSocket):
+                await self.stream.aclose()  # a bounded closing handshake, so the goodbye is not lost
+            else:
+                await trio.aclose_forcefully(self.stream)
 
     async def _handshake(self) -> bool:
         """TLS first, within the registration deadline; the client certificate's fingerprint is its CERTFP."""

@@ -22,6 +22,8 @@ TEXT, BINARY = "text.ircv3.net", "binary.ircv3.net"
 SUBPROTOCOLS = (TEXT, BINARY)
 #: A message above this ends the connection (close 1009); one between MAX_LINE and it gets 417.
 MAX_MESSAGE = MAX_LINE + 8192
+#: Seconds the closing handshake may take.
+CLOSE_GRACE = 2.0
 
 
 def choose_subprotocol(proposed: list[str]) -> str | None:
@@ -72,7 +74,13 @@ class IrcWebSocket(trio.abc.Stream):
         await trio.lowlevel.checkpoint()
 
     async def aclose(self) -> None:
-        await self.ws.aclose()
+        """The closing handshake, for at most `CLOSE_GRACE` (at once when cancelled).
+
+        Meanwhile the WebSocket goes on reading (and discarding) what the peer sent: closing the TCP
+        socket with unread bytes would reset it, and the peer would lose our goodbye (`ERROR`).
+        """
+        with trio.move_on_after(CLOSE_GRACE):
+            await self.ws.aclose()
 
 
 def tcp_socket(stream: trio.abc.Stream) -> trio.socket.SocketType | socket.socket:
