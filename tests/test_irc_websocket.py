@@ -298,3 +298,14 @@ async def test_a_silent_websocket_client_gets_a_ping_then_a_ping_timeout(
     seen = await client.wait_closed()
     assert [m.command for m in seen[-2:]] == ["PING", "ERROR"]
     assert seen[-1].params == ("Ping timeout: 30 seconds",)
+
+
+async def test_websocket_and_tcp_connections_share_the_per_address_limit(
+    nursery: trio.Nursery, open_ws: OpenWs, open_client: OpenClient
+) -> None:
+    server = await start(nursery, max_clients_per_ip=2)
+    await (await ws_client(open_ws, server)).register("one")
+    await (await open_client(server.port)).register("two")
+    third = await ws_client(open_ws, server)
+    seen = await third.wait_closed()
+    assert [str(m.params) for m in seen] == ["('Too many connections from your host',)"]
