@@ -309,3 +309,15 @@ async def test_websocket_and_tcp_connections_share_the_per_address_limit(
     third = await ws_client(open_ws, server)
     seen = await third.wait_closed()
     assert [str(m.params) for m in seen] == ["('Too many connections from your host',)"]
+
+
+async def test_a_websocket_still_upgrading_counts_against_the_client_cap(
+    nursery: trio.Nursery, open_client: OpenClient
+) -> None:
+    server = await start(nursery, max_clients=1)
+    async with await trio.open_tcp_stream("127.0.0.1", server.irc_ws_port):  # connects, never upgrades
+        with trio.fail_after(5):
+            while server._upgrading == 0:
+                await trio.sleep(0.01)
+        refused = await open_client(server.port)
+        assert [m.params for m in await refused.wait_closed()] == [("Server is full",)]

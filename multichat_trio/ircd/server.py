@@ -84,6 +84,8 @@ class ChatServer:
         #: Recent events read back from the history store at start (for the web feed).
         self.restored: list[Event] = []
         self._connections: set[Connection] = set()
+        #: WebSocket connections still in their upgrade: they hold a socket too, so they count as clients.
+        self._upgrading = 0
         self._nagle = False  # see `_on_load`
         self._all_gone = trio.Event()
         self._stop = trio.Event()
@@ -311,7 +313,7 @@ class ChatServer:
         """Why a newcomer from `host` is turned away (shutting down, full, its address's limits), if it is."""
         if self._stop.is_set():
             return "Server shutting down"
-        refusal = "Server is full" if len(self._connections) >= self.max_clients else None
+        refusal = "Server is full" if len(self._connections) + self._upgrading >= self.max_clients else None
         refusal = refusal or self.hub.addresses.check(host, trio.current_time())
         if refusal is not None:
             self._log_refusal(host, refusal)
@@ -328,6 +330,7 @@ class ChatServer:
             stream = trio.SSLStream(plain, self.tls.context, server_side=True)
         async with trio.open_nursery() as nursery:  # the WebSocket's own reader task
             ws = None
+            self._upgrading += 1
             with trio.move_on_after(self.config.register_timeout):
                 try:
                     request = await trio_websocket.wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE)
@@ -338,6 +341,8 @@ class ChatServer:
                         ws = await request.accept(subprotocol=subprotocol)
                 except (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, trio.BrokenResourceError):
                     pass
+                finally:
+                    self._upgrading -= 1
             if ws is not None:
                 adapter = IrcWebSocket(ws, subprotocol, tcp_socket(stream))
                 if (refusal := self._refusal(host)) is not None:
