@@ -10,6 +10,7 @@ import it); this module keeps the state and the rules every command shares.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -362,6 +363,7 @@ class Hub:
         durable: bool = False,
         skip: Client | None = None,
         account: str | None = None,
+        msgid: str | None = None,
     ) -> None:
         """Deliver `message` to a channel's members or to each recipient, encoded once.
 
@@ -370,20 +372,25 @@ class Hub:
         it before it is safe and nothing overtakes it.
         """
         roster = recipients.roster() if isinstance(recipients, Channel) else list(recipients)
-        line = Line(roster, message, self.wallclock(), skip, account)  # type: ignore[arg-type]
+        line = Line(roster, message, self.wallclock(), skip, account, msgid)  # type: ignore[arg-type]
         if self.durable and (durable or self._held):
             self._held.append((self.recorded if durable else 0, line))
         else:
             self.fanout.broadcast(line)
 
-    def remember(self, channel: Channel, nick: str, command: str, text: str) -> None:
+    def new_msgid(self) -> str:
+        """A fresh IRCv3 `msgid`: random (no counter to persist), stored in the message's event, so stable
+        across restarts."""
+        return secrets.token_urlsafe(12)
+
+    def remember(self, channel: Channel, nick: str, command: str, text: str, msgid: str | None = None) -> None:
         """Keep a public message for replay to later joiners (only when a store keeps history)."""
         if self.durable and self.config.replay > 0:
             key = casefold(channel.name)
             recent = self.recent.get(key)
             if recent is None:
                 recent = self.recent[key] = deque(maxlen=self.config.replay)
-            recent.append(ReplayLine(self.wallclock(), nick, command, text))
+            recent.append(ReplayLine(self.wallclock(), nick, command, text, msgid))
 
     def _drop_slow(self, recipient: Recipient) -> None:
         client: Client = recipient  # type: ignore[assignment]

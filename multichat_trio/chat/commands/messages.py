@@ -52,10 +52,12 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
             return
         echo = "echo-message" in client.caps
         hub.messages_total += 1
-        hub.record(events.message(client.nick, channel.name, text, command))  # first: the line waits for it
+        msgid = hub.new_msgid()
+        hub.record(events.message(client.nick, channel.name, text, command, msgid))  # first: the line waits for it
         line = Message(command, (channel.name, text), client.prefix)
-        hub.broadcast(channel, line, durable=True, skip=None if echo else client, account=client.account)
-        hub.remember(channel, client.nick, command, text)
+        skip = None if echo else client
+        hub.broadcast(channel, line, durable=True, skip=skip, account=client.account, msgid=msgid)
+        hub.remember(channel, client.nick, command, text, msgid)
         return
     recipient = hub.find_client(target)
     if recipient is None or not recipient.registered:
@@ -64,9 +66,10 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         return
     line = Message(command, (recipient.nick, text), client.prefix)
     echo = "echo-message" in client.caps and recipient is not client
-    hub.broadcast([recipient, client] if echo else [recipient], line, account=client.account)
+    msgid = hub.new_msgid()
+    hub.broadcast([recipient, client] if echo else [recipient], line, account=client.account, msgid=msgid)
     hub.messages_total += 1
-    hub.record(events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None))
+    hub.record(events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None, msgid))
     if recipient.away is not None and not is_notice:
         hub.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
 

@@ -48,7 +48,8 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
         if all(name.lstrip("-") in SUPPORTED_CAPS for name in wanted) and wanted:
             client.caps.update(adding)
             client.caps.difference_update(name[1:] for name in wanted if name.startswith("-"))
-            client.server_time = ("server-time" in client.caps) | ("account-tag" in client.caps) << 1
+            caps = client.caps
+            client.server_time = ("server-time" in caps) | ("account-tag" in caps) << 1 | ("message-tags" in caps) << 2
             hub.send(client, Message("CAP", (target, "ACK", message.param(1)), hub.name))
         else:
             hub.send(client, Message("CAP", (target, "NAK", message.param(1)), hub.name))

@@ -18,6 +18,7 @@ SUPPORTED_CAPS = (
     "echo-message",
     "extended-join",
     "invite-notify",
+    "message-tags",
     "multi-prefix",
     "sasl",
     "server-time",
