@@ -118,6 +118,8 @@ class Deferred:
 
     work: Callable[[], Any]
     then: Callable[[Any], None]
+    #: The worker-thread slot it runs in (a `trio.CapacityLimiter`), or None for the server's one for checks.
+    limiter: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,10 @@ class Hub:
         #: Registered accounts (restored from the store at start) and the failed-login counts.
         self.accounts = Accounts()
         self.login_limits = LoginLimiter()
+        #: The store CHATHISTORY reads (its `chathistory`, `chathistory_targets`) and the thread slot it
+        #: uses (the history writer's): set by the server when it keeps history.
+        self.history: Any = None
+        self.history_limiter: Any = None
         #: Work waiting to run off the trio thread, one per client at most (see `Deferred`).
         self._deferred: dict[Client, Deferred] = {}
         #: Reads the settings again (REHASH, SIGHUP): set by whoever knows where they came from.
@@ -288,9 +294,9 @@ class Hub:
         """The server's liveness probe of an idle client."""
         self.send(client, Message("PING", (self.name,)))
 
-    def defer(self, client: Client, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+    def defer(self, client: Client, work: Callable[[], Any], then: Callable[[Any], None], limiter: Any = None) -> None:
         """Have `work()` run off the trio thread before `client`'s next line, then `then(result)`."""
-        self._deferred[client] = Deferred(work, then)
+        self._deferred[client] = Deferred(work, then, limiter)
 
     def take_deferred(self, client: Client) -> Deferred | None:
         return self._deferred.pop(client, None)
@@ -383,6 +389,11 @@ class Hub:
         across restarts."""
         return secrets.token_urlsafe(12)
 
+    def batch_ref(self) -> str:
+        """A new IRCv3 batch reference, unique on this server."""
+        self._batches += 1
+        return f"h{self._batches}"
+
     def remember(self, channel: Channel, nick: str, command: str, text: str, msgid: str | None = None) -> None:
         """Keep a public message for replay to later joiners (only when a store keeps history)."""
         if self.durable and self.config.replay > 0:
@@ -433,9 +444,8 @@ class Hub:
             self.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
         self.send_names(client, channel)
         recent = self.recent.get(key)
-        if recent:
-            self._batches += 1
-            for message in replay_messages(recent, channel.name, client.caps, self.name, f"h{self._batches}"):
+        if recent and "draft/chathistory" not in client.caps:  # such a client fetches what it lacks itself
+            for message in replay_messages(recent, channel.name, client.caps, self.name, self.batch_ref()):
                 self.send(client, message)
         self.record(events.join(client.nick, channel.name))
 

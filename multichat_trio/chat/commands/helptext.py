@@ -12,6 +12,10 @@ HELP: dict[str, tuple[str, ...]] = {
     "AWAY": ("AWAY [:<message>]", "Marks you away with <message>, or back without one."),
     "CAP": ("CAP LS [302] | CAP REQ :<caps> | CAP LIST | CAP END", "Negotiates IRCv3 capabilities."),
     "CHANSERV": ("CHANSERV <command> | CS <command>", "The same as /msg ChanServ <command> (try CS HELP)."),
+    "CHATHISTORY": (
+        "CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <msgid=id|timestamp=t|*> <limit>",
+        "Stored messages of a channel you are in (or a PM, with --store-pms); also BETWEEN, TARGETS.",
+    ),
     "CS": ("CS <command>", "The same as /msg ChanServ <command> (try CS HELP)."),
     "HELP": ("HELP [<command>]", "Lists the commands, or tells about one."),
     "INFO": ("INFO", "What this server is."),

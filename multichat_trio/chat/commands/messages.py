@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...protocol import Message, casefold
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANTYPES
@@ -53,7 +55,8 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         echo = "echo-message" in client.caps
         hub.messages_total += 1
         msgid = hub.new_msgid()
-        hub.record(events.message(client.nick, channel.name, text, command, msgid))  # first: the line waits for it
+        event = events.message(client.nick, channel.name, text, command, msgid)
+        hub.record(replace(event, ts=hub.wallclock()))  # first: the line waits for it; its time is the line's
         line = Message(command, (channel.name, text), client.prefix)
         skip = None if echo else client
         hub.broadcast(channel, line, durable=True, skip=skip, account=client.account, msgid=msgid)
@@ -69,7 +72,8 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
     msgid = hub.new_msgid()
     hub.broadcast([recipient, client] if echo else [recipient], line, account=client.account, msgid=msgid)
     hub.messages_total += 1
-    hub.record(events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None, msgid))
+    event = events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None, msgid)
+    hub.record(replace(event, ts=hub.wallclock()))
     if recipient.away is not None and not is_notice:
         hub.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
 

@@ -8,7 +8,7 @@ import ipaddress
 from ...protocol import Message, casefold, host_word, is_valid_nick
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
-from .. import modes
+from .. import chathistory, modes
 from ..accounts import RESERVED
 from ..hub import Client, Hub
 from . import accounts
@@ -217,6 +217,7 @@ def send_isupport(hub: Hub, client: Client) -> None:
         "CHANMODES=" + modes.CHANMODES,
         f"CHANNELLEN={CHANNELLEN}",
         "CHANTYPES=" + CHANTYPES,
+        *([f"CHATHISTORY={chathistory.MAX_LIMIT}", "MSGREFTYPES=msgid,timestamp"] if hub.history is not None else []),
         "EXCEPTS=e",
         "EXTBAN=$,a",
         f"KICKLEN={KICKLEN}",

@@ -15,6 +15,7 @@ SUPPORTED_CAPS = (
     "account-tag",
     "batch",
     "draft/account-registration",
+    "draft/chathistory",
     "echo-message",
     "extended-join",
     "invite-notify",
