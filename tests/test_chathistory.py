@@ -99,6 +99,8 @@ async def test_the_limit_is_advertised_and_bounds_the_answer(
     server = await start_server(db=":memory:", flood_rate=0)
     alice = await open_client(server.port)
     seen = await alice.register("alice", caps=CAPS)
+    (ls,) = [m for m in seen if m.command == "CAP" and m.params[1] == "LS"]
+    assert "draft/chathistory" in ls.params[-1].split()
     tokens = [word for m in seen if m.command == "005" for word in m.params[1:-1]]
     assert f"CHATHISTORY={MAX_LIMIT}" in tokens and "MSGREFTYPES=msgid,timestamp" in tokens
     await _say(alice, *[f"m{i}" for i in range(MAX_LIMIT + 5)])
@@ -109,7 +111,9 @@ async def test_the_limit_is_advertised_and_bounds_the_answer(
 async def test_no_chathistory_advertised_without_a_store(start_server: StartServer, open_client: OpenClient) -> None:
     server = await start_server()
     alice = await open_client(server.port)
-    seen = await alice.register("alice")
+    seen = await alice.register("alice", caps="batch")
+    (ls,) = [m for m in seen if m.command == "CAP" and m.params[1] == "LS"]
+    assert "draft/chathistory" not in ls.params[-1].split() and "message-tags" in ls.params[-1].split()
     assert not [m for m in seen if m.command == "005" and any(p.startswith("CHATHISTORY") for p in m.params)]
     await alice.send("CHATHISTORY LATEST #lobby * 10")
     (fail,) = [m for m in await alice.sync() if m.command == "FAIL"]
@@ -167,6 +171,15 @@ async def test_forgotten_messages_never_come_back(start_server: StartServer, ope
     await admin.send("OPER admin hunter2", "HISTSERV FORGET troll")
     await admin.sync()
     assert _texts(await _history(admin, "CHATHISTORY LATEST #lobby * 10")) == ["kept"]
+
+
+async def test_the_join_replay_keeps_the_msgid(start_server: StartServer, open_client: OpenClient) -> None:
+    server = await start_server(db=":memory:", flood_rate=0)
+    alice, bob = await open_client(server.port), await open_client(server.port)
+    await alice.register("alice", caps="message-tags echo-message")
+    (echo,) = [m for m in await _say(alice, "replayed") if m.command == "PRIVMSG"]
+    (line,) = [m for m in await bob.register("bob", caps="server-time batch message-tags") if m.command == "PRIVMSG"]
+    assert line.params == ("#lobby", "replayed") and line.tags["msgid"] == echo.tags["msgid"]
 
 
 async def test_a_chathistory_client_gets_no_join_replay(start_server: StartServer, open_client: OpenClient) -> None:

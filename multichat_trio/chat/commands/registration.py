@@ -34,6 +34,7 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
             f"{name}={CAP_VALUES[name]}" if with_values and name in CAP_VALUES else name
             for name in SUPPORTED_CAPS
             if name != "draft/account-registration" or accounts.registration_cap(hub)
+            if name != "draft/chathistory" or hub.history is not None  # nothing to serve without a store
         ]
         if with_values and (policy := sts(hub, client)) is not None:  # sts has no meaning without its value
             offered.append(policy)
