@@ -173,6 +173,18 @@ async def test_forgotten_messages_never_come_back(start_server: StartServer, ope
     assert _texts(await _history(admin, "CHATHISTORY LATEST #lobby * 10")) == ["kept"]
 
 
+async def test_client_only_tags_are_accepted_and_not_relayed(
+    start_server: StartServer, open_client: OpenClient
+) -> None:
+    server = await start_server(db=":memory:", flood_rate=0)
+    alice, bob = await open_client(server.port), await open_client(server.port)
+    await alice.register("alice", caps="message-tags")
+    await bob.register("bob", caps="message-tags")
+    await alice.sync()
+    await alice.send("@+typing=active TAGMSG #lobby", "@+typing=active TAGMSG bob")
+    assert await alice.sync() == [] and await bob.sync() == []  # no 421, nothing relayed
+
+
 async def test_the_join_replay_keeps_the_msgid(start_server: StartServer, open_client: OpenClient) -> None:
     server = await start_server(db=":memory:", flood_rate=0)
     alice, bob = await open_client(server.port), await open_client(server.port)

@@ -23,6 +23,7 @@ HELP: dict[str, tuple[str, ...]] = {
     "NICKSERV": ("NICKSERV <command> | NS <command>", "The same as /msg NickServ <command> (try NS HELP)."),
     "NS": ("NS <command>", "The same as /msg NickServ <command> (try NS HELP)."),
     "REGISTER": ("REGISTER <account|*> <email|*> <password>", "Registers your nickname as an account."),
+    "TAGMSG": ("TAGMSG <target>", "Client-only tags (CAP message-tags), such as +typing: accepted, not relayed."),
     "VERIFY": ("VERIFY <account> <code>", "Completes a registration that waits for a code (none here do)."),
     "ISON": ("ISON <nick> [<nick> ...]", "Which of these nicks are online."),
     "JOIN": ("JOIN <#chan>[,<#chan>] [<key>[,<key>]] | JOIN 0", "Joins channels (creating them), or leaves all."),

@@ -46,7 +46,7 @@ def chathistory(hub: Hub, client: Client, message: Message) -> None:
             )
             return
         fit = [row for row in (_fit(row) for row in rows) if row is not None]
-        hub.allow_reply(client, len(fit) + 2)
+        hub.allow_reply(client, 2 * len(fit) + 2)  # a line's tags may make it longer than MAX_LINE
         for line in ch.history_messages(fit, target, client.caps, hub.name, hub.batch_ref()):
             hub.send(client, line)
 

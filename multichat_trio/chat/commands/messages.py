@@ -1,4 +1,4 @@
-"""Messages and presence: PRIVMSG and NOTICE (to channels and nicks), AWAY, QUIT."""
+"""Messages and presence: PRIVMSG and NOTICE (to channels and nicks), TAGMSG (dropped), AWAY, QUIT."""
 
 from __future__ import annotations
 
@@ -76,6 +76,11 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
     hub.record(replace(event, ts=hub.wallclock()))
     if recipient.away is not None and not is_notice:
         hub.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
+
+
+@command("TAGMSG")
+def tagmsg(hub: Hub, client: Client, message: Message) -> None:
+    """IRCv3 message-tags: a line of client-only tags (`+typing`), which this server does not relay; no 421 for it."""
 
 
 @command("AWAY")
