@@ -9,6 +9,7 @@ import trio
 
 from multichat_trio.app import Running, serve_services
 from multichat_trio.chat.chathistory import MAX_LIMIT, Invalid, parse_limit, parse_ref
+from multichat_trio.history.store import HistoryStore, NewEvent
 from multichat_trio.protocol import Message
 
 from .conftest import OpenClient, StartServer, test_config
@@ -246,3 +247,25 @@ def test_references_and_limits_are_checked() -> None:
             assert exc.args[0] == "INVALID_PARAMS"
         else:
             raise AssertionError(word)
+
+
+async def test_a_malformed_stored_row_is_left_out(
+    tmp_path: Path, start_server: StartServer, open_client: OpenClient
+) -> None:
+    db = str(tmp_path / "edited.sqlite3")
+    store = HistoryStore(db)
+    store.open()
+    good = {"nick": "alice", "channel": "#lobby", "text": "fine", "command": "PRIVMSG", "msgid": "m1"}
+    store.append(
+        [
+            NewEvent(1_800_000_000.0, "message", "#lobby", good),
+            NewEvent(1_800_000_001.0, "message", "#lobby", good | {"text": 42, "msgid": "m2"}),
+            NewEvent(1_800_000_002.0, "message", "#lobby", good | {"nick": "not a nick", "msgid": "m3"}),
+        ]
+    )
+    store.close()
+    server = await start_server(db=db, flood_rate=0)
+    bob = await open_client(server.port)
+    await bob.register("bob", caps=CAPS)
+    lines = await _history(bob, "CHATHISTORY LATEST #lobby * 10")
+    assert [(m.tags["msgid"], m.params[1]) for m in lines] == [("m1", "fine")]

@@ -370,15 +370,17 @@ class Hub:
         skip: Client | None = None,
         account: str | None = None,
         msgid: str | None = None,
+        when: float | None = None,
     ) -> None:
         """Deliver `message` to a channel's members or to each recipient, encoded once.
 
         A `durable` one (a public message) waits, with a history store, until the event just
         recorded for it is committed, and so does everything sent after it, so that no one sees
-        it before it is safe and nothing overtakes it.
+        it before it is safe and nothing overtakes it. `when` is its `server-time` (now if not given:
+        a message gives the time stored with it, so its history shows the same).
         """
         roster = recipients.roster() if isinstance(recipients, Channel) else list(recipients)
-        line = Line(roster, message, self.wallclock(), skip, account, msgid)  # type: ignore[arg-type]
+        line = Line(roster, message, self.wallclock() if when is None else when, skip, account, msgid)  # type: ignore[arg-type]
         if self.durable and (durable or self._held):
             self._held.append((self.recorded if durable else 0, line))
         else:

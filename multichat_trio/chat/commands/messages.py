@@ -56,10 +56,11 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         hub.messages_total += 1
         msgid = hub.new_msgid()
         event = events.message(client.nick, channel.name, text, command, msgid)
-        hub.record(replace(event, ts=hub.wallclock()))  # first: the line waits for it; its time is the line's
+        now = hub.wallclock()
+        hub.record(replace(event, ts=now))  # first: the line waits for it
         line = Message(command, (channel.name, text), client.prefix)
         skip = None if echo else client
-        hub.broadcast(channel, line, durable=True, skip=skip, account=client.account, msgid=msgid)
+        hub.broadcast(channel, line, durable=True, skip=skip, account=client.account, msgid=msgid, when=now)
         hub.remember(channel, client.nick, command, text, msgid)
         return
     recipient = hub.find_client(target)
@@ -69,11 +70,12 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         return
     line = Message(command, (recipient.nick, text), client.prefix)
     echo = "echo-message" in client.caps and recipient is not client
-    msgid = hub.new_msgid()
-    hub.broadcast([recipient, client] if echo else [recipient], line, account=client.account, msgid=msgid)
+    msgid, now, stored = hub.new_msgid(), hub.wallclock(), hub.config.store_pms
     hub.messages_total += 1
-    event = events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None, msgid)
-    hub.record(replace(event, ts=hub.wallclock()))
+    event = events.private_message(client.nick, recipient.nick, text if stored else None, msgid)
+    hub.record(replace(event, ts=now))  # a stored PM, like a public message, waits for its commit (CHATHISTORY)
+    to = [recipient, client] if echo else [recipient]
+    hub.broadcast(to, line, durable=stored, account=client.account, msgid=msgid, when=now)
     if recipient.away is not None and not is_notice:
         hub.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
 
