@@ -130,7 +130,7 @@ async def test_a_burst_of_events_is_pruned_before_the_hour(tmp_path: Path) -> No
         for _ in range(30):
             await writer._commit([message] * 10)
         with trio.fail_after(5):  # the pruning comes long before its hour
-            while len(await trio.to_thread.run_sync(store.recent, 1000, limiter=writer._thread)) > 110:
+            while len(await trio.to_thread.run_sync(store.recent, 1000, limiter=writer.limiter)) > 110:
                 await trio.sleep(0.01)
         nursery.cancel_scope.cancel()
     store.close()

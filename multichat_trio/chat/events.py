@@ -101,13 +101,16 @@ def leave(nick: str, channel: str | None, reason: str, kind: str) -> Event:
     return Event("leave", {"nick": nick, "channel": channel, "reason": reason, "kind": kind})
 
 
-def message(nick: str, channel: str, text: str, command: str) -> Event:
-    return Event("message", {"nick": nick, "channel": channel, "text": text, "command": command})
+def message(nick: str, channel: str, text: str, command: str, msgid: str | None = None) -> Event:
+    """`msgid` (IRCv3 message-ids) is stored with the message, so it stays the same after a restart."""
+    data = {"nick": nick, "channel": channel, "text": text, "command": command}
+    return Event("message", data | ({"msgid": msgid} if msgid else {}))
 
 
-def private_message(sender: str, recipient: str, text: str | None = None) -> Event:
+def private_message(sender: str, recipient: str, text: str | None = None, msgid: str | None = None) -> Event:
     """The text is included only for the store (`--store-pms`); the feed always drops it."""
-    return Event("pm", {"from": sender, "to": recipient} | ({"text": text} if text is not None else {}))
+    data = {"from": sender, "to": recipient} | ({"text": text} if text is not None else {})
+    return Event("pm", data | ({"msgid": msgid} if msgid else {}))
 
 
 def nick_change(old: str, new: str) -> Event:

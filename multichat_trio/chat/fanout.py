@@ -22,18 +22,20 @@ from .sink import Sink
 class Recipient(Protocol):
     outbox: Sink
     #: The tags it asked for, as bits: 1 IRCv3 `server-time` (a `time` tag), 2 `account-tag` (the sender's
-    #: `account`, on lines from a logged-in user). A bool works too: True is `server-time` alone.
+    #: `account`, on lines from a logged-in user), 4 `message-tags` (the line's `msgid`). A bool works too:
+    #: True is `server-time` alone.
     server_time: int
 
 
 #: `Recipient.server_time`'s bits.
-TIME_TAG, ACCOUNT_TAG = 1, 2
+TIME_TAG, ACCOUNT_TAG, MSGID_TAG = 1, 2, 4
+VARIANTS = 8
 
 
 class Line:
     """One encoded line for the first `count` of `recipients`, except `skip` (the sender, unechoed)."""
 
-    __slots__ = ("_variants", "account", "count", "message", "plain", "recipients", "skip", "when")
+    __slots__ = ("_variants", "account", "count", "message", "msgid", "plain", "recipients", "skip", "when")
 
     def __init__(
         self,
@@ -42,6 +44,7 @@ class Line:
         when: float,
         skip: Recipient | None = None,
         account: str | None = None,
+        msgid: str | None = None,
     ) -> None:
         self.recipients = recipients
         self.count = len(recipients)  # the roster may grow later; this line is for these members
@@ -51,16 +54,20 @@ class Line:
         self.when = when
         #: The sender's account (for `account-tag`), or None.
         self.account = account
+        #: The message's IRCv3 `msgid` (public messages and PMs), or None.
+        self.msgid = msgid
         self._variants: list[bytes | None] | None = None
 
     def data(self, variant: int) -> bytes:
         """The line as a recipient with these tag bits gets it (`Recipient.server_time`)."""
         if self.account is None:
-            variant &= TIME_TAG
+            variant &= ~ACCOUNT_TAG
+        if self.msgid is None:
+            variant &= ~MSGID_TAG
         if not variant:
             return self.plain
         if self._variants is None:
-            self._variants = [self.plain, None, None, None]
+            self._variants = [self.plain, *[None] * (VARIANTS - 1)]
         data = self._variants[variant]
         if data is None:
             m = self.message
@@ -69,6 +76,8 @@ class Line:
                 tags["account"] = self.account
             if variant & TIME_TAG:
                 tags["time"] = iso_utc(self.when)
+            if variant & MSGID_TAG:
+                tags["msgid"] = self.msgid
             data = self._variants[variant] = encode(Message(m.command, m.params, m.source, tags))
         return data
 
@@ -91,7 +100,7 @@ class Run:
             if first.count <= start:
                 continue
             tail = lines[k:]  # recipients from `start` on get every line from here
-            shared: list[bytes | None] = [None, None, None, None]  # by tag bits (Recipient.server_time)
+            shared: list[bytes | None] = [None] * VARIANTS  # by tag bits (Recipient.server_time)
             for client in self.recipients[start : first.count]:
                 if client in skips:  # a sender that did not ask for echoes: all but its own lines
                     if mine := b"".join(line.data(client.server_time) for line in tail if line.skip is not client):

@@ -10,6 +10,7 @@ import it); this module keeps the state and the rules every command shares.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -117,6 +118,8 @@ class Deferred:
 
     work: Callable[[], Any]
     then: Callable[[Any], None]
+    #: The worker-thread slot it runs in (a `trio.CapacityLimiter`), or None for the server's one for checks.
+    limiter: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,10 @@ class Hub:
         #: Registered accounts (restored from the store at start) and the failed-login counts.
         self.accounts = Accounts()
         self.login_limits = LoginLimiter()
+        #: The store CHATHISTORY reads (its `chathistory`, `chathistory_targets`) and the thread slot it
+        #: uses (the history writer's): set by the server when it keeps history.
+        self.history: Any = None
+        self.history_limiter: Any = None
         #: Work waiting to run off the trio thread, one per client at most (see `Deferred`).
         self._deferred: dict[Client, Deferred] = {}
         #: Reads the settings again (REHASH, SIGHUP): set by whoever knows where they came from.
@@ -287,9 +294,9 @@ class Hub:
         """The server's liveness probe of an idle client."""
         self.send(client, Message("PING", (self.name,)))
 
-    def defer(self, client: Client, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+    def defer(self, client: Client, work: Callable[[], Any], then: Callable[[Any], None], limiter: Any = None) -> None:
         """Have `work()` run off the trio thread before `client`'s next line, then `then(result)`."""
-        self._deferred[client] = Deferred(work, then)
+        self._deferred[client] = Deferred(work, then, limiter)
 
     def take_deferred(self, client: Client) -> Deferred | None:
         return self._deferred.pop(client, None)
@@ -362,28 +369,41 @@ class Hub:
         durable: bool = False,
         skip: Client | None = None,
         account: str | None = None,
+        msgid: str | None = None,
+        when: float | None = None,
     ) -> None:
         """Deliver `message` to a channel's members or to each recipient, encoded once.
 
         A `durable` one (a public message) waits, with a history store, until the event just
         recorded for it is committed, and so does everything sent after it, so that no one sees
-        it before it is safe and nothing overtakes it.
+        it before it is safe and nothing overtakes it. `when` is its `server-time` (now if not given:
+        a message gives the time stored with it, so its history shows the same).
         """
         roster = recipients.roster() if isinstance(recipients, Channel) else list(recipients)
-        line = Line(roster, message, self.wallclock(), skip, account)  # type: ignore[arg-type]
+        line = Line(roster, message, self.wallclock() if when is None else when, skip, account, msgid)  # type: ignore[arg-type]
         if self.durable and (durable or self._held):
             self._held.append((self.recorded if durable else 0, line))
         else:
             self.fanout.broadcast(line)
 
-    def remember(self, channel: Channel, nick: str, command: str, text: str) -> None:
+    def new_msgid(self) -> str:
+        """A fresh IRCv3 `msgid`: random (no counter to persist), stored in the message's event, so stable
+        across restarts."""
+        return secrets.token_urlsafe(12)
+
+    def batch_ref(self) -> str:
+        """A new IRCv3 batch reference, unique on this server."""
+        self._batches += 1
+        return f"h{self._batches}"
+
+    def remember(self, channel: Channel, nick: str, command: str, text: str, msgid: str | None = None) -> None:
         """Keep a public message for replay to later joiners (only when a store keeps history)."""
         if self.durable and self.config.replay > 0:
             key = casefold(channel.name)
             recent = self.recent.get(key)
             if recent is None:
                 recent = self.recent[key] = deque(maxlen=self.config.replay)
-            recent.append(ReplayLine(self.wallclock(), nick, command, text))
+            recent.append(ReplayLine(self.wallclock(), nick, command, text, msgid))
 
     def _drop_slow(self, recipient: Recipient) -> None:
         client: Client = recipient  # type: ignore[assignment]
@@ -426,9 +446,8 @@ class Hub:
             self.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
         self.send_names(client, channel)
         recent = self.recent.get(key)
-        if recent:
-            self._batches += 1
-            for message in replay_messages(recent, channel.name, client.caps, self.name, f"h{self._batches}"):
+        if recent and "draft/chathistory" not in client.caps:  # such a client fetches what it lacks itself
+            for message in replay_messages(recent, channel.name, client.caps, self.name, self.batch_ref()):
                 self.send(client, message)
         self.record(events.join(client.nick, channel.name))
 

@@ -25,6 +25,7 @@ class ReplayLine:
     nick: str
     command: str  # PRIVMSG or NOTICE
     text: str
+    msgid: str | None = None
 
 
 def stored_line(ts: object, data: Mapping[str, Any]) -> ReplayLine | None:
@@ -45,7 +46,8 @@ def stored_line(ts: object, data: Mapping[str, Any]) -> ReplayLine | None:
         datetime.fromtimestamp(ts, UTC)
     except (LocalProtocolError, ValueError, OverflowError, OSError):
         return None
-    return ReplayLine(float(ts), nick, command, text)
+    msgid = data.get("msgid")
+    return ReplayLine(float(ts), nick, command, text, msgid if isinstance(msgid, str) and _is_msgid(msgid) else None)
 
 
 def replay_messages(
@@ -65,15 +67,23 @@ def replay_messages(
             for line in lines
         ]
     batched = "batch" in caps
+    tagged = "message-tags" in caps
     out: list[Message] = []
     if batched:
         out.append(Message("BATCH", ("+" + batch_ref, "chathistory", channel), server_name))
     for line in lines:
         tags = {"time": iso_utc(line.ts)} | ({"batch": batch_ref} if batched else {})
+        if tagged and line.msgid:
+            tags["msgid"] = line.msgid
         out.append(Message(line.command, (channel, line.text), line.nick, tags))
     if batched:
         out.append(Message("BATCH", ("-" + batch_ref,), server_name))
     return out
+
+
+def _is_msgid(text: str) -> bool:
+    """A stored msgid fit for a tag value: short, printable, no space, `;` or backslash."""
+    return 0 < len(text) <= 64 and text.isprintable() and not any(c in text for c in " ;\\")
 
 
 def _said(line: ReplayLine) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import datadir
 from ..chat.bans import ServerBan, parse_mask
+from ..chat.chathistory import Query, Ref
 from ..protocol import casefold
 
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
@@ -66,6 +67,8 @@ _MIGRATIONS: dict[int, str] = {
         );
     """,
 }
+#: An event's time in whole milliseconds, as its `server-time` tag shows it (CHATHISTORY's timestamps).
+_MS = "(CAST(round(ts * 1000000) AS INTEGER) / 1000)"
 #: Events that change the state kept beside the history (`_keep_state`).
 STATE_EVENTS = frozenset({"kline", "unkline", "forget"})
 
@@ -248,6 +251,104 @@ class HistoryStore:
             "SELECT id, ts, type, channel, data FROM events WHERE id > ? ORDER BY id LIMIT ?", (event_id, limit)
         ).fetchall()
         return [_row(row) for row in rows]
+
+    def chathistory(self, query: Query) -> list[StoredEvent] | None:
+        """The stored messages `query` (CHATHISTORY) asks for, oldest first; None if the store cannot be read.
+
+        A channel's are its `message` events; a private conversation's, the `pm` events with a text
+        (`--store-pms`) between the two nicks. Forgotten messages were deleted, so never come back.
+        """
+        if query.channel is not None:
+            where, params = "type = 'message' AND channel = ?", [query.channel]
+        else:
+            where = (
+                "type = 'pm' AND json_extract(data, '$.text') IS NOT NULL AND"
+                " irc_casefold(json_extract(data, '$.from')) IN (?, ?) AND"
+                " irc_casefold(json_extract(data, '$.to')) IN (?, ?) AND"
+                " irc_casefold(json_extract(data, '$.from')) != irc_casefold(json_extract(data, '$.to'))"
+            )
+            params = [query.me, query.other] * 2
+            if query.me == query.other:  # notes to oneself
+                where = where.rsplit(" AND", 1)[0]
+        try:
+            return self._chathistory(query, where, params)
+        except (sqlite3.Error, StoreError):
+            return None
+
+    def _chathistory(self, query: Query, where: str, params: list[Any]) -> list[StoredEvent]:
+        def bound(ref: Ref, op: str) -> tuple[str, list[Any]] | None:
+            """`id op <the msgid's row>` or `ts op <time>`; None for an unknown msgid."""
+            if ref.msgid is None:
+                return f"{_MS} {op} ?", [ref.ms]
+            row = self.db.execute(
+                f"SELECT id FROM events WHERE {where} AND json_extract(data, '$.msgid') = ?", (*params, ref.msgid)
+            ).fetchone()
+            return (f"id {op} ?", [row[0]]) if row else None
+
+        def select(bounds: list[tuple[str, list[Any]] | None], limit: int, *, newest: bool) -> list[StoredEvent]:
+            if limit <= 0 or None in bounds:
+                return []
+            clause, args = where, list(params)
+            for sql, values in bounds:  # type: ignore[misc]
+                clause += f" AND {sql}"
+                args.extend(values)
+            rows = self.db.execute(
+                f"SELECT id, ts, type, channel, data FROM events WHERE {clause}"
+                f" ORDER BY id {'DESC' if newest else 'ASC'} LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+            return [_row(row) for row in (reversed(rows) if newest else rows)]
+
+        sub, refs, limit = query.sub, query.refs, query.limit
+        if sub == "LATEST":
+            return select([] if refs[0] == Ref() else [bound(refs[0], ">")], limit, newest=True)
+        if sub == "BEFORE":
+            return select([bound(refs[0], "<")], limit, newest=True)
+        if sub == "AFTER":
+            return select([bound(refs[0], ">")], limit, newest=False)
+        if sub == "AROUND":
+            before = select([bound(refs[0], "<")], limit // 2, newest=True)
+            return before + select([bound(refs[0], ">=")], limit - len(before), newest=False)
+        first, second = (self._when(ref, where, params) for ref in refs)  # BETWEEN, either way round
+        if first is None or second is None:
+            return []
+        low, high = (refs[0], refs[1]) if first <= second else (refs[1], refs[0])
+        return select([bound(low, ">"), bound(high, "<")], limit, newest=first > second)
+
+    def _when(self, ref: Ref, where: str, params: list[Any]) -> tuple[int, int] | None:
+        """Where `ref` is, to tell BETWEEN's direction: (milliseconds, row id; 0 for a timestamp)."""
+        if ref.msgid is None:
+            return (ref.ms or 0, 0)
+        row = self.db.execute(
+            f"SELECT {_MS}, id FROM events WHERE {where} AND json_extract(data, '$.msgid') = ?", (*params, ref.msgid)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def chathistory_targets(
+        self, channels: Sequence[str], me: str | None, after: int, before: int, limit: int
+    ) -> list[tuple[str, float]] | None:
+        """CHATHISTORY TARGETS: `channels` (keys) and, if `me`, its private correspondents, with a message
+        between the two times, each with its latest message's time, oldest first; None if unreadable."""
+        low, high = min(after, before), max(after, before)
+        marks = ", ".join("?" * len(channels))
+        sql = f"SELECT channel, max(ts) AS last FROM events WHERE type = 'message' AND channel IN ({marks})"
+        sql += f" AND {_MS} > ? AND {_MS} < ? GROUP BY channel"
+        args: list[Any] = [*channels, low, high]
+        if me is not None:
+            sql += (
+                " UNION ALL SELECT CASE WHEN irc_casefold(json_extract(data, '$.from')) = ?"
+                " THEN json_extract(data, '$.to') ELSE json_extract(data, '$.from') END AS other, max(ts) AS last"
+                " FROM events WHERE type = 'pm' AND json_extract(data, '$.text') IS NOT NULL"
+                f" AND {_MS} > ? AND {_MS} < ?"
+                " AND ? IN (irc_casefold(json_extract(data, '$.from')), irc_casefold(json_extract(data, '$.to')))"
+                " GROUP BY irc_casefold(other)"
+            )
+            args += [me, low, high, me]
+        try:
+            rows = self.db.execute(f"SELECT * FROM ({sql}) ORDER BY last LIMIT ?", (*args, limit)).fetchall()
+        except (sqlite3.Error, StoreError):
+            return None
+        return [(str(name), float(last)) for name, last in rows if isinstance(name, str)]
 
     def server_bans(self, now: float) -> list[ServerBan]:
         """The server bans still in force (the ones that ended are deleted), oldest first.

@@ -47,7 +47,7 @@ class HistoryWriter:
         self.wallclock = wallclock
         self.committed = 0  # hub events committed (the count `Hub.release` compares with)
         self.failing = False
-        self._thread = trio.CapacityLimiter(1)  # one thread at a time uses the connection
+        self.limiter = trio.CapacityLimiter(1)  # one thread at a time uses the connection (CHATHISTORY too)
         #: Events appended since the last pruning, and how many make `prune` run before its hour.
         self._appended = 0
         self._prune_after = 0
@@ -77,7 +77,7 @@ class HistoryWriter:
 
     async def _commit(self, batch: list[Event]) -> None:
         now = self.wallclock()
-        rows = [NewEvent(now, event.type, _channel_key(event), event.data) for event in batch]
+        rows = [NewEvent(event.ts or now, event.type, _channel_key(event), event.data) for event in batch]
         self._channels.update(self.hub.take_changed())
         self._accounts.update(self.hub.accounts.take_changed())
         channels, self._channels = self._channels, {}
@@ -85,7 +85,7 @@ class HistoryWriter:
         ids: list[int] = []
         started = trio.current_time()
         try:
-            ids = await trio.to_thread.run_sync(self.store.append, rows, channels, accounts, limiter=self._thread)
+            ids = await trio.to_thread.run_sync(self.store.append, rows, channels, accounts, limiter=self.limiter)
             self._appended += len(ids)
             if self._prune_after and self._appended >= self._prune_after:
                 self._prune_now.set()
@@ -104,13 +104,15 @@ class HistoryWriter:
         self.committed += sum(event.type != "stats" for event in batch)  # stats come from the server, not the hub
         self.hub.release(self.committed)
         if ids:
-            batch = [replace(event, id=event_id, ts=now) for event_id, event in zip(ids, batch, strict=True)]
+            batch = [
+                replace(event, id=event_id, ts=row.ts) for event_id, event, row in zip(ids, batch, rows, strict=True)
+            ]
         await self.forward(batch)
 
     async def close(self) -> None:
         """Close the store once no worker thread uses it (a pruning may still be finishing)."""
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(self.store.close, limiter=self._thread)
+            await trio.to_thread.run_sync(self.store.close, limiter=self.limiter)
 
     async def prune(self, *, retention_days: float, max_events: int, every: float) -> None:
         """Delete old events every `every` seconds, and whenever a tenth of `max_events` was added since.
@@ -126,7 +128,7 @@ class HistoryWriter:
             if older_than is not None or keep is not None:
                 try:
                     prune = partial(self.store.prune, older_than=older_than, keep=keep)
-                    deleted = await trio.to_thread.run_sync(prune, limiter=self._thread)
+                    deleted = await trio.to_thread.run_sync(prune, limiter=self.limiter)
                     if deleted:
                         log.info("history: pruned %d old events", deleted)
                 except StoreError as exc:

@@ -221,5 +221,5 @@ class Connection:
         The client's later lines wait for it, so they keep their order; other clients do not.
         """
         await self.publish(self.hub.take_events())
-        result = await trio.to_thread.run_sync(deferred.work, limiter=blocking_limiter())
+        result = await trio.to_thread.run_sync(deferred.work, limiter=deferred.limiter or blocking_limiter())
         deferred.then(result)

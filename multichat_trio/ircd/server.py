@@ -98,6 +98,7 @@ class ChatServer:
             writer_done = trio.Event()
             if store is not None:
                 writer = HistoryWriter(store, self.hub, self._forward)
+                self.hub.history, self.hub.history_limiter = store, writer.limiter  # CHATHISTORY reads
                 self._record, record_out = trio.open_memory_channel[list[Event]](RECORD_QUEUE)
                 recording.start_soon(self._run_history, writer, store, record_out, writer_done)
                 recording.start_soon(

@@ -12,6 +12,10 @@ HELP: dict[str, tuple[str, ...]] = {
     "AWAY": ("AWAY [:<message>]", "Marks you away with <message>, or back without one."),
     "CAP": ("CAP LS [302] | CAP REQ :<caps> | CAP LIST | CAP END", "Negotiates IRCv3 capabilities."),
     "CHANSERV": ("CHANSERV <command> | CS <command>", "The same as /msg ChanServ <command> (try CS HELP)."),
+    "CHATHISTORY": (
+        "CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <msgid=id|timestamp=t|*> <limit>",
+        "Stored messages of a channel you are in (or a PM, with --store-pms); also BETWEEN, TARGETS.",
+    ),
     "CS": ("CS <command>", "The same as /msg ChanServ <command> (try CS HELP)."),
     "HELP": ("HELP [<command>]", "Lists the commands, or tells about one."),
     "INFO": ("INFO", "What this server is."),
@@ -19,6 +23,7 @@ HELP: dict[str, tuple[str, ...]] = {
     "NICKSERV": ("NICKSERV <command> | NS <command>", "The same as /msg NickServ <command> (try NS HELP)."),
     "NS": ("NS <command>", "The same as /msg NickServ <command> (try NS HELP)."),
     "REGISTER": ("REGISTER <account|*> <email|*> <password>", "Registers your nickname as an account."),
+    "TAGMSG": ("TAGMSG <target>", "Client-only tags (CAP message-tags), such as +typing: accepted, not relayed."),
     "VERIFY": ("VERIFY <account> <code>", "Completes a registration that waits for a code (none here do)."),
     "ISON": ("ISON <nick> [<nick> ...]", "Which of these nicks are online."),
     "JOIN": ("JOIN <#chan>[,<#chan>] [<key>[,<key>]] | JOIN 0", "Joins channels (creating them), or leaves all."),

@@ -1,6 +1,8 @@
-"""Messages and presence: PRIVMSG and NOTICE (to channels and nicks), AWAY, QUIT."""
+"""Messages and presence: PRIVMSG and NOTICE (to channels and nicks), TAGMSG (dropped), AWAY, QUIT."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from ...protocol import Message, casefold
 from ...protocol import numerics as rpl
@@ -52,10 +54,14 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
             return
         echo = "echo-message" in client.caps
         hub.messages_total += 1
-        hub.record(events.message(client.nick, channel.name, text, command))  # first: the line waits for it
+        msgid = hub.new_msgid()
+        event = events.message(client.nick, channel.name, text, command, msgid)
+        now = hub.wallclock()
+        hub.record(replace(event, ts=now))  # first: the line waits for it
         line = Message(command, (channel.name, text), client.prefix)
-        hub.broadcast(channel, line, durable=True, skip=None if echo else client, account=client.account)
-        hub.remember(channel, client.nick, command, text)
+        skip = None if echo else client
+        hub.broadcast(channel, line, durable=True, skip=skip, account=client.account, msgid=msgid, when=now)
+        hub.remember(channel, client.nick, command, text, msgid)
         return
     recipient = hub.find_client(target)
     if recipient is None or not recipient.registered:
@@ -64,11 +70,19 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         return
     line = Message(command, (recipient.nick, text), client.prefix)
     echo = "echo-message" in client.caps and recipient is not client
-    hub.broadcast([recipient, client] if echo else [recipient], line, account=client.account)
+    msgid, now, stored = hub.new_msgid(), hub.wallclock(), hub.config.store_pms
     hub.messages_total += 1
-    hub.record(events.private_message(client.nick, recipient.nick, text if hub.config.store_pms else None))
+    event = events.private_message(client.nick, recipient.nick, text if stored else None, msgid)
+    hub.record(replace(event, ts=now))  # a stored PM, like a public message, waits for its commit (CHATHISTORY)
+    to = [recipient, client] if echo else [recipient]
+    hub.broadcast(to, line, durable=stored, account=client.account, msgid=msgid, when=now)
     if recipient.away is not None and not is_notice:
         hub.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
+
+
+@command("TAGMSG")
+def tagmsg(hub: Hub, client: Client, message: Message) -> None:
+    """IRCv3 message-tags: a line of client-only tags (`+typing`), which this server does not relay; no 421 for it."""
 
 
 @command("AWAY")

@@ -8,7 +8,7 @@ import ipaddress
 from ...protocol import Message, casefold, host_word, is_valid_nick
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
-from .. import modes
+from .. import chathistory, modes
 from ..accounts import RESERVED
 from ..hub import Client, Hub
 from . import accounts
@@ -34,6 +34,7 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
             f"{name}={CAP_VALUES[name]}" if with_values and name in CAP_VALUES else name
             for name in SUPPORTED_CAPS
             if name != "draft/account-registration" or accounts.registration_cap(hub)
+            if name != "draft/chathistory" or hub.history is not None  # nothing to serve without a store
         ]
         if with_values and (policy := sts(hub, client)) is not None:  # sts has no meaning without its value
             offered.append(policy)
@@ -48,7 +49,8 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
         if all(name.lstrip("-") in SUPPORTED_CAPS for name in wanted) and wanted:
             client.caps.update(adding)
             client.caps.difference_update(name[1:] for name in wanted if name.startswith("-"))
-            client.server_time = ("server-time" in client.caps) | ("account-tag" in client.caps) << 1
+            caps = client.caps
+            client.server_time = ("server-time" in caps) | ("account-tag" in caps) << 1 | ("message-tags" in caps) << 2
             hub.send(client, Message("CAP", (target, "ACK", message.param(1)), hub.name))
         else:
             hub.send(client, Message("CAP", (target, "NAK", message.param(1)), hub.name))
@@ -216,6 +218,7 @@ def send_isupport(hub: Hub, client: Client) -> None:
         "CHANMODES=" + modes.CHANMODES,
         f"CHANNELLEN={CHANNELLEN}",
         "CHANTYPES=" + CHANTYPES,
+        *([f"CHATHISTORY={chathistory.MAX_LIMIT}", "MSGREFTYPES=msgid,timestamp"] if hub.history is not None else []),
         "EXCEPTS=e",
         "EXTBAN=$,a",
         f"KICKLEN={KICKLEN}",
