@@ -107,3 +107,23 @@ async def start_monitor(nursery: trio.Nursery) -> AsyncIterator[StartMonitor]:
     yield start
     for stop in stops:
         stop.set()
+
+
+StartServices = Callable[..., Awaitable[tuple[Running, trio.Event]]]
+
+
+@pytest.fixture
+async def start_services(nursery: trio.Nursery) -> StartServices:
+    """`await start_services(**settings)`: `serve_services` in the test's nursery, and the event that stops it.
+
+    The web side is off unless `http_port` / `ws_port` are given (0: any free port). Restart tests call
+    it twice on the same `db`.
+    """
+
+    async def start(*, http_port: int | None = None, ws_port: int | None = None, **overrides: Any) -> Any:
+        stop = trio.Event()
+        config = test_config(**overrides)
+        running = await nursery.start(partial(serve_services, config, stop, http_port=http_port, ws_port=ws_port))
+        return running, stop
+
+    return start

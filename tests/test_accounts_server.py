@@ -15,12 +15,11 @@ import irc.client
 import pytest
 import trio
 
-from multichat_trio.app import Running, serve_services
 from multichat_trio.chat import opers
 from multichat_trio.chat.hub import Deferred
 from multichat_trio.ircd.connection import Connection
 
-from .conftest import OpenClient, StartServer, test_config
+from .conftest import OpenClient, StartServer, StartServices
 from .ircclient import IrcClient
 from .test_opers import CHEAP
 
@@ -60,15 +59,11 @@ async def sasl_register(client: IrcClient, nick: str, password: str) -> list[str
 
 
 async def test_an_account_survives_a_restart_and_logs_in_with_sasl(
-    tmp_path: Path, open_client: OpenClient, nursery: trio.Nursery
+    tmp_path: Path, open_client: OpenClient, start_services: StartServices
 ) -> None:
     db = str(tmp_path / "history.sqlite3")
 
-    async def start() -> tuple[Running, trio.Event]:
-        stop = trio.Event()
-        config = test_config(db=db, flood_rate=0)
-        running = await nursery.start(partial(serve_services, config, stop, http_port=None, ws_port=None))
-        return running, stop
+    start = partial(start_services, db=db, flood_rate=0)
 
     first, stop_first = await start()
     alice = await open_client(first.server.port)

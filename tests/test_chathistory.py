@@ -5,14 +5,11 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import trio
-
-from multichat_trio.app import Running, serve_services
 from multichat_trio.chat.chathistory import MAX_LIMIT, Invalid, parse_limit, parse_ref
 from multichat_trio.history.store import HistoryStore, NewEvent
 from multichat_trio.protocol import Message
 
-from .conftest import OpenClient, StartServer, test_config
+from .conftest import OpenClient, StartServer, StartServices
 from .ircclient import IrcClient
 from .test_opers_server import ADMIN
 
@@ -205,14 +202,11 @@ async def test_a_chathistory_client_gets_no_join_replay(start_server: StartServe
 
 
 async def test_msgids_are_the_same_after_a_restart(
-    tmp_path: Path, open_client: OpenClient, nursery: trio.Nursery
+    tmp_path: Path, open_client: OpenClient, start_services: StartServices
 ) -> None:
     db = str(tmp_path / "history.sqlite3")
 
-    async def start() -> tuple[Running, trio.Event]:
-        stop = trio.Event()
-        config = test_config(db=db, flood_rate=0)
-        return await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=None)), stop
+    start = partial(start_services, db=db, flood_rate=0, http_port=0)
 
     first, stop_first = await start()
     alice = await open_client(first.server.port)

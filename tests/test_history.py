@@ -19,10 +19,9 @@ import pytest
 import trio
 import trio.testing
 
-from multichat_trio.app import Running, serve_services
 from multichat_trio.config import StartupError
 
-from .conftest import OpenClient, StartServer, test_config
+from .conftest import OpenClient, StartServer, StartServices, test_config
 from .ircclient import IrcClient
 from .test_web import get_json
 
@@ -75,15 +74,11 @@ async def test_nothing_is_replayed_without_a_store(start_server: StartServer, op
 
 
 async def test_history_survives_a_restart_and_ids_keep_increasing(
-    tmp_path: Path, open_client: OpenClient, nursery: trio.Nursery
+    tmp_path: Path, open_client: OpenClient, start_services: StartServices
 ) -> None:
     db = str(tmp_path / "history.sqlite3")
 
-    async def start() -> tuple[Running, trio.Event]:
-        stop = trio.Event()
-        config = test_config(db=db, flood_rate=0)
-        running = await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=None))
-        return running, stop
+    start = partial(start_services, db=db, flood_rate=0, http_port=0)
 
     first, stop_first = await start()
     alice = await open_client(first.server.port)
@@ -220,14 +215,10 @@ async def test_retention_prunes_old_events_in_the_background(
 
 
 async def test_store_pms_keeps_the_text_in_the_store_only(
-    tmp_path: Path, open_client: OpenClient, nursery: trio.Nursery
+    tmp_path: Path, open_client: OpenClient, start_services: StartServices
 ) -> None:
     db = str(tmp_path / "history.sqlite3")
-    config = test_config(db=db, store_pms=True)
-
-    async def start() -> tuple[Running, trio.Event]:
-        stop = trio.Event()
-        return await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=None)), stop
+    start = partial(start_services, db=db, store_pms=True, http_port=0)
 
     first, stop_first = await start()
     alice, bob = await open_client(first.server.port), await open_client(first.server.port)

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import trio
 
-from multichat_trio.app import Running, serve_services
 from multichat_trio.chat import events
 from multichat_trio.history.store import SCHEMA_VERSION, HistoryStore, NewEvent
 
-from .conftest import OpenClient, test_config
+from .conftest import OpenClient, StartServices
 from .ircclient import IrcClient
 from .test_opers_server import ADMIN
 
@@ -84,15 +83,11 @@ def test_a_version_1_file_is_migrated(tmp_path: Path) -> None:
 
 
 async def test_bans_and_forgotten_spam_survive_a_restart(
-    tmp_path: Path, open_client: OpenClient, nursery: trio.Nursery
+    tmp_path: Path, open_client: OpenClient, start_services: StartServices
 ) -> None:
     db = str(tmp_path / "history.sqlite3")
 
-    async def start() -> tuple[Running, trio.Event]:
-        stop = trio.Event()
-        config = test_config(db=db, flood_rate=0, opers=(ADMIN,))
-        running = await nursery.start(partial(serve_services, config, stop, http_port=None, ws_port=None))
-        return running, stop
+    start = partial(start_services, db=db, flood_rate=0, opers=(ADMIN,))
 
     first, stop_first = await start()
     alice, troll = await open_client(first.server.port), await open_client(first.server.port)
