@@ -362,6 +362,7 @@ async def test_http_endpoints_return_what_they_say(
     assert await get_json(port, "/healthz") == {"status": "ok", "uptime": pytest.approx(0, abs=TIMEOUT)}
     config = await get_json(port, "/api/config")
     assert config["ws_port"] == monitor.ws_port and config["chat_port"] == monitor.server.port
+    assert config["irc_ws_port"] is None  # the IRC WebSocket is off in test_config
 
     status, headers, body = await http_get(port, "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
@@ -372,12 +373,16 @@ async def test_http_endpoints_return_what_they_say(
     status, headers, body = await http_get(port, "/")
     assert status == 200 and headers["content-type"].startswith("text/html") and b"monitor.js" in body
     assert "script-src 'self'" in headers["content-security-policy"]
-    for asset, kind in (("/monitor.js", "text/javascript"), ("/monitor.css", "text/css")):
+    status, headers, body = await http_get(port, "/chat")
+    assert status == 200 and b"/chat/chat.js" in body and "script-src 'self'" in headers["content-security-policy"]
+    assets = [("/monitor.js", "text/javascript"), ("/monitor.css", "text/css")]
+    for asset, kind in [*assets, ("/chat/chat.js", "text/javascript"), ("/chat/chat.css", "text/css")]:
         status, headers, _ = await http_get(port, asset)
         assert status == 200 and headers["content-type"].startswith(kind)
     status, headers, body = await http_get(port, "/", method="HEAD")
     assert status == 200 and body == b"" and int(headers["content-length"]) > 0
     assert (await http_get(port, "/../pyproject.toml"))[0] == 404
     assert (await http_get(port, "/nope"))[0] == 404
+    assert (await http_get(port, "/chat/../pyproject.toml"))[0] == 404
     status, headers, _ = await http_get(port, "/api/stats", method="POST")
     assert status == 405 and headers["allow"] == "GET, HEAD"

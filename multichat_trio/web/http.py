@@ -1,6 +1,7 @@
 """The monitor's HTTP side: a small raw ASGI app served by hypercorn's trio worker.
 
-Routes (GET or HEAD): the page and its files from `static/` beside this module, `/api/config` (where the
+Routes (GET or HEAD): the monitor page and its files from `static/` beside this module, the web chat
+client at `/chat` (files in `static/chat/`), `/api/config` (where the
 page finds the feed), `/api/stats`, `/api/users`, `/api/events?after=ID&limit=N`, `/healthz` and
 `/metrics` (Prometheus text, via prometheus-client); POST `/api/login` and `/api/logout`. When a login
 is required (`login.py`), `/api/*` and `/metrics` answer 401 without a session. Everything is read from
@@ -56,6 +57,8 @@ PAGE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
+#: Paths that name a page's index file.
+PAGES = {"/": "index.html", "/chat": "chat/index.html", "/chat/": "chat/index.html"}
 MAX_EVENTS = 1000
 #: Largest login form body read; a bigger one is refused (413).
 MAX_FORM = 4096
@@ -120,7 +123,7 @@ class MonitorApp:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             status, document = self._routes[path](query)
             await _respond(send, status, *_json(document), _NO_STORE, head=head)
-        elif (file := self.files.get("index.html" if path == "/" else path.lstrip("/"))) is not None:
+        elif (file := self.files.get(PAGES.get(path, path.lstrip("/")))) is not None:
             body, content_type = file
             await _respond(send, 200, body, content_type, [*PAGE_HEADERS, (b"cache-control", b"no-cache")], head=head)
         else:
@@ -171,11 +174,12 @@ class MonitorApp:
     # --- JSON endpoints: (status, document) ----------------------------------------------------
 
     def config(self, query: dict[str, list[str]]) -> tuple[int, Any]:
-        """What the page needs to connect: the feed's port (None: off) and names to show."""
+        """What the pages need to connect: the feed's and the IRC WebSocket's ports (None: off) and names to show."""
         config = self.server.config
         return 200, {
             "ws_port": self.ws_port,
             "chat_port": self.server.port,
+            "irc_ws_port": self.server.irc_ws_port,
             "server_name": config.server_name,
             "network": config.network,
             "login_required": self.login.required,
@@ -321,12 +325,12 @@ async def _respond(
 
 
 def _load_static(directory: Path) -> dict[str, tuple[bytes, str]]:
-    """The page's files by name (flat directory: no path ever reaches the file system)."""
+    """The pages' files by name, `sub/name` one folder deep (read once: no request path reaches the file system)."""
     files: dict[str, tuple[bytes, str]] = {}
     if not directory.is_dir():
         log.warning("web monitor files not found in %s: the page will be missing", directory)
         return files
-    for path in sorted(directory.iterdir()):
+    for path in sorted([*directory.iterdir(), *directory.glob("*/*")]):
         if path.is_file() and path.suffix in CONTENT_TYPES:
-            files[path.name] = (path.read_bytes(), CONTENT_TYPES[path.suffix])
+            files[path.relative_to(directory).as_posix()] = (path.read_bytes(), CONTENT_TYPES[path.suffix])
     return files

@@ -1,0 +1,144 @@
+"""The web chat client at /chat in a real headless Chromium: a browser user and a TCP IRC client chat.
+
+As in test_browser.py, Playwright's sync API runs in one worker thread and the TCP client's turns run
+back in trio through `trio.from_thread.run`. Screenshots at 1280 and 390 px land in the test's tmp dir
+(and in $MULTICHAT_SCREENSHOTS if set).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from multichat_trio.app import Running, serve_services
+
+from .conftest import OpenClient, test_config
+from .ircclient import IrcClient
+from .test_browser import CHROMIUM, FLAGS, HAVE_CHROMIUM, IN_CI, WAIT_MS, XSS
+
+pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
+
+
+def free_port() -> int:
+    """A port free now on loopback (the IRC WebSocket's 0 means off, so the test picks one)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def services(nursery: trio.Nursery) -> AsyncIterator[Running]:
+    stop = trio.Event()
+    config = test_config(irc_ws_port=free_port())
+    yield await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=None))
+    stop.set()
+
+
+def chat_in_browser(url: str, turn: Callable[[str], Awaitable[None]], shots: Path) -> dict[str, Any]:
+    """In a worker thread: log in as `webby`, chat with the TCP client (its `turn`s run in trio), read the DOM."""
+    from playwright.sync_api import expect, sync_playwright
+
+    dialogs: list[str] = []
+    errors: list[str] = []
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=FLAGS, headless=True, viewport={"width": 1280, "height": 760}
+        )
+        try:
+            page = context.new_page()
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(url)
+            page.fill("#nick", "webby")
+            page.click("#connect")
+            expect(page.locator("#status")).to_have_class("live", timeout=WAIT_MS)
+            expect(page.locator("#title")).to_have_text("#lobby", timeout=WAIT_MS)
+            trio.from_thread.run(turn, "join")
+            expect(page.locator("#member-list")).to_contain_text("bob", timeout=WAIT_MS)
+            page.fill("#input", "hello from the browser")
+            page.press("#input", "Enter")
+            page.fill("#input", "/me waves")
+            page.press("#input", "Enter")
+            trio.from_thread.run(turn, "answer")
+            log = page.locator("#log")
+            expect(log).to_contain_text("hi webby, from a terminal", timeout=WAIT_MS)
+            expect(log).to_contain_text(XSS, timeout=WAIT_MS)
+            pm = page.locator("#convs li[data-name='bob']")
+            expect(pm.locator(".unread")).to_have_text("1", timeout=WAIT_MS)
+            page.screenshot(path=str(shots / "webchat-1280.png"))
+            pm.click()
+            expect(log).to_contain_text("a private word", timeout=WAIT_MS)
+            page.fill("#input", "a private answer")
+            page.press("#input", "Enter")
+            trio.from_thread.run(turn, "private")
+            page.fill("#input", "/join #talk")
+            page.press("#input", "Enter")
+            expect(page.locator("#title")).to_have_text("#talk", timeout=WAIT_MS)
+            expect(page.locator("#topic")).to_have_text("Welcome <b>here</b>", timeout=WAIT_MS)
+            page.locator("#convs li[data-name='#lobby']").click()
+            page.set_viewport_size({"width": 390, "height": 760})
+            page.screenshot(path=str(shots / "webchat-390.png"))
+            return {
+                "rows": page.locator("#log li").all_text_contents(),
+                "actions": page.locator("#log li.action .text").all_text_contents(),
+                "members": page.locator("#member-list li").all_text_contents(),
+                "convs": page.locator("#convs .name").all_text_contents(),
+                "images": page.evaluate("document.querySelectorAll('img, script:not([src])').length"),
+                "dialogs": dialogs,
+                "errors": errors,
+            }
+        finally:
+            context.close()
+
+
+async def test_a_browser_user_and_a_tcp_user_chat_in_the_lobby_and_in_private(
+    services: Running, open_client: OpenClient, tmp_path: Path
+) -> None:
+    bob: IrcClient | None = None
+
+    async def turn(step: str) -> None:
+        nonlocal bob
+        if step == "join":
+            bob = await open_client(services.server.port)
+            await bob.register("bob")  # autojoins #lobby
+            return
+        assert bob is not None
+        if step == "answer":
+            await bob.expect("PRIVMSG", lambda m: m.params[-1] == "hello from the browser")
+            await bob.expect("PRIVMSG", lambda m: m.params[-1] == "\x01ACTION waves\x01")
+            await bob.send("JOIN #talk", "TOPIC #talk :Welcome <b>here</b>")
+            await bob.send("PRIVMSG #lobby :hi webby, from a terminal", f"PRIVMSG #lobby :{XSS}")
+            await bob.send("PRIVMSG webby :a private word")
+            await bob.sync()
+        elif step == "private":
+            await bob.expect("PRIVMSG", lambda m: list(m.params) == ["bob", "a private answer"])
+
+    assert services.http_port is not None
+    with trio.fail_after(60):
+        seen = await trio.to_thread.run_sync(
+            chat_in_browser, f"http://127.0.0.1:{services.http_port}/chat", turn, tmp_path
+        )
+    if os.environ.get("MULTICHAT_SCREENSHOTS"):
+        for shot in tmp_path.glob("webchat-*.png"):
+            shutil.copy(shot, Path(os.environ["MULTICHAT_SCREENSHOTS"]) / shot.name)
+
+    rows = "\n".join(seen["rows"])
+    assert "hello from the browser" in rows and "hi webby, from a terminal" in rows
+    assert XSS in rows and seen["images"] == 0 and seen["dialogs"] == []
+    assert seen["actions"] == ["* webby waves"]
+    assert "a private word" not in rows  # it is in bob's conversation, not #lobby's
+    assert {"#lobby", "bob"} <= set(seen["convs"])
+    assert sorted(seen["members"]) == ["bob", "webby"]
+    assert {"#lobby", "#talk", "bob"} <= set(seen["convs"])
+    assert seen["errors"] == []
+    assert all((tmp_path / name).stat().st_size > 5_000 for name in ("webchat-1280.png", "webchat-390.png"))
