@@ -20,10 +20,13 @@ import pytest
 import trio
 
 from multichat_trio.app import Running, serve_services
+from multichat_trio.chat import opers
 
 from .conftest import OpenClient, test_config
 from .ircclient import IrcClient
+from .test_accounts_server import PASSWORD
 from .test_browser import CHROMIUM, FLAGS, HAVE_CHROMIUM, IN_CI, WAIT_MS, XSS
+from .test_opers import CHEAP
 
 pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
 
@@ -85,6 +88,12 @@ def chat_in_browser(url: str, turn: Callable[[str], Awaitable[None]], shots: Pat
             page.press("#input", "Enter")
             expect(page.locator("#title")).to_have_text("#talk", timeout=WAIT_MS)
             expect(page.locator("#topic")).to_have_text("Welcome <b>here</b>", timeout=WAIT_MS)
+            expect(page.locator("#member-list")).to_contain_text("@bob", timeout=WAIT_MS)
+            page.fill("#input", "/topic <i>not yours</i>")
+            page.press("#input", "Enter")
+            expect(log.locator("li.error")).to_contain_text("not channel operator", timeout=WAIT_MS)
+            page.emulate_media(color_scheme="dark")
+            page.screenshot(path=str(shots / "webchat-dark.png"))
             page.locator("#convs li[data-name='#lobby']").click()
             page.set_viewport_size({"width": 390, "height": 760})
             page.screenshot(path=str(shots / "webchat-390.png"))
@@ -141,4 +150,50 @@ async def test_a_browser_user_and_a_tcp_user_chat_in_the_lobby_and_in_private(
     assert sorted(seen["members"]) == ["bob", "webby"]
     assert {"#lobby", "#talk", "bob"} <= set(seen["convs"])
     assert seen["errors"] == []
-    assert all((tmp_path / name).stat().st_size > 5_000 for name in ("webchat-1280.png", "webchat-390.png"))
+    assert all(
+        (tmp_path / name).stat().st_size > 5_000 for name in ("webchat-1280.png", "webchat-390.png", "webchat-dark.png")
+    )
+
+
+def log_in(url: str, nick: str, password: str) -> list[str]:
+    """In a worker thread: log in with an account password (SASL PLAIN); the server conversation's rows."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=FLAGS, headless=True
+        )
+        try:
+            page = context.new_page()
+            page.goto(url)
+            page.fill("#nick", nick)
+            page.fill("#password", password)
+            page.click("#connect")
+            expect(page.locator("#title")).to_have_text("#lobby", timeout=WAIT_MS)
+            page.locator("#convs li[data-name='*server*']").click()
+            return page.locator("#log li").all_text_contents()
+        finally:
+            context.close()
+
+
+async def test_an_account_password_logs_in_with_sasl_and_a_wrong_one_is_shown(
+    nursery: trio.Nursery, open_client: OpenClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(opers, "hash_password", CHEAP.hash)
+    stop = trio.Event()
+    config = test_config(irc_ws_port=free_port(), db=str(tmp_path / "history.sqlite3"))
+    running = await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=None))
+    carol = await open_client(running.server.port)
+    await carol.register("carol")
+    await carol.send(f"REGISTER * * {PASSWORD}")
+    await carol.expect("900")
+    await carol.send("QUIT")
+    await carol.wait_closed()
+
+    url = f"http://127.0.0.1:{running.http_port}/chat"
+    with trio.fail_after(60):
+        good = "\n".join(await trio.to_thread.run_sync(log_in, url, "carol", PASSWORD))
+        bad = "\n".join(await trio.to_thread.run_sync(log_in, url, "carol", "wrong"))
+    stop.set()
+    assert "You are now logged in as carol" in good
+    assert "SASL authentication failed" in bad and "logged in as" not in bad
