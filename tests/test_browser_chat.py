@@ -197,3 +197,33 @@ async def test_an_account_password_logs_in_with_sasl_and_a_wrong_one_is_shown(
     stop.set()
     assert "You are now logged in as carol" in good
     assert "SASL authentication failed" in bad and "logged in as" not in bad
+
+
+def try_nick(url: str, nick: str) -> str:
+    """In a worker thread: ask for a nickname someone has; the login form's error once it is back."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=FLAGS, headless=True
+        )
+        try:
+            page = context.new_page()
+            page.goto(url)
+            page.fill("#nick", nick)
+            page.click("#connect")
+            expect(page.locator("#login-error")).not_to_be_empty(timeout=WAIT_MS)
+            expect(page.locator("#login")).to_be_visible()
+            return page.locator("#login-error").inner_text()
+        finally:
+            context.close()
+
+
+async def test_a_nickname_in_use_brings_the_login_form_back_with_the_reason(
+    services: Running, open_client: OpenClient
+) -> None:
+    dave = await open_client(services.server.port)
+    await dave.register("dave")
+    with trio.fail_after(60):
+        error = await trio.to_thread.run_sync(try_nick, f"http://127.0.0.1:{services.http_port}/chat", "dave")
+    assert "already in use" in error
