@@ -97,6 +97,12 @@ def chat_in_browser(url: str, turn: Callable[[str], Awaitable[None]], shots: Pat
             page.locator("#convs li[data-name='#lobby']").click()
             page.set_viewport_size({"width": 390, "height": 760})
             page.screenshot(path=str(shots / "webchat-390.png"))
+            expect(page.locator("#sidebar")).to_be_hidden()
+            page.click("#toggle-convs")
+            expect(page.locator("#sidebar")).to_be_visible()
+            page.screenshot(path=str(shots / "webchat-390-conversations.png"))
+            page.locator("#convs li[data-name='#lobby']").click()
+            expect(page.locator("#sidebar")).to_be_hidden()
             return {
                 "rows": page.locator("#log li").all_text_contents(),
                 "actions": page.locator("#log li.action .text").all_text_contents(),
