@@ -254,8 +254,9 @@ async def test_a_missing_or_unusable_certificate_is_a_startup_error_naming_the_f
 
 
 def test_serve_stops_with_one_line_naming_the_missing_certificate(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # where serve writes its relay secret before it reads the certificate
     missing = tmp_path / "cert.pem"
     with pytest.raises(SystemExit) as stopped:
         main(["serve", "--port", "0", "--no-web", "--db", "", "--tls-cert", str(missing)])
