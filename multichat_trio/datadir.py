@@ -58,3 +58,12 @@ def _writable(folder: Path) -> bool:
             return True
     except OSError:
         return False
+
+
+def own_file(setting: str, default_name: str) -> Path:
+    """The file a setting names: as given, or for its default name the one already there (`find`), else
+    where a new one goes (`place`)."""
+    if setting != default_name:
+        return Path(setting)
+    existing = find(default_name)
+    return existing if existing.exists() else place(default_name)

@@ -31,10 +31,7 @@ def for_server(config: ServerConfig) -> ServerConfig:
     """
     if config.relay_secret is not None or not config.relay_secret_file:
         return config
-    path = Path(config.relay_secret_file)
-    if config.relay_secret_file == FILE_NAME:
-        existing = datadir.find(FILE_NAME)
-        path = existing if existing.exists() else datadir.place(FILE_NAME)
+    path = datadir.own_file(config.relay_secret_file, FILE_NAME)
     secret, created = load_or_create(path)
     if created:
         log.info("relay secret: wrote a new one to %s (a relay started here reads it from there)", path)

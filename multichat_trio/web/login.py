@@ -15,7 +15,6 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import trio
 
@@ -68,10 +67,7 @@ def token_for_server(config: ServerConfig) -> ServerConfig:
     if not config.monitor_token_file:
         log.warning("monitor login: no --monitor-token and no token file: only accounts can log in")
         return config
-    path = Path(config.monitor_token_file)
-    if config.monitor_token_file == TOKEN_FILE:
-        existing = datadir.find(TOKEN_FILE)
-        path = existing if existing.exists() else datadir.place(TOKEN_FILE)
+    path = datadir.own_file(config.monitor_token_file, TOKEN_FILE)
     token, created = load_or_create(path, what="monitor token")
     log.info("monitor login: the token is in %s%s", path, " (new)" if created else "")
     return replace(config, monitor_token=token)
