@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,9 @@ class Site:
 
     async def _run(self, task_status: trio.TaskStatus[Running]) -> None:
         try:
-            await serve_services(self.config, self.stop, http_port=self.http_port, ws_port=None, task_status=task_status)
+            await serve_services(
+                self.config, self.stop, http_port=self.http_port, ws_port=None, task_status=task_status
+            )
         finally:
             self.done.set()
 
@@ -253,4 +254,3 @@ async def test_two_browser_users_and_a_tcp_user_chat_and_survive_a_restart(
     assert seen["team after"].count("tom in the team channel") == 1
     assert seen["images"] == 0 and lobby.count(XSS) == 1
     assert all((tmp_path / f"webchat-{name}.png").stat().st_size > 5_000 for name in ("desktop", "phone"))
-
