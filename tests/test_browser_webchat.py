@@ -27,6 +27,7 @@ from .test_browser_chat import free_port
 
 pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
 
+NIGHTLY = "morning! the nightly build is green again"
 OLD = 70  # messages in #lobby before anyone opens the page: more than the first page of history (50)
 #: Stands in for the browser's Notification: records what would be shown, and whether permission was asked.
 FAKE_NOTIFICATIONS = """(() => {
@@ -137,20 +138,37 @@ def scenario(url: str, turn: Callable[..., Awaitable[Any]], shots: Path) -> dict
             trio.from_thread.run(turn, "say", "JOIN #team")
             expect(ann.locator("#member-list")).to_contain_text("@ann", timeout=WAIT_MS)
             expect(ann.locator("#member-list li")).to_have_count(3, timeout=WAIT_MS)
-            say(ann, "/me opens #team")
-            trio.from_thread.run(turn, "expect", "#team", "\x01ACTION opens #team\x01")
-            trio.from_thread.run(turn, "say", "PRIVMSG #team :tom in the team channel")
-            expect(ben.locator("#log")).to_contain_text("tom in the team channel", timeout=WAIT_MS)
+            say(ann, "/topic Release 2.0: reviews and builds")
+            expect(ben.locator("#topic")).to_have_text("Release 2.0: reviews and builds", timeout=WAIT_MS)
+            say(ann, "/me brings coffee")
+            trio.from_thread.run(turn, "expect", "#team", "\x01ACTION brings coffee\x01")
+            trio.from_thread.run(turn, "say", f"PRIVMSG #team :{NIGHTLY}")
+            expect(ben.locator("#log")).to_contain_text(NIGHTLY, timeout=WAIT_MS)
+            say(ben, "thanks ann! could you look at my patch for the login form?")
+            expect(log.locator("li.mention")).to_contain_text("my patch for the login form", timeout=WAIT_MS)
 
             # Unread counts, the "new messages" line: ben reads #lobby while #team goes on.
             conversation(ben, "#lobby").click()
-            say(ann, "first unread in team")
-            say(ann, "second unread in team")
+            say(ann, "sure, looking now")
+            say(ann, "one thing: the error message is cut off on a phone")
             expect(conversation(ben, "#team").locator(".unread")).to_have_text("2", timeout=WAIT_MS)
+            trio.from_thread.run(turn, "say", "PRIVMSG #team :ben: I see that on my phone too")
+            expect(conversation(ben, "#team").locator(".unread.mentioned")).to_have_text("3", timeout=WAIT_MS)
             conversation(ben, "#team").click()
             expect(conversation(ben, "#team").locator(".unread")).to_have_count(0)
-            marker = ben.locator("#log li.new-marker + li.line")
-            expect(marker).to_contain_text("first unread in team")
+            expect(ben.locator("#log li.new-marker + li.line")).to_contain_text("sure, looking now")
+            expect(ben.locator("#log li.mention")).to_contain_text("on my phone too")
+
+            # Channel operator commands and the rest, typed as on IRC.
+            say(ann, "/op ben")
+            expect(ben.locator("#member-list")).to_contain_text("@ben", timeout=WAIT_MS)
+            say(ann, "/whois tom")
+            expect(log).to_contain_text("tom is in", timeout=WAIT_MS)
+            say(ben, "/away reviewing")
+            expect(ben.locator("#log")).to_contain_text("marked as being away", timeout=WAIT_MS)
+            ben.screenshot(path=str(shots / "webchat-desktop.png"))
+            say(ben, "/back")
+            expect(ben.locator("#log")).to_contain_text("no longer marked as being away", timeout=WAIT_MS)
 
             # A PM from tom to ann, while ann's tab is hidden: a notification, once she allowed them by a click.
             seen["asked before click"] = ann.evaluate("window.asked")
@@ -174,10 +192,11 @@ def scenario(url: str, turn: Callable[..., Awaitable[Any]], shots: Path) -> dict
             ann.click("#channel-close")
 
             conversation(ann, "#lobby").click()
-            ann.screenshot(path=str(shots / "webchat-desktop.png"))
             phone = open_page(browser, "cem", width=390)
-            say(phone, "hi from a phone")
-            expect(phone.locator("#log")).to_contain_text("hi from a phone", timeout=WAIT_MS)
+            say(phone, "/join #team")
+            expect(phone.locator("#log")).to_contain_text("the error message is cut off", timeout=WAIT_MS)
+            say(phone, "hi all, from a phone")
+            expect(ben.locator("#log")).to_contain_text("hi all, from a phone", timeout=WAIT_MS)
             phone.screenshot(path=str(shots / "webchat-phone.png"))
             phone.click("#toggle-convs")
             phone.screenshot(path=str(shots / "webchat-phone-conversations.png"))
@@ -251,6 +270,6 @@ async def test_two_browser_users_and_a_tcp_user_chat_and_survive_a_restart(
     lobby = seen["lobby after"]
     assert lobby.count("hello ann, and <b>everyone</b>") == 1 and lobby.count("tom here, on a terminal") == 1
     assert [t for t in lobby if t.startswith("old ")] == [f"old {n:02}" for n in range(1, OLD + 1)]
-    assert seen["team after"].count("tom in the team channel") == 1
+    assert seen["team after"].count(NIGHTLY) == 1
     assert seen["images"] == 0 and lobby.count(XSS) == 1
     assert all((tmp_path / f"webchat-{name}.png").stat().st_size > 5_000 for name in ("desktop", "phone"))

@@ -52,6 +52,14 @@ export function select(name) {
   $("input").focus({ preventScroll: true });
 }
 
+/** A private conversation, its stored history fetched when it is new (`--store-pms`). */
+export function query(nick) {
+  const known = find(nick);
+  const c = known || conv(nick, "query");
+  if (!known && state.registered) catchUp(c);
+  return c;
+}
+
 export function forget(name) {
   state.convs.delete(key(name));
   if (state.current === key(name)) state.current = key(SERVER);
@@ -171,7 +179,7 @@ function onPrivmsg(msg, p, from, me) {
   if (fromServer(msg.source) && !state.registered) return notice(p[1] || "", "event", SERVER);
   const found = toLine(msg, from, me);
   if (!found) return;
-  const c = found.where === SERVER ? conv(SERVER, "server") : conv(found.where);
+  const c = found.where === SERVER ? conv(SERVER, "server") : isChannel(found.where) ? conv(found.where) : query(found.where);
   deliver(c, found.line);
 }
 
@@ -347,7 +355,15 @@ function onBatch(msg, p) {
 }
 
 function onFail(msg, p) {
-  if (p[0] === "CHATHISTORY") for (const c of state.convs.values()) c.pending = null;
+  if (p[0] === "CHATHISTORY") {
+    const c = p[3] && find(p[3]);
+    if (c) {
+      c.pending = null;
+      c.complete = true; // no history here (private messages are stored only with --store-pms)
+      if (key(c.name) === state.current) renderLog();
+      if (p[1] === "INVALID_TARGET") return;
+    }
+  }
   notice(`${p.slice(0, -1).join(" ")}: ${p[p.length - 1]}`, "error");
 }
 

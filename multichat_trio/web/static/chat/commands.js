@@ -1,5 +1,5 @@
 // What the user types: a message to the open conversation, or a slash command.
-import { deliver, forget, notice, quit, select, send } from "./client.js";
+import { deliver, forget, notice, query, quit, select, send } from "./client.js";
 import { isChannel, key, validNick } from "./irc.js";
 import { conv, here, state } from "./state.js";
 
@@ -87,7 +87,7 @@ export function run(text) {
       if (!nick) return usage(command);
       if (!isChannel(nick) && !validNick(nick)) return notice(`not a nickname: ${nick}`, "error");
       const words = rest.slice(rest.indexOf(nick) + nick.length).trim();
-      if (!isChannel(nick)) conv(nick, "query");
+      if (!isChannel(nick)) query(nick);
       if (command === "query" || !isChannel(nick)) select(nick);
       if (words) say(nick, words);
       return;
