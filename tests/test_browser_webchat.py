@@ -24,6 +24,7 @@ from multichat_trio.app import Running, serve_services
 from .conftest import OpenClient, test_config
 from .test_browser import CHROMIUM, FLAGS, HAVE_CHROMIUM, IN_CI, WAIT_MS, XSS
 from .test_browser_chat import free_port
+from .test_opers_server import ADMIN
 
 pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
 
@@ -36,7 +37,7 @@ FAKE_NOTIFICATIONS = """(() => {
     static permission = "default";
     static async requestPermission() { window.asked += 1; this.permission = "granted"; return "granted"; }
     constructor(title, options) { window.shown.push([title, options.body]); }
-    addEventListener() {}
+    addEventListener(type, listener) { window.clickNotification = listener; }
     close() {}
   };
   Object.defineProperty(document, "hidden", { configurable: true, get: () => window.pretendHidden === true });
@@ -49,7 +50,7 @@ class Site:
     def __init__(self, nursery: trio.Nursery, tmp_path: Path) -> None:
         self.nursery = nursery
         self.http_port = free_port()
-        self.config = test_config(irc_ws_port=free_port(), db=str(tmp_path / "history.sqlite3"), flood_rate=0)
+        self.config = test_config(irc_ws_port=free_port(), db=str(tmp_path / "history.sqlite3"), flood_rate=0, opers=(ADMIN,))
         self.running: Running | None = None
 
     async def start(self) -> Running:
@@ -178,11 +179,17 @@ def scenario(url: str, turn: Callable[..., Awaitable[Any]], shots: Path) -> dict
             trio.from_thread.run(turn, "say", "PRIVMSG ann :psst, ann")
             expect(conversation(ann, "tom").locator(".unread.mentioned")).to_have_text("1", timeout=WAIT_MS)
             seen["notifications"] = ann.evaluate("window.shown")
-            ann.evaluate("window.pretendHidden = false")
-            conversation(ann, "tom").click()
+            ann.evaluate("window.pretendHidden = false; window.clickNotification()")  # the click opens the PM
+            expect(ann.locator("#title")).to_have_text("tom")
             expect(log).to_contain_text("psst, ann")
             say(ann, "hi tom, privately")
             trio.from_thread.run(turn, "expect", "tom", "hi tom, privately")
+
+            # A server operator gets the monitor's link.
+            expect(ann.locator("#monitor-link")).to_be_hidden()
+            say(ann, "/oper admin hunter2")
+            expect(ann.locator("#monitor-link")).to_be_visible(timeout=WAIT_MS)
+            seen["monitor link"] = ann.locator("#monitor-link").get_attribute("href")
 
             # The channel list.
             ann.click("#browse")
@@ -265,6 +272,7 @@ async def test_two_browser_users_and_a_tcp_user_chat_and_survive_a_restart(
     assert seen["asked before click"] == 0
     assert seen["notifications"] == [["tom", "psst, ann"]]
     assert seen["channels"] == ["#lobby", "#team"]
+    assert seen["monitor link"] == "/monitor"
     for rows, text in [(seen["lobby after"], "missed in lobby"), (seen["team after"], "missed in team")]:
         assert rows.count(text) == 1, rows
     lobby = seen["lobby after"]

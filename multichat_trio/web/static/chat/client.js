@@ -485,6 +485,7 @@ function lost() {
   renderMembers();
   if (state.quitting) {
     setStatus("down", "disconnected");
+    if ($("login").hidden) showLogin("You left the chat.");
     return;
   }
   retry("disconnected from the server");
