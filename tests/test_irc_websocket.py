@@ -181,6 +181,12 @@ async def test_an_overlong_line_gets_417_and_an_oversize_message_is_refused(
     await client.register("webby")
     await client.send("PRIVMSG webby :" + "x" * 600)
     assert (await client.expect("417")).command == "417"
+    tags = "@+draft/reply=" + "r" * 4081 + " "  # a 4096-byte tags part: the most a client may send
+    await client.send(tags + "PRIVMSG webby :" + "x" * 496)  # and 511 bytes after it: one too many
+    assert (await client.expect("417")).command == "417"
+    await client.send(tags + "PRIVMSG webby :" + "x" * 495)  # the longest line there is
+    echoed = await client.expect("PRIVMSG")  # cut to 512 bytes with our source in front, as every line is
+    assert echoed.params[0] == "webby" and 400 < len(echoed.params[1]) < 495 and set(echoed.params[1]) == {"x"}
     await client.sync()  # still connected
     await client.stream.ws.send_message("PRIVMSG webby :" + "x" * MAX_MESSAGE)  # type: ignore[attr-defined]
     await client.wait_closed()
