@@ -80,7 +80,7 @@ def test_nothing_parsed_holds_nul_cr_or_lf(line: str) -> None:
 
 def test_format_adds_colon_only_where_needed() -> None:
     assert format_message(Message("JOIN", ("#a",))) == "JOIN #a"
-    assert format_message(Message("AWAY", ("lunch",))) == "AWAY lunch"
+    assert format_message(Message("NICK", ("lunch",))) == "NICK lunch"
     assert format_message(Message("001", ("bob", "hi there"))) == "001 bob :hi there"
     assert format_message(Message("001", ("bob", ""))) == "001 bob :"
     assert format_message(Message("001", ("bob", ":)"))) == "001 bob ::)"
@@ -97,6 +97,8 @@ def test_format_adds_colon_only_where_needed() -> None:
         (Message("KICK", ("#a", "bob", "spam")), "KICK #a bob :spam"),
         (Message("TOPIC", ("#a", "news")), "TOPIC #a :news"),
         (Message("ERROR", ("Closing",)), "ERROR :Closing"),
+        (Message("AWAY", ("lunch",), "a!u@h"), ":a!u@h AWAY :lunch"),  # away-notify, as the spec shows it
+        (Message("AWAY", (), "a!u@h"), ":a!u@h AWAY"),
         # Without their text these have none to mark: the last parameter is a target.
         (Message("PART", ("#a",)), "PART #a"),
         (Message("TOPIC", ("#a",)), "TOPIC #a"),
