@@ -101,6 +101,8 @@ class Client:
     rename_at: float | None = None
     #: Connected over TLS (the `sts` capability then gives a duration, not a port).
     tls: bool = False
+    #: Connected over the IRCv3 WebSocket transport (no `sts`: its ports and policy are IRC over TCP's).
+    websocket: bool = False
     closed: bool = False
 
     @property
