@@ -158,7 +158,7 @@ async def _serve(config: ServerConfig, stop: trio.Event, *, reload: Callable[[],
             nursery.start_soon(_rehash_on_signal, running.server, stop)
         port = running.server.port
         monitor = running.monitor_url(config.web_host)
-        web = f"  web monitor: {monitor}" if monitor else "  web monitor: off"
+        web = f"  web chat: {running.web_url(config.web_host)}\n  web monitor: {monitor}" if monitor else "  web: off"
         if running.ws_port is not None:
             web += f" (live feed: ws port {running.ws_port})"
         if monitor and config.web_host in LOOPBACK_URL_HOSTS:

@@ -44,12 +44,17 @@ class Running:
     #: The page and the feed are served over TLS (HTTPS, WSS).
     web_tls: bool = False
 
-    def monitor_url(self, web_host: str) -> str | None:
-        """The page's URL on this machine (a wildcard bind is reached on loopback); None when it is off."""
+    def web_url(self, web_host: str) -> str | None:
+        """The web chat's URL on this machine (a wildcard bind is reached on loopback); None when it is off."""
         if self.http_port is None:
             return None
         shown = LOOPBACK_URL_HOSTS.get(web_host) or (f"[{web_host}]" if ":" in web_host else web_host)
         return f"{'https' if self.web_tls else 'http'}://{shown}:{self.http_port}/"
+
+    def monitor_url(self, web_host: str) -> str | None:
+        """The monitor page's URL on this machine; None when the web side is off."""
+        web = self.web_url(web_host)
+        return None if web is None else web + "monitor"
 
 
 async def serve_all(

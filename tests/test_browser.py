@@ -115,7 +115,7 @@ async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(
     shot = tmp_path / "web-monitor.png"
     assert monitor.http_port is not None
     with trio.fail_after(60):
-        seen = await trio.to_thread.run_sync(browse, f"http://127.0.0.1:{monitor.http_port}/", chat, shot)
+        seen = await trio.to_thread.run_sync(browse, f"http://127.0.0.1:{monitor.http_port}/monitor", chat, shot)
     if os.environ.get("MULTICHAT_SCREENSHOTS"):
         shutil.copy(shot, Path(os.environ["MULTICHAT_SCREENSHOTS"]) / shot.name)
 
@@ -173,5 +173,5 @@ async def test_page_reconnects_by_itself_when_the_server_restarts(nursery: trio.
         await nursery.start(second)
 
     with trio.fail_after(60):
-        notes = await trio.to_thread.run_sync(watch_restart, f"http://127.0.0.1:{first.http_port}/", restart)
+        notes = await trio.to_thread.run_sync(watch_restart, f"http://127.0.0.1:{first.http_port}/monitor", restart)
     assert notes and "the server restarted" in notes[-1]

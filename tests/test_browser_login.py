@@ -74,7 +74,7 @@ async def test_login_through_the_form_opens_the_page_and_the_feed(
         await alice.sync()
 
     with trio.fail_after(60):
-        seen = await trio.to_thread.run_sync(log_in_and_watch, f"http://127.0.0.1:{monitor.http_port}/", chat)
+        seen = await trio.to_thread.run_sync(log_in_and_watch, f"http://127.0.0.1:{monitor.http_port}/monitor", chat)
     stop.set()
     assert "wrong token" in seen["refused"]
     assert seen["messages"] == ["seen only after a login"] and seen["login_hidden"]

@@ -39,7 +39,7 @@ async def test_operator_actions_on_the_page(open_client: OpenClient, nursery: tr
 
     with trio.fail_after(60):
         seen = await trio.to_thread.run_sync(
-            browse, f"http://127.0.0.1:{monitor.http_port}/", chat, tmp_path / "opers.png"
+            browse, f"http://127.0.0.1:{monitor.http_port}/monitor", chat, tmp_path / "opers.png"
         )
     stop.set()
     rows = "\n".join(seen["rows"])

@@ -10,7 +10,7 @@ from multichat_trio.chat.commands import COMMANDS
 from multichat_trio.chat.hub import Client, Hub
 from multichat_trio.chat.replay import ReplayLine, replay_messages, stored_line
 from multichat_trio.ircd.outbox import Outbox
-from multichat_trio.protocol import LineFramer, LocalProtocolError, Message, parse
+from multichat_trio.protocol import LineFramer, LocalProtocolError, Message, format_message, parse
 
 from .conftest import test_config
 
@@ -197,3 +197,33 @@ def test_plain_replay_shows_an_action_as_an_action() -> None:
 def test_a_stored_message_that_cannot_be_replayed_is_refused(data: dict[str, object]) -> None:
     assert stored_line(1.0, data) is None
     assert stored_line(1.0, {"nick": "*relayed", "command": "NOTICE", "text": "hi"}) is not None
+
+
+def test_away_notify_tells_cap_holders_who_share_a_channel_and_follows_a_join() -> None:
+    hub, _ = make_hub()
+    watcher = hub.connect("127.0.0.1", Outbox(1 << 20))
+    for line in ("CAP REQ :away-notify", "NICK watcher", "USER u 0 * :Real", "CAP END", "JOIN #side"):
+        hub.receive(watcher, line.encode())
+    plain, alice, outsider = join_as(hub, "plain"), join_as(hub, "alice"), join_as(hub, "outsider")
+    outsider.caps.add("away-notify")
+    hub.receive(outsider, b"PART #lobby")  # shares no channel with alice
+    for client in (watcher, plain, alice, outsider):
+        received(client, hub)
+
+    hub.receive(alice, b"AWAY :gone")
+    assert received(watcher, hub) == [Message("AWAY", ("gone",), alice.prefix)]
+    assert format_message(Message("AWAY", ("gone",), alice.prefix)).endswith(" AWAY :gone")  # trailing, as the spec
+    assert [m.command for m in received(alice, hub)] == ["306"]  # alice herself has her numeric only
+    assert received(plain, hub) == [] and received(outsider, hub) == []
+    hub.receive(alice, b"AWAY :gone")  # no change: nothing to tell
+    assert received(watcher, hub) == []
+
+    hub.receive(alice, b"JOIN #side")  # IRCv3 away-notify: the joiner's AWAY right after its JOIN
+    assert [(m.command, m.params) for m in received(watcher, hub)] == [("JOIN", ("#side",)), ("AWAY", ("gone",))]
+
+    hub.receive(alice, b"AWAY")  # back: once, although the two share two channels
+    assert received(watcher, hub) == [Message("AWAY", (), alice.prefix)]
+    hub.receive(alice, b"AWAY")
+    assert received(watcher, hub) == []
+    hub.receive(plain, b"JOIN #side")  # not away: a JOIN alone
+    assert [m.command for m in received(watcher, hub)] == ["JOIN"]

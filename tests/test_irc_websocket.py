@@ -22,7 +22,7 @@ from .conftest import OpenClient, test_config
 from .ircclient import IrcClient
 from .test_accounts_server import PASSWORD, sasl_register
 from .test_opers import CHEAP
-from .test_tls import Certs
+from .test_tls import Certs, cap_ls
 
 
 class ClientSide(trio.abc.Stream):
@@ -181,6 +181,12 @@ async def test_an_overlong_line_gets_417_and_an_oversize_message_is_refused(
     await client.register("webby")
     await client.send("PRIVMSG webby :" + "x" * 600)
     assert (await client.expect("417")).command == "417"
+    tags = "@+draft/reply=" + "r" * 4081 + " "  # a 4096-byte tags part: the most a client may send
+    await client.send(tags + "PRIVMSG webby :" + "x" * 496)  # and 511 bytes after it: one too many
+    assert (await client.expect("417")).command == "417"
+    await client.send(tags + "PRIVMSG webby :" + "x" * 495)  # the longest line there is
+    echoed = await client.expect("PRIVMSG")  # cut to 512 bytes with our source in front, as every line is
+    assert echoed.params[0] == "webby" and 400 < len(echoed.params[1]) < 495 and set(echoed.params[1]) == {"x"}
     await client.sync()  # still connected
     await client.stream.ws.send_message("PRIVMSG webby :" + "x" * MAX_MESSAGE)  # type: ignore[attr-defined]
     await client.wait_closed()
@@ -286,6 +292,25 @@ async def test_wss_under_tls_with_a_client_certificate(nursery: trio.Nursery, tm
         assert alice.tls and alice.certfp == hashlib.sha256(der).hexdigest()
     finally:
         await trio.aclose_forcefully(ws._stream)
+
+
+async def test_a_websocket_client_is_offered_no_sts(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """IRCv3 STS is IRC over TCP's: a page cannot move its socket to the TLS port, and a policy learnt over
+    WSS would send the client's later TLS connections to the WebSocket's port."""
+    certs = Certs(tmp_path)
+    server = await start(nursery, **certs.settings(sts_duration=3600))
+    tcp = await IrcClient.connect(server.port)
+    ws = await connect_websocket(
+        nursery, "127.0.0.1", server.irc_ws_port, "/", use_ssl=certs.client_context(), subprotocols=[TEXT]
+    )
+    client = IrcClient(ClientSide(ws))  # type: ignore[arg-type]
+    try:
+        assert f"sts=port={server.tls_port}" in await cap_ls(tcp)  # plain TCP still is told where TLS is
+        caps = await cap_ls(client)
+        assert "sasl=PLAIN,EXTERNAL" in caps and not [cap for cap in caps if cap.startswith("sts")]
+    finally:
+        await trio.aclose_forcefully(ws._stream)
+        await tcp.aclose()
 
 
 async def test_a_silent_websocket_client_gets_a_ping_then_a_ping_timeout(

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from multichat_trio.protocol import (
+    MAX_CLIENT_TAGS,
     ForbiddenCharacter,
     LineFramer,
     LineTooLong,
@@ -79,7 +80,7 @@ def test_nothing_parsed_holds_nul_cr_or_lf(line: str) -> None:
 
 def test_format_adds_colon_only_where_needed() -> None:
     assert format_message(Message("JOIN", ("#a",))) == "JOIN #a"
-    assert format_message(Message("AWAY", ("lunch",))) == "AWAY lunch"
+    assert format_message(Message("NICK", ("lunch",))) == "NICK lunch"
     assert format_message(Message("001", ("bob", "hi there"))) == "001 bob :hi there"
     assert format_message(Message("001", ("bob", ""))) == "001 bob :"
     assert format_message(Message("001", ("bob", ":)"))) == "001 bob ::)"
@@ -96,6 +97,8 @@ def test_format_adds_colon_only_where_needed() -> None:
         (Message("KICK", ("#a", "bob", "spam")), "KICK #a bob :spam"),
         (Message("TOPIC", ("#a", "news")), "TOPIC #a :news"),
         (Message("ERROR", ("Closing",)), "ERROR :Closing"),
+        (Message("AWAY", ("lunch",), "a!u@h"), ":a!u@h AWAY :lunch"),  # away-notify, as the spec shows it
+        (Message("AWAY", (), "a!u@h"), ":a!u@h AWAY"),
         # Without their text these have none to mark: the last parameter is a target.
         (Message("PART", ("#a",)), "PART #a"),
         (Message("TOPIC", ("#a",)), "TOPIC #a"),
@@ -153,7 +156,7 @@ def test_no_byte_string_crashes_framing_and_parsing(data: bytes, chunk: int) -> 
             assert b"\n" not in line and line
             with contextlib.suppress(UnicodeDecodeError, RemoteProtocolError):
                 parse(line.decode("utf-8"))
-    assert framer.pending <= 511
+    assert framer.pending <= MAX_CLIENT_TAGS + 511
 
 
 def test_framer_accepts_crlf_and_bare_lf_and_skips_empty_lines() -> None:
@@ -172,6 +175,35 @@ def test_framer_reports_an_overlong_line_once_and_recovers() -> None:
     assert framer.feed(b"C" * 600) == []
     assert framer.pending == 0
     assert framer.feed(b"C" * 600 + b"\nPING after\n") == [LineTooLong(1200), b"PING after"]
+
+
+def _tagged(tags_part: int, rest: int) -> bytes:
+    """A line whose tags part (`@`, tags, space) is `tags_part` bytes and the rest `rest` bytes, CRLF aside."""
+    head = b"@+draft/reply=" + b"r" * (tags_part - 15) + b" "
+    line = head + b"PRIVMSG #lobby :" + b"x" * (rest - 16)
+    assert len(head) == tags_part and len(line) == tags_part + rest
+    return line
+
+
+def test_a_tags_part_has_its_own_4096_bytes_beside_the_512_of_the_rest() -> None:
+    framer = LineFramer()
+    longest = _tagged(MAX_CLIENT_TAGS, 510)
+    assert framer.feed(longest + b"\r\n") == [longest]
+    assert framer.feed(_tagged(MAX_CLIENT_TAGS + 1, 100) + b"\r\n") == [LineTooLong(MAX_CLIENT_TAGS + 1 + 100)]
+    assert framer.feed(_tagged(100, 511) + b"\r\nPING ok\r\n") == [LineTooLong(611), b"PING ok"]
+    assert framer.feed(b"@a " + b"x" * 600 + b"\n") == [LineTooLong(603)]  # short tags lend the rest nothing
+
+
+def test_a_tagged_line_in_pieces_is_held_only_within_its_budget() -> None:
+    framer = LineFramer()
+    line = _tagged(3000, 400)
+    assert framer.feed(line[:2999]) == [] and framer.pending == 2999  # the tags part may still end
+    assert framer.feed(line[2999:] + b"\r") == [] and framer.pending == len(line) + 1
+    assert framer.feed(b"\n") == [line]
+    assert framer.feed(b"@" + b"t" * MAX_CLIENT_TAGS) == [] and framer.pending == 0  # no space in 4096: too long
+    assert framer.feed(b" PING x\n") == [LineTooLong(MAX_CLIENT_TAGS + 8)]
+    assert framer.feed(b"@t " + b"x" * 512) == [] and framer.pending == 0  # past the rest's 510 and a CR
+    assert framer.feed(b"\nPING after\n") == [LineTooLong(515), b"PING after"]
 
 
 def test_encode_caps_lines_at_512_bytes_without_breaking_utf8() -> None:

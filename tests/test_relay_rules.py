@@ -50,6 +50,16 @@ def test_overlong_line_is_answered_with_417_addressed_like_the_server_would() ->
     assert result.to_client == b":multichat.local 417 *relay_user :Input line was too long\r\n"
 
 
+def test_tags_have_the_servers_own_budgets_through_the_relay() -> None:
+    session = RelaySession()
+    tagged = b"@+draft/reply=" + b"r" * 3000 + b" PRIVMSG #lobby :" + b"x" * 400 + b"\r\n"
+    assert session.from_client(tagged).to_server == tagged  # a client's 4096 of tags, as the server takes them
+    too_many = b"@+draft/reply=" + b"r" * 4082 + b" PRIVMSG #lobby :x\r\n"
+    assert session.from_client(too_many).to_server == b""
+    from_server = b"@msgid=a;+draft/reply=" + b"r" * 8000 + b" :alice!u@h PRIVMSG #lobby :" + b"x" * 400 + b"\r\n"
+    assert session.from_server(from_server).to_client == from_server  # a server line's 8191 of tags
+
+
 def test_webirc_from_the_user_is_never_forwarded() -> None:
     result = RelaySession().from_client(b"NICK a\r\nWEBIRC pw gw host 6.6.6.6\r\nUSER u 0 * :x\r\n")
     assert result.to_server == b"NICK *a\r\n"

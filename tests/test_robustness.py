@@ -24,6 +24,24 @@ async def test_overlong_line_gets_417_and_the_connection_lives(connect: Connect)
     assert got.params == ("#lobby", "still here")
 
 
+async def test_client_tags_have_their_own_4096_bytes_beside_the_512(connect: Connect) -> None:
+    """IRCv3 message-tags: a 3000-byte `+draft/reply` is fine on a 400-byte PRIVMSG; a 4097-byte tags part is not."""
+    alice, bob = await connect(), await connect()
+    await alice.register("alice", caps="message-tags")
+    await bob.register("bob", caps="message-tags")
+    await alice.sync()  # past bob's JOIN
+    text = "y" * (400 - len("PRIVMSG #lobby :"))
+    tags = "@+draft/reply=" + "r" * (3000 - 15) + " "
+    await alice.send(tags + "PRIVMSG #lobby :" + text)
+    got = await bob.expect("PRIVMSG")
+    assert got.params == ("#lobby", text) and "msgid" in got.tags
+    assert "+draft/reply" not in got.tags  # client tags on PRIVMSG are not relayed (as before)
+    over = "@+draft/reply=" + "r" * (4097 - 15) + " "
+    await alice.send(over + "PRIVMSG #lobby :too much", "PRIVMSG #lobby :still here")
+    assert (await alice.expect("417")).command == "417"
+    assert (await bob.expect("PRIVMSG")).params == ("#lobby", "still here")
+
+
 async def test_invalid_utf8_is_refused_and_nothing_else_is_lost(connect: Connect) -> None:
     alice, bob = await connect(), await connect()
     await alice.register("alice")

@@ -59,10 +59,10 @@ async def test_the_monitor_serves_https_and_wss_with_the_chats_certificate(
 ) -> None:
     running = await start_monitor(**certs.settings())
     assert running.http_port is not None and running.ws_port is not None and running.web_tls
-    assert running.monitor_url("127.0.0.1") == f"https://127.0.0.1:{running.http_port}/"
+    assert running.monitor_url("127.0.0.1") == f"https://127.0.0.1:{running.http_port}/monitor"
     trusted = certs.client_context()
-    status, page = await https_get(running.http_port, "/", trusted)
-    assert status == 200 and b"<html" in page.lower()
+    status, page = await https_get(running.http_port, "/monitor", trusted)
+    assert status == 200 and b"/monitor/monitor.js" in page
     status, body = await https_get(running.http_port, "/api/config", trusted)
     assert status == 200 and json.loads(body)["ws_port"] == running.ws_port
     alice = await open_client(running.server.port)

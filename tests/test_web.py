@@ -370,16 +370,22 @@ async def test_http_endpoints_return_what_they_say(
     assert "multichat_clients 2.0" in metrics and "multichat_messages_total 2.0" in metrics
     assert "multichat_feed_viewers 0.0" in metrics
 
-    status, headers, body = await http_get(port, "/")
-    assert status == 200 and headers["content-type"].startswith("text/html") and b"monitor.js" in body
-    assert "script-src 'self'" in headers["content-security-policy"]
-    status, headers, body = await http_get(port, "/chat")
-    assert status == 200 and b"/chat/chat.js" in body and "script-src 'self'" in headers["content-security-policy"]
-    assets = [("/monitor.js", "text/javascript"), ("/monitor.css", "text/css")]
-    for asset, kind in [*assets, ("/chat/chat.js", "text/javascript"), ("/chat/chat.css", "text/css")]:
+    for target in ("/monitor", "/monitor/"):
+        status, headers, body = await http_get(port, target)
+        assert status == 200 and headers["content-type"].startswith("text/html") and b"/monitor/monitor.js" in body
+        assert "script-src 'self'" in headers["content-security-policy"] and b'href="/">Open the chat' in body
+    for target in ("/", "/index.html"):  # the web chat is the front page
+        status, headers, body = await http_get(port, target)
+        assert status == 200 and b"/chat/chat.js" in body and "script-src 'self'" in headers["content-security-policy"]
+    for target in ("/chat", "/chat/"):  # where it was: old links keep working
+        status, headers, _ = await http_get(port, target)
+        assert status == 308 and headers["location"] == "/"
+    assets = [("/monitor/monitor.js", "text/javascript"), ("/monitor/monitor.css", "text/css")]
+    assets += [("/chat/chat.js", "text/javascript"), ("/chat/chat.css", "text/css"), ("/favicon.svg", "image/svg")]
+    for asset, kind in assets:
         status, headers, _ = await http_get(port, asset)
-        assert status == 200 and headers["content-type"].startswith(kind)
-    status, headers, body = await http_get(port, "/", method="HEAD")
+        assert status == 200 and headers["content-type"].startswith(kind), asset
+    status, headers, body = await http_get(port, "/monitor", method="HEAD")
     assert status == 200 and body == b"" and int(headers["content-length"]) > 0
     assert (await http_get(port, "/../pyproject.toml"))[0] == 404
     assert (await http_get(port, "/nope"))[0] == 404

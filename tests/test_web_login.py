@@ -158,12 +158,17 @@ async def test_on_loopback_by_default_no_login_is_asked(start_monitor: StartMoni
     await viewer.stream.aclose()
 
 
-async def test_an_anonymous_viewer_is_refused_everything_but_the_page(guarded: Running) -> None:
-    for target in ("/api/config", "/api/stats", "/api/users", "/api/events", "/metrics"):
+async def test_an_anonymous_viewer_is_refused_everything_but_the_pages_and_config(guarded: Running) -> None:
+    for target in ("/api/stats", "/api/users", "/api/events", "/metrics"):
         status, _, answer = await request(guarded.http_port, "GET", target)
         assert status == 401 and json.loads(answer)["login"] is True, target
-    for target in ("/", "/monitor.js", "/healthz"):  # no chat in them: the page shows its login form
+    for target in ("/", "/monitor", "/monitor/monitor.js", "/chat/chat.js", "/healthz"):  # no chat in them
         assert (await request(guarded.http_port, "GET", target))[0] == 200
+    # The chat page needs the config to find the IRC WebSocket: ports and names, nothing of the chat's.
+    status, _, answer = await request(guarded.http_port, "GET", "/api/config")
+    config = json.loads(answer)
+    assert status == 200 and config["login_required"] is True
+    assert set(config) == {"ws_port", "chat_port", "irc_ws_port", "server_name", "network", "login_required"}
     viewer, answer = await upgrade(guarded.ws_port, None)
     assert isinstance(answer, RejectConnection) and answer.status_code == 403
     assert b"log in" in body(await viewer.until_eof())
@@ -234,7 +239,7 @@ async def test_serve_writes_the_token_file_and_says_where(tmp_path: Path) -> Non
     process = await trio.lowlevel.open_process(argv, stdout=pipe, stderr=pipe, env=env, cwd=tmp_path)
     assert process.stdout is not None and process.stderr is not None
     try:
-        port, banner = await read_banner(process, rb"web monitor: http://127\.0\.0\.1:(\d+)/")
+        port, banner = await read_banner(process, rb"web monitor: http://127\.0\.0\.1:(\d+)/monitor")
         token = (tmp_path / "multichat-monitor.token").read_text().strip()
         assert (await request(port, "GET", "/api/stats"))[0] == 401
         status, headers, _ = await request(port, "POST", "/api/login", form=f"password={token}")

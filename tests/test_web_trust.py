@@ -175,9 +175,10 @@ def test_the_pages_own_origin_is_the_address_the_viewer_reached() -> None:
 
 def test_the_banner_shows_a_url_that_works_for_a_wildcard_bind() -> None:
     running = Running(server=None, feed=None, http_port=8000, ws_port=8765)  # type: ignore[arg-type]
-    assert running.monitor_url("0.0.0.0") == "http://127.0.0.1:8000/"
-    assert running.monitor_url("::") == "http://[::1]:8000/"
-    assert running.monitor_url("192.168.1.5") == "http://192.168.1.5:8000/"
+    assert running.web_url("0.0.0.0") == "http://127.0.0.1:8000/"
+    assert running.monitor_url("0.0.0.0") == "http://127.0.0.1:8000/monitor"
+    assert running.monitor_url("::") == "http://[::1]:8000/monitor"
+    assert running.web_url("192.168.1.5") == "http://192.168.1.5:8000/"
 
 
 # --- every closed viewer's socket is closed ---------------------------------------------------

@@ -85,8 +85,9 @@ async def test_the_wheel_installed_elsewhere_serves_the_monitor_page_and_api(tmp
         names = archive.namelist()
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert {
-        "multichat_trio/web/static/index.html",
-        "multichat_trio/web/static/monitor.js",
+        "multichat_trio/web/static/favicon.svg",
+        "multichat_trio/web/static/monitor/index.html",
+        "multichat_trio/web/static/monitor/monitor.js",
         "multichat_trio/web/static/chat/chat.js",
     } <= set(names)
     assert "multichat_gui/__main__.py" in names and not any(name.startswith("gui/") for name in names)
@@ -117,10 +118,11 @@ async def test_the_wheel_installed_elsewhere_serves_the_monitor_page_and_api(tmp
                 chunk = await process.stdout.receive_some(4096)
                 assert chunk, f"serve exited before printing its banner: {banner!r}"
                 banner += chunk
-        assert url[1] == f"http://127.0.0.1:{http_port}/".encode(), banner  # the URL it prints is the one that works
-        status, headers, page = await http_get(http_port, "/")
-        assert status == 200 and headers["content-type"].startswith("text/html") and b"monitor.js" in page
-        status, _, chat = await http_get(http_port, "/chat")
+        assert url[1] == f"http://127.0.0.1:{http_port}/monitor".encode(), banner  # the URL it prints works
+        assert f"web chat: http://127.0.0.1:{http_port}/\n".encode() in banner
+        status, headers, page = await http_get(http_port, "/monitor")
+        assert status == 200 and headers["content-type"].startswith("text/html") and b"/monitor/monitor.js" in page
+        status, _, chat = await http_get(http_port, "/")
         assert status == 200 and b"/chat/chat.js" in chat
         status, _, stats = await http_get(http_port, "/api/stats")
         assert status == 200 and json.loads(stats)["clients"] == 0

@@ -101,6 +101,8 @@ class Client:
     rename_at: float | None = None
     #: Connected over TLS (the `sts` capability then gives a duration, not a port).
     tls: bool = False
+    #: Connected over the IRCv3 WebSocket transport (no `sts`: its ports and policy are IRC over TCP's).
+    websocket: bool = False
     closed: bool = False
 
     @property
@@ -438,6 +440,8 @@ class Hub:
             self.broadcast(extended, full, account=client.account)
         else:
             self.broadcast(channel, joined, account=client.account)
+        if client.away is not None:  # IRCv3 away-notify: right after the JOIN, as the spec asks
+            self.notify_away(client, channel.members)
         if channel.founder and client.account and casefold(channel.founder) == casefold(client.account):
             channel.ops.add(client)  # a registered channel's founder operates it, whoever joined first
             self.broadcast(channel, Message("MODE", (channel.name, "+o", client.nick), self.name))
@@ -548,6 +552,13 @@ class Hub:
         if not member.invisible or member is asker or asker.oper is not None:
             return True
         return any(asker in channel.members for channel in member.channels.values())
+
+    def notify_away(self, client: Client, among: Iterable[Client]) -> None:
+        """IRCv3 away-notify: those of `among` (but `client`) with the cap see `client`'s away state now."""
+        notified = [peer for peer in among if peer is not client and "away-notify" in peer.caps]
+        if notified:
+            away = Message("AWAY", (client.away,) if client.away is not None else (), client.prefix)
+            self.broadcast(notified, away, account=client.account)
 
     def peers_of(self, client: Client) -> set[Client]:
         """Everyone who shares a channel with `client`, `client` included."""

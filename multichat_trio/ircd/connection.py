@@ -82,6 +82,7 @@ class Connection:
         self.outbox = Outbox(hub.config.sendq, send, self._start_drain, self._stop_reading)
         self.client: Client = hub.connect(host, self.outbox)
         self.client.tls = isinstance(stream, trio.SSLStream)
+        self.client.websocket = isinstance(stream, IrcWebSocket)
 
     def set_nagle(self, on: bool) -> None:
         """Let the kernel hold a small write until the last is acknowledged (on), or send at once."""

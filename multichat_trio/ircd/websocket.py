@@ -16,12 +16,13 @@ import socket
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from ..protocol.framing import MAX_LINE
+from ..protocol.framing import MAX_CLIENT_TAGS, MAX_LINE
 
 TEXT, BINARY = "text.ircv3.net", "binary.ircv3.net"
 SUBPROTOCOLS = (TEXT, BINARY)
-#: A message above this ends the connection (close 1009); one between MAX_LINE and it gets 417.
-MAX_MESSAGE = MAX_LINE + 8192
+#: A message above this ends the connection (close 1009): the longest line the framer takes (a tags part
+#: and a 512-byte rest), so one just below it whose tags part or rest is too long gets the framer's 417.
+MAX_MESSAGE = MAX_CLIENT_TAGS + MAX_LINE
 #: Seconds the closing handshake may take.
 CLOSE_GRACE = 2.0
 

@@ -1,11 +1,12 @@
 """Sans-IO IRC: messages, framing, numerics and name rules. Imports no I/O library."""
 
 from .errors import ForbiddenCharacter, LocalProtocolError, RemoteProtocolError
-from .framing import MAX_LINE, LineFramer, LineTooLong, encode
+from .framing import MAX_CLIENT_TAGS, MAX_LINE, LineFramer, LineTooLong, encode
 from .message import Message, format_message, parse
 from .names import casefold, host_word, is_channel_name, is_valid_nick
 
 __all__ = [
+    "MAX_CLIENT_TAGS",
     "MAX_LINE",
     "ForbiddenCharacter",
     "LineFramer",

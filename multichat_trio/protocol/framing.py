@@ -1,7 +1,9 @@
 """Line framing: bytes in, complete lines out, with a cap on how long a line may grow.
 
 The cap is the one place that bounds what an unfinished line can cost us: a peer that never sends
-a newline holds at most `max_line` bytes of our memory, after which the rest of its line is skipped.
+a newline holds at most `max_tags + max_line` bytes of our memory, after which the rest of its line
+is skipped. As IRCv3 message-tags says, a line's tags part (`@`, the tags, the space) has its own
+budget, `max_tags`, and the rest of the line keeps `max_line`, CRLF included.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from .message import Message, format_message
 
 #: RFC 1459: 512 bytes per line, CRLF included.
 MAX_LINE = 512
+#: IRCv3 message-tags: a client's tags part, the leading `@` and the trailing space included (4094 of tag data).
+MAX_CLIENT_TAGS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +27,14 @@ class LineTooLong:
 
 
 class LineFramer:
-    """Splits a byte stream into lines. Accepts CRLF and bare LF; drops empty lines."""
+    """Splits a byte stream into lines. Accepts CRLF and bare LF; drops empty lines.
 
-    def __init__(self, max_line: int = MAX_LINE) -> None:
+    A line is too long when its tags part passes `max_tags` or the rest of it `max_line` (CRLF included).
+    """
+
+    def __init__(self, max_line: int = MAX_LINE, max_tags: int = MAX_CLIENT_TAGS) -> None:
         self._max_content = max_line - 2  # room for CRLF
+        self._max_tags = max_tags
         self._buffer = bytearray()
         self._skipped = 0  # > 0 while discarding the tail of an over-long line
 
@@ -43,15 +51,24 @@ class LineFramer:
             if self._skipped:
                 out.append(LineTooLong(self._skipped + len(line)))
                 self._skipped = 0
-            elif len(line) > self._max_content:
+            elif len(line) > self._room(line):
                 out.append(LineTooLong(len(line)))
             elif line:
                 out.append(line)
         del buffer[:start]
-        if len(buffer) > self._max_content + 1:  # +1: a CR may still be waiting for its LF
+        if len(buffer) > self._room(buffer) + 1:  # +1: a CR may still be waiting for its LF
             self._skipped += len(buffer)
             buffer.clear()
         return out
+
+    def _room(self, start: bytes | bytearray) -> int:
+        """The longest a line beginning with `start` may be (CRLF aside); -1 once its tags part is too long."""
+        if not start.startswith(b"@"):
+            return self._max_content
+        space = start.find(b" ", 0, self._max_tags)
+        if space >= 0:
+            return space + 1 + self._max_content
+        return -1 if len(start) >= self._max_tags else self._max_tags + self._max_content
 
     @property
     def pending(self) -> int:

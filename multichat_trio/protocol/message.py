@@ -14,7 +14,7 @@ _TAG_ESCAPES = {";": r"\:", " ": r"\s", "\\": "\\\\", "\r": r"\r", "\n": r"\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 #: Commands whose text parameter (at this index) always goes out as trailing, `:` included, as ngircd,
 #: InspIRCd and ergo send it: scripts and simple clients find the text by splitting on " :".
-TEXT_PARAM = {"PRIVMSG": 1, "NOTICE": 1, "QUIT": 0, "PART": 1, "KICK": 2, "TOPIC": 1, "ERROR": 0}
+TEXT_PARAM = {"PRIVMSG": 1, "NOTICE": 1, "QUIT": 0, "PART": 1, "KICK": 2, "TOPIC": 1, "ERROR": 0, "AWAY": 0}
 
 
 @dataclass(frozen=True, slots=True)

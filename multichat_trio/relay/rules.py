@@ -28,8 +28,8 @@ from ..protocol.names import RELAY_MARK
 
 #: The gateway name the relay gives in `WEBIRC`.
 GATEWAY = "multichat-relay"
-#: Server lines may carry IRCv3 tags (up to 8191 bytes) on top of the 512-byte line.
-MAX_SERVER_LINE = 8192 + MAX_LINE
+#: Server lines may carry IRCv3 tags (a tags part up to 8191 bytes) on top of the 512-byte line.
+MAX_SERVER_TAGS = 8191
 
 
 def check_secret(secret: str | None) -> None:
@@ -76,8 +76,8 @@ class RelaySession:
     """One relayed user's line rules. Holds at most one unfinished line per direction."""
 
     def __init__(self) -> None:
-        self._client_framer = LineFramer(MAX_LINE)  # the server's own cap: too long here is too long there
-        self._server_framer = LineFramer(MAX_SERVER_LINE)
+        self._client_framer = LineFramer()  # the server's own caps: too long here is too long there
+        self._server_framer = LineFramer(MAX_LINE, MAX_SERVER_TAGS)
         #: The user's nickname as the server last addressed it (`*` before registration).
         self.nick = "*"
         #: The server's name, from the source of its numerics.

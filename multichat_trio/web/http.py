@@ -1,10 +1,11 @@
 """The monitor's HTTP side: a small raw ASGI app served by hypercorn's trio worker.
 
-Routes (GET or HEAD): the monitor page and its files from `static/` beside this module, the web chat
-client at `/chat` (files in `static/chat/`), `/api/config` (where the
-page finds the feed), `/api/stats`, `/api/users`, `/api/events?after=ID&limit=N`, `/healthz` and
+Routes (GET or HEAD): the web chat client at `/` (files in `static/chat/`; the old `/chat` redirects
+there), the monitor page at `/monitor` (files in `static/monitor/`), `/api/config` (where the pages find
+the feed and the IRC WebSocket), `/api/stats`, `/api/users`, `/api/events?after=ID&limit=N`, `/healthz` and
 `/metrics` (Prometheus text, via prometheus-client); POST `/api/login` and `/api/logout`. When a login
-is required (`login.py`), `/api/*` and `/metrics` answer 401 without a session. Everything is read from
+is required (`login.py`), `/api/*` but `/api/config` (ports and names only: the chat page needs it) and
+`/metrics` answer 401 without a session. Everything is read from
 memory at call time: no request waits on the chat, and the static files are read once when the app is built.
 """
 
@@ -58,7 +59,16 @@ PAGE_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 #: Paths that name a page's index file.
-PAGES = {"/": "index.html", "/chat": "chat/index.html", "/chat/": "chat/index.html"}
+PAGES = {
+    "/": "chat/index.html",
+    "/index.html": "chat/index.html",
+    "/monitor": "monitor/index.html",
+    "/monitor/": "monitor/index.html",
+}
+#: Old addresses of a page, answered with a permanent redirect (308) to where it is now.
+MOVED = {"/chat": "/", "/chat/": "/"}
+#: What a viewer may read without logging in, when a login is required.
+PUBLIC_API = {"/api/config"}
 MAX_EVENTS = 1000
 #: Largest login form body read; a bigger one is refused (413).
 MAX_FORM = 4096
@@ -115,7 +125,11 @@ class MonitorApp:
             await _respond(send, 403, *_json(refusal), head=head)
         elif method == "POST":
             await self._login_or_logout(scope, receive, send, local_address)
-        elif (path == "/metrics" or path.startswith("/api/")) and not self.login.allows(_header(scope, b"cookie")):
+        elif path in MOVED:
+            await _respond(send, 308, *_json({"moved": MOVED[path]}), [(b"location", MOVED[path].encode())], head=head)
+        elif (path == "/metrics" or (path.startswith("/api/") and path not in PUBLIC_API)) and not self.login.allows(
+            _header(scope, b"cookie")
+        ):
             await _respond(send, 401, *_json({"error": "log in first", "login": True}), _NO_STORE, head=head)
         elif path == "/metrics":
             await _respond(send, 200, generate_latest(self.registry), CONTENT_TYPE_LATEST, head=head)

@@ -87,13 +87,16 @@ def tagmsg(hub: Hub, client: Client, message: Message) -> None:
 
 @command("AWAY")
 def away(hub: Hub, client: Client, message: Message) -> None:
-    text = message.param(0)
+    """Set or clear the away message; peers with IRCv3 away-notify hear of a change (`AWAY :text`, `AWAY`)."""
+    text, was = message.param(0), client.away
     if text:
         client.away = text[:AWAYLEN]
         hub.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
     else:
         client.away = None
         hub.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
+    if client.away != was:
+        hub.notify_away(client, hub.peers_of(client))
 
 
 @command("QUIT")

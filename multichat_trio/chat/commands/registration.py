@@ -65,8 +65,13 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
 
 
 def sts(hub: Hub, client: Client) -> str | None:
-    """The IRCv3 `sts` capability: where to upgrade (plain) or how long to insist on TLS; None without TLS."""
-    if hub.tls_port is None or hub.config.sts_duration <= 0 or client.relayed:  # a relay has its own ports
+    """The IRCv3 `sts` capability: where to upgrade (plain) or how long to insist on TLS; None without TLS.
+
+    Not over a relay (it has its own ports) nor a WebSocket: a page's socket cannot move to the TLS port
+    (raw IRC, not WebSocket), and a policy learnt there would send the client's later TLS connections to
+    the WebSocket's port; a browser's own HTTPS rules already keep a wss:// page's socket secure.
+    """
+    if hub.tls_port is None or hub.config.sts_duration <= 0 or client.relayed or client.websocket:
         return None
     return f"sts=duration={hub.config.sts_duration}" if client.tls else f"sts=port={hub.tls_port}"
 

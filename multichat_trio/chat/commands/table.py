@@ -13,6 +13,7 @@ COMMANDS: dict[str, Handler] = {}
 SUPPORTED_CAPS = (
     "account-notify",
     "account-tag",
+    "away-notify",
     "batch",
     "draft/account-registration",
     "draft/chathistory",

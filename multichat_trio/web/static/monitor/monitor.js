@@ -29,12 +29,12 @@
     setStatus("connecting", state.attempt ? "reconnecting…" : "connecting…");
     let config;
     try {
-      const response = await fetch("api/config", { cache: "no-store" });
-      if (response.status === 401) {
+      config = await (await fetch("/api/config", { cache: "no-store" })).json();
+      // The config is public (the chat page reads it too): whether this viewer is in, the stats say.
+      if (config.login_required && (await fetch("/api/stats", { cache: "no-store" })).status === 401) {
         showLogin("");
         return;
       }
-      config = await response.json();
     } catch (error) {
       retry("server unreachable");
       return;
@@ -99,7 +99,7 @@
     submit.preventDefault();
     let answer;
     try {
-      const response = await fetch("api/login", { method: "POST", body: new URLSearchParams(new FormData($("login"))) });
+      const response = await fetch("/api/login", { method: "POST", body: new URLSearchParams(new FormData($("login"))) });
       answer = response.ok ? null : (await response.json()).error || `refused (${response.status})`;
     } catch (error) {
       answer = "server unreachable";
@@ -116,7 +116,7 @@
   });
 
   $("logout").addEventListener("click", async () => {
-    await fetch("api/logout", { method: "POST" }).catch(() => null);
+    await fetch("/api/logout", { method: "POST" }).catch(() => null);
     if (state.socket) {
       state.socket.onclose = null;
       state.socket.close();
