@@ -141,7 +141,7 @@ async def test_a_browser_user_and_a_tcp_user_chat_in_the_lobby_and_in_private(
     assert services.http_port is not None
     with trio.fail_after(60):
         seen = await trio.to_thread.run_sync(
-            chat_in_browser, f"http://127.0.0.1:{services.http_port}/chat", turn, tmp_path
+            chat_in_browser, f"http://127.0.0.1:{services.http_port}/", turn, tmp_path
         )
     if os.environ.get("MULTICHAT_SCREENSHOTS"):
         for shot in tmp_path.glob("webchat-*.png"):
@@ -196,7 +196,7 @@ async def test_an_account_password_logs_in_with_sasl_and_a_wrong_one_is_shown(
     await carol.send("QUIT")
     await carol.wait_closed()
 
-    url = f"http://127.0.0.1:{running.http_port}/chat"
+    url = f"http://127.0.0.1:{running.http_port}/"
     with trio.fail_after(60):
         good = "\n".join(await trio.to_thread.run_sync(log_in, url, "carol", PASSWORD))
         bad = "\n".join(await trio.to_thread.run_sync(log_in, url, "carol", "wrong"))
@@ -231,5 +231,5 @@ async def test_a_nickname_in_use_brings_the_login_form_back_with_the_reason(
     dave = await open_client(services.server.port)
     await dave.register("dave")
     with trio.fail_after(60):
-        error = await trio.to_thread.run_sync(try_nick, f"http://127.0.0.1:{services.http_port}/chat", "dave")
+        error = await trio.to_thread.run_sync(try_nick, f"http://127.0.0.1:{services.http_port}/", "dave")
     assert "already in use" in error

@@ -258,7 +258,7 @@ async def test_two_browser_users_and_a_tcp_user_chat_and_survive_a_restart(
             await tom.send("JOIN #team", "PRIVMSG #lobby :missed in lobby", "PRIVMSG #team :missed in team")
             await tom.sync()
 
-    url = f"http://127.0.0.1:{site.http_port}/chat"
+    url = f"http://127.0.0.1:{site.http_port}/"
     with trio.fail_after(120):
         seen = await trio.to_thread.run_sync(scenario, url, turn, tmp_path)
     site.stop.set()

@@ -376,12 +376,12 @@ async def test_http_endpoints_return_what_they_say(
         assert "script-src 'self'" in headers["content-security-policy"] and b'href="/">Open the chat' in body
     for target in ("/", "/index.html"):  # the web chat is the front page
         status, headers, body = await http_get(port, target)
-        assert status == 200 and b"/chat/chat.js" in body and "script-src 'self'" in headers["content-security-policy"]
+        assert status == 200 and b"/chat/main.js" in body and "script-src 'self'" in headers["content-security-policy"]
     for target in ("/chat", "/chat/"):  # where it was: old links keep working
         status, headers, _ = await http_get(port, target)
         assert status == 308 and headers["location"] == "/"
     assets = [("/monitor/monitor.js", "text/javascript"), ("/monitor/monitor.css", "text/css")]
-    assets += [("/chat/chat.js", "text/javascript"), ("/chat/chat.css", "text/css"), ("/favicon.svg", "image/svg")]
+    assets += [("/chat/main.js", "text/javascript"), ("/chat/irc.js", "text/javascript"), ("/chat/chat.css", "text/css"), ("/favicon.svg", "image/svg")]
     for asset, kind in assets:
         status, headers, _ = await http_get(port, asset)
         assert status == 200 and headers["content-type"].startswith(kind), asset

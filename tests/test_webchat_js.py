@@ -84,7 +84,7 @@ def run_cases(url: str) -> dict[str, Any]:
 
 async def test_the_web_chats_irc_module(services: Running) -> None:
     with trio.fail_after(60):
-        got = await trio.to_thread.run_sync(run_cases, f"http://127.0.0.1:{services.http_port}/chat")
+        got = await trio.to_thread.run_sync(run_cases, f"http://127.0.0.1:{services.http_port}/")
     ping, privmsg, tagged, isupport, spaces, empty = got["parse"]
     assert ping == {"tags": {}, "source": "", "command": "PING", "params": ["abc"]}
     assert privmsg["source"] == "nick!u@h" and privmsg["params"] == ["#a", "hello  there"]
