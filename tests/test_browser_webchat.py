@@ -167,9 +167,11 @@ def scenario(url: str, turn: Callable[..., Awaitable[Any]], shots: Path) -> dict
             expect(log).to_contain_text("tom is in", timeout=WAIT_MS)
             say(ben, "/away reviewing")
             expect(ben.locator("#log")).to_contain_text("marked as being away", timeout=WAIT_MS)
+            expect(ann.locator("#member-list li.away")).to_contain_text("ben", timeout=WAIT_MS)  # away-notify
             ben.screenshot(path=str(shots / "webchat-desktop.png"))
             say(ben, "/back")
             expect(ben.locator("#log")).to_contain_text("no longer marked as being away", timeout=WAIT_MS)
+            expect(ann.locator("#member-list li.away")).to_have_count(0, timeout=WAIT_MS)
 
             # A PM from tom to ann, while ann's tab is hidden: a notification, once she allowed them by a click.
             seen["asked before click"] = ann.evaluate("window.asked")
