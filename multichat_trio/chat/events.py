@@ -107,9 +107,17 @@ def message(nick: str, channel: str, text: str, command: str, msgid: str | None 
     return Event("message", data | ({"msgid": msgid} if msgid else {}))
 
 
-def private_message(sender: str, recipient: str, text: str | None = None, msgid: str | None = None) -> Event:
-    """The text is included only for the store (`--store-pms`); the feed always drops it."""
-    data = {"from": sender, "to": recipient} | ({"text": text} if text is not None else {})
+def private_message(
+    sender: str,
+    recipient: str,
+    text: str | None = None,
+    msgid: str | None = None,
+    accounts: tuple[str | None, str | None] = (None, None),
+) -> Event:
+    """The text is included only for the store (`--store-pms`); the feed always drops it, and the two
+    parties' accounts (None: not logged in), which decide who may read the PM back (CHATHISTORY)."""
+    data = {"from": sender, "to": recipient, "from_account": accounts[0], "to_account": accounts[1]}
+    data |= {"text": text} if text is not None else {}
     return Event("pm", data | ({"msgid": msgid} if msgid else {}))
 
 

@@ -69,6 +69,32 @@ _MIGRATIONS: dict[int, str] = {
 }
 #: An event's time in whole milliseconds, as its `server-time` tag shows it (CHATHISTORY's timestamps).
 _MS = "(CAST(round(ts * 1000000) AS INTEGER) / 1000)"
+#: A private message whose text was kept (`--store-pms`).
+_STORED_PM = "type = 'pm' AND json_extract(data, '$.text') IS NOT NULL"
+
+
+def _side(side: str, test: str) -> str:
+    """SQL: the `side` ('from' or 'to') of a pm event was logged in to the account `test` names."""
+    return f"irc_casefold(json_extract(data, '$.{side}_account')) {test}"
+
+
+def _name(side: str) -> str:
+    """SQL: a pm's `side` as its account if it had one, else its nick."""
+    return f"coalesce(json_extract(data, '$.{side}_account'), json_extract(data, '$.{side}'))"
+
+
+def _other(side: str) -> str:
+    """SQL: `side` is the other party: its account (if it had one) is the target's nick or that nick's
+    account now (two parameters), else its nick is the target (a third)."""
+    return (
+        f"(CASE WHEN json_extract(data, '$.{side}_account') IS NOT NULL THEN {_side(side, 'IN (?, ?)')}"
+        f" ELSE irc_casefold(json_extract(data, '$.{side}')) = ? END)"
+    )
+
+
+#: SQL: a pm between the reader's account (a parameter) and the target (three, `_other`), either way.
+#: Rows stored without accounts (older versions) never match: their reader cannot be told from a nick-taker.
+_PM_PARTIES = f"(({_side('from', '= ?')} AND {_other('to')}) OR ({_side('to', '= ?')} AND {_other('from')}))"
 #: Events that change the state kept beside the history (`_keep_state`).
 STATE_EVENTS = frozenset({"kline", "unkline", "forget"})
 
@@ -256,20 +282,17 @@ class HistoryStore:
         """The stored messages `query` (CHATHISTORY) asks for, oldest first; None if the store cannot be read.
 
         A channel's are its `message` events; a private conversation's, the `pm` events with a text
-        (`--store-pms`) between the two nicks. Forgotten messages were deleted, so never come back.
+        (`--store-pms`) where the reader's account was one side and the target the other (`_PM_PARTIES`):
+        never by nick alone, so whoever takes a nick later reads nothing. Forgotten messages were deleted.
         """
         if query.channel is not None:
             where, params = "type = 'message' AND channel = ?", [query.channel]
+        elif query.me is None:
+            return []
         else:
-            where = (
-                "type = 'pm' AND json_extract(data, '$.text') IS NOT NULL AND"
-                " irc_casefold(json_extract(data, '$.from')) IN (?, ?) AND"
-                " irc_casefold(json_extract(data, '$.to')) IN (?, ?) AND"
-                " irc_casefold(json_extract(data, '$.from')) != irc_casefold(json_extract(data, '$.to'))"
-            )
-            params = [query.me, query.other] * 2
-            if query.me == query.other:  # notes to oneself
-                where = where.rsplit(" AND", 1)[0]
+            where = f"{_STORED_PM} AND {_PM_PARTIES}"
+            other = [query.other, query.other_account or query.other, query.other]
+            params = [query.me, *other] * 2
         try:
             return self._chathistory(query, where, params)
         except (sqlite3.Error, StoreError):
@@ -334,16 +357,13 @@ class HistoryStore:
         sql = f"SELECT channel, max(ts) AS last FROM events WHERE type = 'message' AND channel IN ({marks})"
         sql += f" AND {_MS} > ? AND {_MS} < ? GROUP BY channel"
         args: list[Any] = [*channels, low, high]
-        if me is not None:
+        if me is not None:  # the other side named by its account if it had one, else by its nick
             sql += (
-                " UNION ALL SELECT CASE WHEN irc_casefold(json_extract(data, '$.from')) = ?"
-                " THEN json_extract(data, '$.to') ELSE json_extract(data, '$.from') END AS other, max(ts) AS last"
-                " FROM events WHERE type = 'pm' AND json_extract(data, '$.text') IS NOT NULL"
-                f" AND {_MS} > ? AND {_MS} < ?"
-                " AND ? IN (irc_casefold(json_extract(data, '$.from')), irc_casefold(json_extract(data, '$.to')))"
-                " GROUP BY irc_casefold(other)"
+                f" UNION ALL SELECT CASE WHEN {_side('from', '= ?')} THEN {_name('to')} ELSE {_name('from')} END"
+                f" AS other, max(ts) AS last FROM events WHERE {_STORED_PM} AND {_MS} > ? AND {_MS} < ?"
+                f" AND ({_side('from', '= ?')} OR {_side('to', '= ?')}) GROUP BY irc_casefold(other)"
             )
-            args += [me, low, high, me]
+            args += [me, low, high, me, me]
         try:
             rows = self.db.execute(f"SELECT * FROM ({sql}) ORDER BY last LIMIT ?", (*args, limit)).fetchall()
         except (sqlite3.Error, StoreError):
