@@ -25,7 +25,7 @@ from ..protocol import casefold
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
 LOCK_WAIT = 0.5
 #: Version of the schema this code writes; older files are migrated on open.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -66,7 +66,13 @@ _MIGRATIONS: dict[int, str] = {
             flags TEXT NOT NULL DEFAULT '[]'
         );
     """,
+    # CHATHISTORY's msgid references: an index on the very expression `_MSGID` the look-ups use, not a scan.
+    5: """
+        CREATE INDEX events_by_msgid ON events (json_extract(data, '$.msgid'));
+    """,
 }
+#: A stored event's msgid, exactly as indexed by migration 5 (SQLite uses the index only for the same expression).
+_MSGID = "json_extract(data, '$.msgid')"
 #: An event's time in whole milliseconds, as its `server-time` tag shows it (CHATHISTORY's timestamps).
 _MS = "(CAST(round(ts * 1000000) AS INTEGER) / 1000)"
 #: A private message whose text was kept (`--store-pms`).
@@ -304,7 +310,7 @@ class HistoryStore:
             if ref.msgid is None:
                 return f"{_MS} {op} ?", [ref.ms]
             row = self.db.execute(
-                f"SELECT id FROM events WHERE {where} AND json_extract(data, '$.msgid') = ?", (*params, ref.msgid)
+                f"SELECT id FROM events WHERE {where} AND {_MSGID} = ?", (*params, ref.msgid)
             ).fetchone()
             return (f"id {op} ?", [row[0]]) if row else None
 
@@ -343,7 +349,7 @@ class HistoryStore:
         if ref.msgid is None:
             return (ref.ms or 0, 0)
         row = self.db.execute(
-            f"SELECT {_MS}, id FROM events WHERE {where} AND json_extract(data, '$.msgid') = ?", (*params, ref.msgid)
+            f"SELECT {_MS}, id FROM events WHERE {where} AND {_MSGID} = ?", (*params, ref.msgid)
         ).fetchone()
         return (int(row[0]), int(row[1])) if row else None
 
