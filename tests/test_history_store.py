@@ -143,7 +143,7 @@ def _msgid_plans(store: HistoryStore, query: Query) -> list[str]:
         assert store.chathistory(query) is not None
     finally:
         store.db.set_trace_callback(None)
-    lookups = [sql for sql in ran if "$.msgid') = " in sql]
+    lookups = [sql for sql in ran if "$.msgid') END) = " in sql]
     assert lookups, ran
     return [" ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}")) for sql in lookups]
 
@@ -165,7 +165,8 @@ def test_a_schema_4_file_is_migrated_and_msgid_lookups_use_the_index(tmp_path: P
         ]
         pm = '{"from": "a", "to": "b", "text": "hi", "msgid": "p1", "from_account": "a", "to_account": "b"}'
         db.executemany(
-            "INSERT INTO events (ts, type, channel, data) VALUES (?, ?, ?, ?)", [*rows, (60.0, "pm", None, pm)]
+            "INSERT INTO events (ts, type, channel, data) VALUES (?, ?, ?, ?)",
+            [*rows, (60.0, "pm", None, pm), (61.0, "join", None, "not json")],  # edited by hand
         )
         db.commit()
     store = HistoryStore(str(path))

@@ -33,6 +33,7 @@ EventType = Literal[
     "login",
     "logout",
     "channel_register",
+    "markread",
 ]
 
 
@@ -66,6 +67,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "channel_register": ("nick", "channel"),
     "mode": ("nick", "channel", "modes"),
     "kick": ("nick", "channel", "target", "reason"),
+    "markread": ("account", "target"),
 }
 
 
@@ -163,6 +165,11 @@ def unkline(nick: str, mask: str) -> Event:
 def forget(nick: str, target: str, since: float, removed: int) -> Event:
     """Operator `nick` removed `target`'s messages since `since` (unix time; 0: all) from the history and replay."""
     return Event("forget", {"nick": nick, "target": target, "since": since, "removed": removed})
+
+
+def markread(account: str, target: str, ms: int) -> Event:
+    """`account` read `target` (casefolded) up to `ms` (IRCv3 read-marker): kept by the store, never shown."""
+    return Event("markread", {"account": account, "target": target, "ms": ms})
 
 
 def account(kind: EventType, nick: str, name: str, **extra: str) -> Event:

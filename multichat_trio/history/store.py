@@ -20,6 +20,7 @@ from typing import Any
 from .. import datadir
 from ..chat.bans import ServerBan, parse_mask
 from ..chat.chathistory import Query, Ref
+from ..chat.readmarkers import MAX_TARGETS
 from ..protocol import casefold
 
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
@@ -66,13 +67,21 @@ _MIGRATIONS: dict[int, str] = {
             flags TEXT NOT NULL DEFAULT '[]'
         );
     """,
-    # CHATHISTORY's msgid references: an index on the very expression `_MSGID` the look-ups use, not a scan.
+    # CHATHISTORY's msgid references: an index on the very expression `_MSGID` the look-ups use, not a scan;
+    # and read markers (MARKREAD): per account (casefolded) and target (casefolded), milliseconds.
     5: """
-        CREATE INDEX events_by_msgid ON events (json_extract(data, '$.msgid'));
+        CREATE INDEX events_by_msgid ON events ((CASE WHEN json_valid(data) THEN json_extract(data, '$.msgid') END));
+        CREATE TABLE read_markers (
+            account TEXT NOT NULL,
+            target TEXT NOT NULL,
+            ms INTEGER NOT NULL,
+            PRIMARY KEY (account, target)
+        );
     """,
 }
-#: A stored event's msgid, exactly as indexed by migration 5 (SQLite uses the index only for the same expression).
-_MSGID = "json_extract(data, '$.msgid')"
+#: A stored event's msgid, exactly as indexed by migration 5 (SQLite uses the index only for the same expression);
+#: a row that is not JSON (edited by hand) has none, rather than making every insert and the migration fail.
+_MSGID = "(CASE WHEN json_valid(data) THEN json_extract(data, '$.msgid') END)"
 #: An event's time in whole milliseconds, as its `server-time` tag shows it (CHATHISTORY's timestamps).
 _MS = "(CAST(round(ts * 1000000) AS INTEGER) / 1000)"
 #: A private message whose text was kept (`--store-pms`).
@@ -102,7 +111,7 @@ def _other(side: str) -> str:
 #: Rows stored without accounts (older versions) never match: their reader cannot be told from a nick-taker.
 _PM_PARTIES = f"(({_side('from', '= ?')} AND {_other('to')}) OR ({_side('to', '= ?')} AND {_other('from')}))"
 #: Events that change the state kept beside the history (`_keep_state`).
-STATE_EVENTS = frozenset({"kline", "unkline", "forget"})
+STATE_EVENTS = frozenset({"kline", "unkline", "forget", "markread", "account_drop"})
 
 
 class StoreError(Exception):
@@ -258,6 +267,15 @@ class HistoryStore:
             row = {"name": name, "password_hash": password_hash, "registered": registered}
             found.append(row | {"certfps": lists[0], "flags": lists[1]})
         return found
+
+    def read_markers(self) -> list[tuple[str, str, int]]:
+        """Every stored read marker: (account, target, milliseconds), casefolded names; malformed rows left out."""
+        rows = self.db.execute("SELECT account, target, ms FROM read_markers ORDER BY account, ms").fetchall()
+        return [
+            (account, target, ms)
+            for account, target, ms in rows
+            if isinstance(account, str) and isinstance(target, str) and isinstance(ms, int)
+        ]
 
     def last_id(self) -> int:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
@@ -436,6 +454,20 @@ def _keep_state(db: sqlite3.Connection, event: NewEvent, event_id: int) -> None:
         )
     elif event.type == "unkline":
         db.execute("DELETE FROM server_bans WHERE mask = ?", (data["mask"],))
+    elif event.type == "markread":  # forward only; the account keeps its newest MAX_TARGETS (as the hub)
+        account = casefold(data["account"])
+        db.execute(
+            "INSERT INTO read_markers (account, target, ms) VALUES (?, ?, ?)"
+            " ON CONFLICT (account, target) DO UPDATE SET ms = max(ms, excluded.ms)",
+            (account, data["target"], data["ms"]),
+        )
+        db.execute(
+            "DELETE FROM read_markers WHERE account = ? AND target NOT IN (SELECT target FROM read_markers"
+            " WHERE account = ? ORDER BY ms DESC, target DESC LIMIT ?)",
+            (account, account, MAX_TARGETS),
+        )
+    elif event.type == "account_drop":
+        db.execute("DELETE FROM read_markers WHERE account = ?", (casefold(data["account"]),))
     else:  # forget: the target's messages (and stored PMs) from before this event
         db.execute(
             "DELETE FROM events WHERE id < ? AND type IN ('message', 'pm') AND ts >= ?"
