@@ -6,7 +6,6 @@ from functools import partial
 from pathlib import Path
 
 from multichat_trio.chat import events
-from multichat_trio.chat.events import Event
 from multichat_trio.chat.hub import Client, Hub
 from multichat_trio.chat.readmarkers import ReadMarkers, format_timestamp, parse_timestamp
 from multichat_trio.history.store import HistoryStore, NewEvent
@@ -142,6 +141,7 @@ def test_the_store_keeps_markers_forward_only_bounded_and_forgets_a_dropped_acco
         assert len(kept) == 1000 and ("alice", "#a", 5000) not in kept  # the oldest went, as in the hub
         store.append([NewEvent(99.0, "account_drop", None, {"nick": "bob", "account": "BOB"})])
         assert [row for row in store.read_markers() if row[0] == "bob"] == []
+        assert [event.type for event in store.recent(10_000)] == ["account_drop"]  # markers are no history rows
     finally:
         store.close()
 
@@ -182,7 +182,5 @@ async def test_markers_survive_a_restart_and_reach_the_accounts_other_clients(
 
 def test_the_web_monitor_never_shows_a_read_marker() -> None:
     feed = Feed(wallclock=lambda: 1_800_000_000.0)
-    feed.publish([Event("markread", {"account": "alice", "target": "#lobby", "ms": 1}, id=7), events.join("a", "#x")])
-    feed.restore([Event("markread", {"account": "alice", "target": "bob", "ms": 2}, id=3, ts=1.0)])
-    assert [record["type"] for record in feed.events_after(0)] == ["join"]
-    assert feed.last_id == 8
+    feed.publish([events.join("a", "#x"), events.markread("alice", "#x", 1), events.join("b", "#x")])
+    assert [(record["type"], record["id"]) for record in feed.events_after(0)] == [("join", 1), ("join", 2)]

@@ -111,7 +111,10 @@ def _other(side: str) -> str:
 #: Rows stored without accounts (older versions) never match: their reader cannot be told from a nick-taker.
 _PM_PARTIES = f"(({_side('from', '= ?')} AND {_other('to')}) OR ({_side('to', '= ?')} AND {_other('from')}))"
 #: Events that change the state kept beside the history (`_keep_state`).
-STATE_EVENTS = frozenset({"kline", "unkline", "forget", "markread", "account_drop"})
+STATE_EVENTS = frozenset({"kline", "unkline", "forget", "account_drop"})
+#: Events that only change that state, with no row in the history: a read marker is its account's alone
+#: (not chat history, never shown), and a client moving one often must not push messages out of `--max-events`.
+STATE_ONLY = frozenset({"markread"})
 
 
 class StoreError(Exception):
@@ -198,7 +201,7 @@ class HistoryStore:
         """Store `events`, and the channel states and accounts changed with them (None: forget it), in one
         transaction.
 
-        Returns the events' ids (consecutive, increasing).
+        Returns the events' ids (consecutive, increasing; 0 for a `STATE_ONLY` event, which takes no row).
         """
         db = self.db
         try:
@@ -229,6 +232,10 @@ class HistoryStore:
                     )
             ids = []
             for event in events:
+                if event.type in STATE_ONLY:
+                    ids.append(0)
+                    _keep_state(db, event, 0)
+                    continue
                 row = db.execute(
                     "INSERT INTO events (ts, type, channel, data) VALUES (?, ?, ?, ?)",
                     (event.ts, event.type, event.channel, json.dumps(event.data, ensure_ascii=False)),

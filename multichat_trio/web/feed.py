@@ -140,8 +140,7 @@ class Feed:
         now = self.wallclock()
         encoded: list[str] = []
         for event in batch:
-            if event.type in UNSHOWN:
-                self.last_id = max(self.last_id, event.id)
+            if event.type in UNSHOWN:  # the store gives them no id, so the others' ids still go up by one
                 continue
             self.last_id = event.id or self.last_id + 1  # the history store numbers them, if there is one
             record = self._record(event, self.last_id, iso_utc(event.ts or now))
@@ -156,7 +155,7 @@ class Feed:
         Nobody is online after a restart, so the users list is not rebuilt from them.
         """
         for event in stored:
-            if event.type != "stats" and event.type not in UNSHOWN:
+            if event.type != "stats":
                 self._recent.append(self._record(event, event.id, iso_utc(event.ts)))
             self.last_id = max(self.last_id, event.id)
         if self._recent:
