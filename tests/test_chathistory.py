@@ -336,3 +336,20 @@ async def test_a_malformed_stored_row_is_left_out(
     await bob.register("bob", caps=CAPS)
     lines = await _history(bob, "CHATHISTORY LATEST #lobby * 10")
     assert [(m.tags["msgid"], m.params[1]) for m in lines] == [("m1", "fine")]
+
+
+async def test_a_stored_pm_that_is_not_json_leaves_the_others_readable(
+    tmp_path: Path, start_server: StartServer, open_client: OpenClient
+) -> None:
+    db = str(tmp_path / "edited.sqlite3")
+    store = HistoryStore(db)
+    store.open()
+    pm = {"from": "alice", "to": "bob", "text": "fine", "msgid": "p1", "from_account": "alice", "to_account": "bob"}
+    store.append([NewEvent(1_800_000_000.0, "pm", None, pm)])
+    store.db.execute("INSERT INTO events (ts, type, channel, data) VALUES (1800000001.0, 'pm', NULL, 'not json')")
+    store.close()
+    server = await start_server(db=db, flood_rate=0, store_pms=True)
+    bob = await open_client(server.port)
+    await _account(bob, "bob")
+    assert _texts(await _history(bob, "CHATHISTORY LATEST alice * 10")) == ["fine"]
+    assert [m.params[1] for m in await _history(bob, EVERYTHING)] == ["alice"]

@@ -85,7 +85,7 @@ _MSGID = "(CASE WHEN json_valid(data) THEN json_extract(data, '$.msgid') END)"
 #: An event's time in whole milliseconds, as its `server-time` tag shows it (CHATHISTORY's timestamps).
 _MS = "(CAST(round(ts * 1000000) AS INTEGER) / 1000)"
 #: A private message whose text was kept (`--store-pms`).
-_STORED_PM = "type = 'pm' AND json_extract(data, '$.text') IS NOT NULL"
+_STORED_PM = "type = 'pm' AND json_valid(data) AND json_extract(data, '$.text') IS NOT NULL"
 
 
 def _side(side: str, test: str) -> str:
@@ -452,7 +452,8 @@ def _prepare(db: sqlite3.Connection, path: str) -> None:
 
 
 def _keep_state(db: sqlite3.Connection, event: NewEvent, event_id: int) -> None:
-    """Apply a state-changing event in its own transaction: a server ban set or lifted, messages forgotten."""
+    """Apply a state-changing event in its own transaction: a server ban set or lifted, messages forgotten,
+    a read marker moved, an account's read markers dropped with it."""
     data = event.data
     if event.type == "kline":
         db.execute(
