@@ -181,7 +181,10 @@ class ServerConfig:
     )
     replay: int = _setting(50, "recent channel messages replayed to a joiner (0: none)", group="history")
     store_pms: bool = _setting(
-        False, "also store the text of private messages (never shown or replayed)", group="history"
+        False,
+        "also store the text of private messages (never shown or replayed; CHATHISTORY gives them back to the"
+        " two parties' accounts only)",
+        group="history",
     )
     retention_days: float = _setting(30.0, "days of history kept (0: no age limit)", group="history")
     max_events: int = _setting(100_000, "events kept in the history at most (0: no limit)", group="history")

@@ -11,9 +11,11 @@ from multichat_trio.protocol import Message
 
 from .conftest import OpenClient, StartServer, StartServices
 from .ircclient import IrcClient
+from .test_accounts_server import PASSWORD, cheap_hashes  # noqa: F401 (autouse: cheap argon2)
 from .test_opers_server import ADMIN
 
 CAPS = "server-time batch message-tags draft/chathistory"
+EVERYTHING = "CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00Z timestamp=2100-01-01T00:00:00Z 10"
 
 
 async def _say(client: IrcClient, *texts: str, target: str = "#lobby") -> list[Message]:
@@ -140,23 +142,94 @@ async def test_bad_requests_get_a_fail_and_outsiders_nothing(
         assert fail.command == "FAIL" and fail.params[:2] == ("CHATHISTORY", code), request
 
 
+async def _account(client: IrcClient, nick: str, caps: str = CAPS) -> None:
+    """Register as `nick` and create the account `nick` (which logs in to it)."""
+    await client.register(nick, caps=caps)
+    await client.send(f"REGISTER * * {PASSWORD}")
+    await client.expect("900")
+    await client.sync()
+
+
 async def test_private_history_only_to_the_two_parties_and_only_when_stored(
     start_server: StartServer, open_client: OpenClient
 ) -> None:
-    port, alice, bob = await _room(start_server, open_client, store_pms=True)
-    await _say(alice, "psst bob", target="bob")
-    await bob.send("PRIVMSG alice :hi alice")
+    port = (await start_server(db=":memory:", flood_rate=0, store_pms=True)).port
+    alice, bob, carol = [await open_client(port) for _ in range(3)]
+    await _account(alice, "alice")
+    await _account(bob, "bob2")
+    await bob.send("NICK bobby")  # an account's conversations follow it across nicks
     await bob.sync()
-    carol = await open_client(port)
-    await carol.register("carol", caps=CAPS)
+    await _account(carol, "carol")
+    await _say(alice, "psst bob", target="bobby")
+    await _say(bob, "hi alice", target="alice")
     await _say(carol, "carol to alice", target="alice")
     lines = await _history(bob, "CHATHISTORY LATEST Alice * 10")
-    assert [(m.source, m.params) for m in lines] == [("alice", ("bob", "psst bob")), ("bob", ("alice", "hi alice"))]
-    assert _texts(await _history(carol, "CHATHISTORY LATEST bob * 10")) == []  # not carol's conversation
+    assert [(m.source, m.params) for m in lines] == [
+        ("alice", ("bobby", "psst bob")),
+        ("bobby", ("alice", "hi alice")),
+    ]
+    assert _texts(await _history(alice, "CHATHISTORY LATEST bob2 * 10")) == ["psst bob", "hi alice"]  # its account
+    assert _texts(await _history(alice, "CHATHISTORY LATEST bobby * 10")) == ["psst bob", "hi alice"]  # its nick now
+    assert _texts(await _history(carol, "CHATHISTORY LATEST bob2 * 10")) == []  # not carol's conversation
     assert _texts(await _history(carol, "CHATHISTORY LATEST alice * 10")) == ["carol to alice"]
     found = await _history(bob, "CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00Z timestamp=2100-01-01T00:00:00Z 10")
-    assert sorted(m.params[1] for m in found) == ["#lobby", "alice"]
+    assert [m.params[1] for m in found] == ["alice"]
     assert all(m.command == "CHATHISTORY" and m.params[0] == "TARGETS" and m.params[2].endswith("Z") for m in found)
+    found = await _history(alice, EVERYTHING)
+    assert sorted(m.params[1] for m in found) == ["bob2", "carol"]  # a correspondent by its account
+
+
+async def test_whoever_takes_a_nick_later_reads_none_of_its_private_history(
+    start_server: StartServer, open_client: OpenClient
+) -> None:
+    port = (await start_server(db=":memory:", flood_rate=0, store_pms=True)).port
+    alice, bob = await open_client(port), await open_client(port)
+    await _account(alice, "alice")
+    await bob.register("bob", caps=CAPS)
+    await _say(alice, "psst bob", target="bob")  # bob is not logged in: he cannot read it back either
+    await _say(bob, "hi alice", target="alice")
+    assert _texts(await _history(bob, "CHATHISTORY LATEST alice * 10")) == []
+    assert _texts(await _history(alice, "CHATHISTORY LATEST bob * 10")) == ["psst bob", "hi alice"]
+    await bob.send("QUIT")
+    await bob.wait_closed()
+    taker = await open_client(port)
+    await taker.register("bob", caps=CAPS)
+    assert _texts(await _history(taker, "CHATHISTORY LATEST alice * 50")) == []
+    assert await _history(taker, EVERYTHING) == []
+    await taker.send("NICK mallory", f"REGISTER * * {PASSWORD}")  # an account of its own does not open bob's
+    await taker.expect("900")
+    await taker.send("NICK bob")
+    assert _texts(await _history(taker, "CHATHISTORY LATEST alice * 50")) == []
+    assert [m.params[1] for m in await _history(alice, EVERYTHING)] == ["bob"]
+
+
+async def test_private_history_needs_the_account_after_a_restart_and_old_rows_stay_hidden(
+    tmp_path: Path, open_client: OpenClient, start_services: StartServices
+) -> None:
+    db = str(tmp_path / "history.sqlite3")
+    store = HistoryStore(db)
+    store.open()
+    old = {"from": "alice", "to": "bob", "text": "stored by an older version", "msgid": "old1"}
+    store.append([NewEvent(1_800_000_000.0, "pm", None, old)])
+    store.close()
+    start = partial(start_services, db=db, flood_rate=0, store_pms=True)
+    first, stop_first = await start()
+    alice, bob = await open_client(first.server.port), await open_client(first.server.port)
+    await _account(alice, "alice")
+    await _account(bob, "bob")
+    await _say(alice, "before the restart", target="bob")
+    stop_first.set()
+    await first.server.stopped.wait()
+
+    second, stop_second = await start()
+    bob = await open_client(second.server.port)
+    await bob.register("bob", caps=CAPS)
+    assert _texts(await _history(bob, "CHATHISTORY LATEST alice * 10")) == []  # not logged in yet
+    await bob.send(f"PRIVMSG NickServ :IDENTIFY {PASSWORD}")
+    await bob.expect("900")
+    assert _texts(await _history(bob, "CHATHISTORY LATEST alice * 10")) == ["before the restart"]
+    stop_second.set()
+    await second.server.stopped.wait()
 
 
 async def test_forgotten_messages_never_come_back(start_server: StartServer, open_client: OpenClient) -> None:
@@ -263,3 +336,20 @@ async def test_a_malformed_stored_row_is_left_out(
     await bob.register("bob", caps=CAPS)
     lines = await _history(bob, "CHATHISTORY LATEST #lobby * 10")
     assert [(m.tags["msgid"], m.params[1]) for m in lines] == [("m1", "fine")]
+
+
+async def test_a_stored_pm_that_is_not_json_leaves_the_others_readable(
+    tmp_path: Path, start_server: StartServer, open_client: OpenClient
+) -> None:
+    db = str(tmp_path / "edited.sqlite3")
+    store = HistoryStore(db)
+    store.open()
+    pm = {"from": "alice", "to": "bob", "text": "fine", "msgid": "p1", "from_account": "alice", "to_account": "bob"}
+    store.append([NewEvent(1_800_000_000.0, "pm", None, pm)])
+    store.db.execute("INSERT INTO events (ts, type, channel, data) VALUES (1800000001.0, 'pm', NULL, 'not json')")
+    store.close()
+    server = await start_server(db=db, flood_rate=0, store_pms=True)
+    bob = await open_client(server.port)
+    await _account(bob, "bob")
+    assert _texts(await _history(bob, "CHATHISTORY LATEST alice * 10")) == ["fine"]
+    assert [m.params[1] for m in await _history(bob, EVERYTHING)] == ["alice"]

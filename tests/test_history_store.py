@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from multichat_trio import datadir
+from multichat_trio.chat.chathistory import Query, Ref
 from multichat_trio.history import store as history_store
 from multichat_trio.history.store import DEFAULT_NAME, SCHEMA_VERSION, HistoryStore, NewEvent, StoreError, locate
 
@@ -131,3 +133,51 @@ def test_the_data_directory_of_each_platform(tmp_path: Path) -> None:
     assert datadir.data_dir({}, "darwin", home) == home / "Library" / "Application Support" / "MultiChat"
     assert datadir.data_dir({"LOCALAPPDATA": "C:/L"}, "win32", home) == Path("C:/L/MultiChat")
     assert datadir.data_dir({}, "win32", home) == home / "AppData" / "Local" / "MultiChat"
+
+
+def _msgid_plans(store: HistoryStore, query: Query) -> list[str]:
+    """The query plan of every msgid look-up `store.chathistory(query)` ran (traced as it ran, values bound)."""
+    ran: list[str] = []
+    store.db.set_trace_callback(ran.append)
+    try:
+        assert store.chathistory(query) is not None
+    finally:
+        store.db.set_trace_callback(None)
+    lookups = [sql for sql in ran if "$.msgid') END) = " in sql]
+    assert lookups, ran
+    return [" ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}")) for sql in lookups]
+
+
+def test_a_schema_4_file_is_migrated_and_msgid_lookups_use_the_index(tmp_path: Path) -> None:
+    path = tmp_path / "v4.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        for version in range(1, 5):
+            db.executescript(history_store._MIGRATIONS[version])
+        db.execute("PRAGMA user_version=4")
+        rows = [
+            (
+                float(i),
+                "message",
+                "#lobby",
+                f'{{"nick": "a", "channel": "#lobby", "text": "t{i}", "command": "PRIVMSG", "msgid": "m{i}"}}',
+            )
+            for i in range(50)
+        ]
+        pm = '{"from": "a", "to": "b", "text": "hi", "msgid": "p1", "from_account": "a", "to_account": "b"}'
+        db.executemany(
+            "INSERT INTO events (ts, type, channel, data) VALUES (?, ?, ?, ?)",
+            [*rows, (60.0, "pm", None, pm), (61.0, "join", None, "not json")],  # edited by hand
+        )
+        db.commit()
+    store = HistoryStore(str(path))
+    store.open()
+    try:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        between = Query("BETWEEN", "#lobby", None, None, (Ref(msgid="m40"), Ref(msgid="m10")), 5)
+        assert [e.data["text"] for e in store.chathistory(between) or []] == [f"t{i}" for i in range(35, 40)]
+        private = Query("AFTER", None, "a", "b", (Ref(msgid="p1"),), 5)
+        for query in (between, Query("AROUND", "#lobby", None, None, (Ref(msgid="m3"),), 4), private):
+            for plan in _msgid_plans(store, query):
+                assert "USING INDEX events_by_msgid" in plan and "SCAN" not in plan, plan
+    finally:
+        store.close()

@@ -92,7 +92,8 @@ def test_pm_event_never_carries_the_text() -> None:
     hub.take_events()
     hub.receive(alice, b"PRIVMSG bob :the secret")
     (event,) = hub.take_events()
-    assert event.type == "pm" and event.data.keys() == {"from", "to", "msgid"}  # the msgid, for history
+    assert event.type == "pm" and event.data.keys() == {"from", "to", "msgid", "from_account", "to_account"}
+    assert event.data["from_account"] is None  # who may read it back (CHATHISTORY): neither, not logged in
     assert "the secret" not in repr(event)
     assert received(bob, hub)[-1].params == ("bob", "the secret")
 

@@ -35,7 +35,9 @@ class Ref:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """What to read. `channel` (casefolded key) or, for private messages, the two nicks (casefolded)."""
+    """What to read: `channel` (casefolded key), or a private conversation: `me` the reader's account
+    (None: not logged in, so none), `other` the target nick and `other_account` the account of whoever
+    uses that nick now (all casefolded). The other party matches by its account if it had one, else by nick."""
 
     sub: str
     channel: str | None
@@ -43,6 +45,7 @@ class Query:
     other: str | None
     refs: tuple[Ref, ...]
     limit: int
+    other_account: str | None = None
 
 
 def parse_ref(word: str, *, star: bool = False) -> Ref:

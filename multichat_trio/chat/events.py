@@ -33,6 +33,7 @@ EventType = Literal[
     "login",
     "logout",
     "channel_register",
+    "markread",
 ]
 
 
@@ -66,6 +67,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "channel_register": ("nick", "channel"),
     "mode": ("nick", "channel", "modes"),
     "kick": ("nick", "channel", "target", "reason"),
+    "markread": ("account", "target"),
 }
 
 
@@ -107,9 +109,17 @@ def message(nick: str, channel: str, text: str, command: str, msgid: str | None 
     return Event("message", data | ({"msgid": msgid} if msgid else {}))
 
 
-def private_message(sender: str, recipient: str, text: str | None = None, msgid: str | None = None) -> Event:
-    """The text is included only for the store (`--store-pms`); the feed always drops it."""
-    data = {"from": sender, "to": recipient} | ({"text": text} if text is not None else {})
+def private_message(
+    sender: str,
+    recipient: str,
+    text: str | None = None,
+    msgid: str | None = None,
+    accounts: tuple[str | None, str | None] = (None, None),
+) -> Event:
+    """The text is included only for the store (`--store-pms`); the feed always drops it, and the two
+    parties' accounts (None: not logged in), which decide who may read the PM back (CHATHISTORY)."""
+    data = {"from": sender, "to": recipient, "from_account": accounts[0], "to_account": accounts[1]}
+    data |= {"text": text} if text is not None else {}
     return Event("pm", data | ({"msgid": msgid} if msgid else {}))
 
 
@@ -155,6 +165,11 @@ def unkline(nick: str, mask: str) -> Event:
 def forget(nick: str, target: str, since: float, removed: int) -> Event:
     """Operator `nick` removed `target`'s messages since `since` (unix time; 0: all) from the history and replay."""
     return Event("forget", {"nick": nick, "target": target, "since": since, "removed": removed})
+
+
+def markread(account: str, target: str, ms: int) -> Event:
+    """`account` read `target` (casefolded) up to `ms` (IRCv3 read-marker): kept by the store, never shown."""
+    return Event("markread", {"account": account, "target": target, "ms": ms})
 
 
 def account(kind: EventType, nick: str, name: str, **extra: str) -> Event:

@@ -40,6 +40,7 @@ from .events import Event
 from .fanout import Fanout, Line, Recipient
 from .limits import AddressBook
 from .ratelimit import TokenBucket
+from .readmarkers import ReadMarkers, markread_line
 from .replay import ReplayLine, replay_messages
 from .sink import Sink
 from .whowas import Was, Whowas
@@ -175,6 +176,8 @@ class Hub:
         #: Registered accounts (restored from the store at start) and the failed-login counts.
         self.accounts = Accounts()
         self.login_limits = LoginLimiter()
+        #: Each account's read markers (MARKREAD), restored from the store at start.
+        self.read_markers = ReadMarkers()
         #: The store CHATHISTORY reads (its `chathistory`, `chathistory_targets`) and the thread slot it
         #: uses (the history writer's): set by the server when it keeps history.
         self.history: Any = None
@@ -448,6 +451,9 @@ class Hub:
         if channel.topic:  # no topic, no 331: that answers TOPIC only (as ngircd, InspIRCd and ergo)
             self.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
             self.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
+        if "draft/read-marker" in client.caps:  # before the names end, as the spec says
+            marker = self.read_markers.get(client.account, key) if client.account else None
+            self.send(client, markread_line(self.name, channel.name, marker))
         self.send_names(client, channel)
         recent = self.recent.get(key)
         if recent and "draft/chathistory" not in client.caps:  # such a client fetches what it lacks itself

@@ -20,12 +20,13 @@ from typing import Any
 from .. import datadir
 from ..chat.bans import ServerBan, parse_mask
 from ..chat.chathistory import Query, Ref
+from ..chat.readmarkers import MAX_TARGETS
 from ..protocol import casefold
 
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
 LOCK_WAIT = 0.5
 #: Version of the schema this code writes; older files are migrated on open.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -66,11 +67,54 @@ _MIGRATIONS: dict[int, str] = {
             flags TEXT NOT NULL DEFAULT '[]'
         );
     """,
+    # CHATHISTORY's msgid references: an index on the very expression `_MSGID` the look-ups use, not a scan;
+    # and read markers (MARKREAD): per account (casefolded) and target (casefolded), milliseconds.
+    5: """
+        CREATE INDEX events_by_msgid ON events ((CASE WHEN json_valid(data) THEN json_extract(data, '$.msgid') END));
+        CREATE TABLE read_markers (
+            account TEXT NOT NULL,
+            target TEXT NOT NULL,
+            ms INTEGER NOT NULL,
+            PRIMARY KEY (account, target)
+        );
+    """,
 }
+#: A stored event's msgid, exactly as indexed by migration 5 (SQLite uses the index only for the same expression);
+#: a row that is not JSON (edited by hand) has none, rather than making every insert and the migration fail.
+_MSGID = "(CASE WHEN json_valid(data) THEN json_extract(data, '$.msgid') END)"
 #: An event's time in whole milliseconds, as its `server-time` tag shows it (CHATHISTORY's timestamps).
 _MS = "(CAST(round(ts * 1000000) AS INTEGER) / 1000)"
+#: A private message whose text was kept (`--store-pms`).
+_STORED_PM = "type = 'pm' AND json_valid(data) AND json_extract(data, '$.text') IS NOT NULL"
+
+
+def _side(side: str, test: str) -> str:
+    """SQL: the `side` ('from' or 'to') of a pm event was logged in to the account `test` names."""
+    return f"irc_casefold(json_extract(data, '$.{side}_account')) {test}"
+
+
+def _name(side: str) -> str:
+    """SQL: a pm's `side` as its account if it had one, else its nick."""
+    return f"coalesce(json_extract(data, '$.{side}_account'), json_extract(data, '$.{side}'))"
+
+
+def _other(side: str) -> str:
+    """SQL: `side` is the other party: its account (if it had one) is the target's nick or that nick's
+    account now (two parameters), else its nick is the target (a third)."""
+    return (
+        f"(CASE WHEN json_extract(data, '$.{side}_account') IS NOT NULL THEN {_side(side, 'IN (?, ?)')}"
+        f" ELSE irc_casefold(json_extract(data, '$.{side}')) = ? END)"
+    )
+
+
+#: SQL: a pm between the reader's account (a parameter) and the target (three, `_other`), either way.
+#: Rows stored without accounts (older versions) never match: their reader cannot be told from a nick-taker.
+_PM_PARTIES = f"(({_side('from', '= ?')} AND {_other('to')}) OR ({_side('to', '= ?')} AND {_other('from')}))"
 #: Events that change the state kept beside the history (`_keep_state`).
-STATE_EVENTS = frozenset({"kline", "unkline", "forget"})
+STATE_EVENTS = frozenset({"kline", "unkline", "forget", "account_drop"})
+#: Events that only change that state, with no row in the history: a read marker is its account's alone
+#: (not chat history, never shown), and a client moving one often must not push messages out of `--max-events`.
+STATE_ONLY = frozenset({"markread"})
 
 
 class StoreError(Exception):
@@ -157,7 +201,7 @@ class HistoryStore:
         """Store `events`, and the channel states and accounts changed with them (None: forget it), in one
         transaction.
 
-        Returns the events' ids (consecutive, increasing).
+        Returns the events' ids (consecutive, increasing; 0 for a `STATE_ONLY` event, which takes no row).
         """
         db = self.db
         try:
@@ -188,6 +232,10 @@ class HistoryStore:
                     )
             ids = []
             for event in events:
+                if event.type in STATE_ONLY:
+                    ids.append(0)
+                    _keep_state(db, event, 0)
+                    continue
                 row = db.execute(
                     "INSERT INTO events (ts, type, channel, data) VALUES (?, ?, ?, ?)",
                     (event.ts, event.type, event.channel, json.dumps(event.data, ensure_ascii=False)),
@@ -227,6 +275,15 @@ class HistoryStore:
             found.append(row | {"certfps": lists[0], "flags": lists[1]})
         return found
 
+    def read_markers(self) -> list[tuple[str, str, int]]:
+        """Every stored read marker: (account, target, milliseconds), casefolded names; malformed rows left out."""
+        rows = self.db.execute("SELECT account, target, ms FROM read_markers ORDER BY account, ms").fetchall()
+        return [
+            (account, target, ms)
+            for account, target, ms in rows
+            if isinstance(account, str) and isinstance(target, str) and isinstance(ms, int)
+        ]
+
     def last_id(self) -> int:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         return int(row[0]) if row else 0
@@ -256,20 +313,17 @@ class HistoryStore:
         """The stored messages `query` (CHATHISTORY) asks for, oldest first; None if the store cannot be read.
 
         A channel's are its `message` events; a private conversation's, the `pm` events with a text
-        (`--store-pms`) between the two nicks. Forgotten messages were deleted, so never come back.
+        (`--store-pms`) where the reader's account was one side and the target the other (`_PM_PARTIES`):
+        never by nick alone, so whoever takes a nick later reads nothing. Forgotten messages were deleted.
         """
         if query.channel is not None:
             where, params = "type = 'message' AND channel = ?", [query.channel]
+        elif query.me is None:
+            return []
         else:
-            where = (
-                "type = 'pm' AND json_extract(data, '$.text') IS NOT NULL AND"
-                " irc_casefold(json_extract(data, '$.from')) IN (?, ?) AND"
-                " irc_casefold(json_extract(data, '$.to')) IN (?, ?) AND"
-                " irc_casefold(json_extract(data, '$.from')) != irc_casefold(json_extract(data, '$.to'))"
-            )
-            params = [query.me, query.other] * 2
-            if query.me == query.other:  # notes to oneself
-                where = where.rsplit(" AND", 1)[0]
+            where = f"{_STORED_PM} AND {_PM_PARTIES}"
+            other = [query.other, query.other_account or query.other, query.other]
+            params = [query.me, *other] * 2
         try:
             return self._chathistory(query, where, params)
         except (sqlite3.Error, StoreError):
@@ -281,7 +335,7 @@ class HistoryStore:
             if ref.msgid is None:
                 return f"{_MS} {op} ?", [ref.ms]
             row = self.db.execute(
-                f"SELECT id FROM events WHERE {where} AND json_extract(data, '$.msgid') = ?", (*params, ref.msgid)
+                f"SELECT id FROM events WHERE {where} AND {_MSGID} = ?", (*params, ref.msgid)
             ).fetchone()
             return (f"id {op} ?", [row[0]]) if row else None
 
@@ -320,7 +374,7 @@ class HistoryStore:
         if ref.msgid is None:
             return (ref.ms or 0, 0)
         row = self.db.execute(
-            f"SELECT {_MS}, id FROM events WHERE {where} AND json_extract(data, '$.msgid') = ?", (*params, ref.msgid)
+            f"SELECT {_MS}, id FROM events WHERE {where} AND {_MSGID} = ?", (*params, ref.msgid)
         ).fetchone()
         return (int(row[0]), int(row[1])) if row else None
 
@@ -334,16 +388,13 @@ class HistoryStore:
         sql = f"SELECT channel, max(ts) AS last FROM events WHERE type = 'message' AND channel IN ({marks})"
         sql += f" AND {_MS} > ? AND {_MS} < ? GROUP BY channel"
         args: list[Any] = [*channels, low, high]
-        if me is not None:
+        if me is not None:  # the other side named by its account if it had one, else by its nick
             sql += (
-                " UNION ALL SELECT CASE WHEN irc_casefold(json_extract(data, '$.from')) = ?"
-                " THEN json_extract(data, '$.to') ELSE json_extract(data, '$.from') END AS other, max(ts) AS last"
-                " FROM events WHERE type = 'pm' AND json_extract(data, '$.text') IS NOT NULL"
-                f" AND {_MS} > ? AND {_MS} < ?"
-                " AND ? IN (irc_casefold(json_extract(data, '$.from')), irc_casefold(json_extract(data, '$.to')))"
-                " GROUP BY irc_casefold(other)"
+                f" UNION ALL SELECT CASE WHEN {_side('from', '= ?')} THEN {_name('to')} ELSE {_name('from')} END"
+                f" AS other, max(ts) AS last FROM events WHERE {_STORED_PM} AND {_MS} > ? AND {_MS} < ?"
+                f" AND ({_side('from', '= ?')} OR {_side('to', '= ?')}) GROUP BY irc_casefold(other)"
             )
-            args += [me, low, high, me]
+            args += [me, low, high, me, me]
         try:
             rows = self.db.execute(f"SELECT * FROM ({sql}) ORDER BY last LIMIT ?", (*args, limit)).fetchall()
         except (sqlite3.Error, StoreError):
@@ -401,7 +452,8 @@ def _prepare(db: sqlite3.Connection, path: str) -> None:
 
 
 def _keep_state(db: sqlite3.Connection, event: NewEvent, event_id: int) -> None:
-    """Apply a state-changing event in its own transaction: a server ban set or lifted, messages forgotten."""
+    """Apply a state-changing event in its own transaction: a server ban set or lifted, messages forgotten,
+    a read marker moved, an account's read markers dropped with it."""
     data = event.data
     if event.type == "kline":
         db.execute(
@@ -410,6 +462,20 @@ def _keep_state(db: sqlite3.Connection, event: NewEvent, event_id: int) -> None:
         )
     elif event.type == "unkline":
         db.execute("DELETE FROM server_bans WHERE mask = ?", (data["mask"],))
+    elif event.type == "markread":  # forward only; the account keeps its newest MAX_TARGETS (as the hub)
+        account = casefold(data["account"])
+        db.execute(
+            "INSERT INTO read_markers (account, target, ms) VALUES (?, ?, ?)"
+            " ON CONFLICT (account, target) DO UPDATE SET ms = max(ms, excluded.ms)",
+            (account, data["target"], data["ms"]),
+        )
+        db.execute(
+            "DELETE FROM read_markers WHERE account = ? AND target NOT IN (SELECT target FROM read_markers"
+            " WHERE account = ? ORDER BY ms DESC, target DESC LIMIT ?)",
+            (account, account, MAX_TARGETS),
+        )
+    elif event.type == "account_drop":
+        db.execute("DELETE FROM read_markers WHERE account = ?", (casefold(data["account"]),))
     else:  # forget: the target's messages (and stored PMs) from before this event
         db.execute(
             "DELETE FROM events WHERE id < ? AND type IN ('message', 'pm') AND ts >= ?"

@@ -225,6 +225,7 @@ class ChatServer:
             recent, restored, channels = await trio.to_thread.run_sync(self._read_back, store)
             bans = await trio.to_thread.run_sync(store.server_bans, self.hub.wallclock())
             accounts = await trio.to_thread.run_sync(store.accounts)
+            markers = await trio.to_thread.run_sync(store.read_markers)
         except StoreError as exc:
             if store is not None:
                 await trio.to_thread.run_sync(store.close)
@@ -235,6 +236,7 @@ class ChatServer:
         for ban in bans:
             self.hub.bans.add(ban)
         known = restore_accounts(self.hub.accounts, accounts)
+        self.hub.read_markers.restore(markers)
         self.hub.durable = True
         shown = path if path == ":memory:" else os.path.abspath(path)
         log.info(

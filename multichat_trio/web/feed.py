@@ -42,6 +42,8 @@ CLOSE_TRY_LATER = 1013
 
 #: The only fields a `pm` event may carry: the text of a private message never leaves the server.
 PM_FIELDS = ("from", "to")
+#: Events a viewer never sees: an account's read markers are its own (IRCv3 read-marker says never tell others).
+UNSHOWN = frozenset({"markread"})
 #: Fields holding a user's address (a `flood` event's, a server ban's mask): left out unless `--monitor-show-hosts`.
 HOST_FIELDS = frozenset({"host", "mask"})
 
@@ -138,6 +140,8 @@ class Feed:
         now = self.wallclock()
         encoded: list[str] = []
         for event in batch:
+            if event.type in UNSHOWN:  # the store gives them no id, so the others' ids still go up by one
+                continue
             self.last_id = event.id or self.last_id + 1  # the history store numbers them, if there is one
             record = self._record(event, self.last_id, iso_utc(event.ts or now))
             self._apply(record, now)

@@ -3,8 +3,8 @@
 Each handler gets the hub, the client and the parsed message, and answers through the hub's
 delivery helpers. The modules group the commands by concern: `registration`, `queries`, `channels`,
 `messages`, `info`, `operators`, `modes` (channel MODE), `moderation` (KICK, INVITE),
-`accounts` (REGISTER, VERIFY, logins, nick protection), `sasl` (AUTHENTICATE), `nickserv`. docs/protocol.md is
-the user-facing description of the same rules.
+`accounts` (REGISTER, VERIFY, logins, nick protection), `sasl` (AUTHENTICATE), `nickserv`,
+`readmarker` (MARKREAD). docs/protocol.md is the user-facing description of the same rules.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from . import (
     nickserv,
     operators,
     queries,
+    readmarker,
     registration,
     sasl,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "nickserv",
     "operators",
     "queries",
+    "readmarker",
     "registration",
     "sasl",
 ]

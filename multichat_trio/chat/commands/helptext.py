@@ -20,6 +20,10 @@ HELP: dict[str, tuple[str, ...]] = {
     "HELP": ("HELP [<command>]", "Lists the commands, or tells about one."),
     "INFO": ("INFO", "What this server is."),
     "INVITE": ("INVITE <nick> <#chan>", "Invites <nick> to <#chan>, past +i if you are a channel operator."),
+    "MARKREAD": (
+        "MARKREAD <target> [timestamp=YYYY-MM-DDThh:mm:ss.sssZ]",
+        "Tells, or moves forward, the time you last read <target> up to (CAP draft/read-marker; logged in only).",
+    ),
     "NICKSERV": ("NICKSERV <command> | NS <command>", "The same as /msg NickServ <command> (try NS HELP)."),
     "NS": ("NS <command>", "The same as /msg NickServ <command> (try NS HELP)."),
     "REGISTER": ("REGISTER <account|*> <email|*> <password>", "Registers your nickname as an account."),

@@ -2,7 +2,7 @@
 
 The request is checked here; the store is read off the trio thread, on the history writer's thread
 slot (`Hub.defer`), and the answer is one `chathistory` batch. Channel history is for its members
-only; private history for the two parties only, and only when PMs are stored (`--store-pms`).
+only; private history for the two parties' accounts only, and only when PMs are stored (`--store-pms`).
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ def _query(hub: Hub, client: Client, sub: str, target: str, refs: tuple[ch.Ref, 
         return ch.Query(sub, casefold(channel.name), None, None, refs, limit)
     if not hub.config.store_pms or not target or " " in target:
         raise refused
-    return ch.Query(sub, None, casefold(client.nick), casefold(target), refs, limit)
+    now_on = hub.find_client(target)  # the target's account now, if logged in: its PMs from before count too
+    other_account = casefold(now_on.account) if now_on is not None and now_on.account else None
+    me = casefold(client.account) if client.account else None  # not logged in: an empty batch (as ergo)
+    return ch.Query(sub, None, me, casefold(target), refs, limit, other_account)
 
 
 def _targets(hub: Hub, client: Client, words: list[str]) -> None:
@@ -74,7 +77,7 @@ def _targets(hub: Hub, client: Client, words: list[str]) -> None:
         raise ch.Invalid("INVALID_PARAMS", "TARGETS", "TARGETS takes two timestamps")
     limit = ch.parse_limit(words[2])
     keys = [key for key in client.channels]
-    me = casefold(client.nick) if hub.config.store_pms else None
+    me = casefold(client.account) if hub.config.store_pms and client.account else None
     read = hub.history
     assert read is not None
     low, high = after.ms, before.ms

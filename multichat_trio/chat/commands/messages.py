@@ -72,7 +72,8 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
     echo = "echo-message" in client.caps and recipient is not client
     msgid, now, stored = hub.new_msgid(), hub.wallclock(), hub.config.store_pms
     hub.messages_total += 1
-    event = events.private_message(client.nick, recipient.nick, text if stored else None, msgid)
+    parties = (client.account, recipient.account)
+    event = events.private_message(client.nick, recipient.nick, text if stored else None, msgid, parties)
     hub.record(replace(event, ts=now))  # a stored PM, like a public message, waits for its commit (CHATHISTORY)
     to = [recipient, client] if echo else [recipient]
     hub.broadcast(to, line, durable=stored, account=client.account, msgid=msgid, when=now)

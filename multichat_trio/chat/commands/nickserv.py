@@ -148,6 +148,7 @@ def _drop(hub: Hub, client: Client, name: str) -> None:
         service_notice(hub, client, "DROP <account>: give the name of the account you are logged in to")
         return
     hub.accounts.drop(name)
+    hub.read_markers.forget(name)  # the store forgets them with the event
     hub.record(events.account("account_drop", client.nick, name))
     for other in list(hub.clients):
         if other.account is not None and casefold(other.account) == casefold(name):

@@ -17,6 +17,7 @@ SUPPORTED_CAPS = (
     "batch",
     "draft/account-registration",
     "draft/chathistory",
+    "draft/read-marker",
     "echo-message",
     "extended-join",
     "invite-notify",
