@@ -140,9 +140,7 @@ async def test_a_browser_user_and_a_tcp_user_chat_in_the_lobby_and_in_private(
 
     assert services.http_port is not None
     with trio.fail_after(60):
-        seen = await trio.to_thread.run_sync(
-            chat_in_browser, f"http://127.0.0.1:{services.http_port}/", turn, tmp_path
-        )
+        seen = await trio.to_thread.run_sync(chat_in_browser, f"http://127.0.0.1:{services.http_port}/", turn, tmp_path)
     if os.environ.get("MULTICHAT_SCREENSHOTS"):
         for shot in tmp_path.glob("webchat-*.png"):
             shutil.copy(shot, Path(os.environ["MULTICHAT_SCREENSHOTS"]) / shot.name)
@@ -233,3 +231,64 @@ async def test_a_nickname_in_use_brings_the_login_form_back_with_the_reason(
     with trio.fail_after(60):
         error = await trio.to_thread.run_sync(try_nick, f"http://127.0.0.1:{services.http_port}/", "dave")
     assert "already in use" in error
+
+
+def read_then_return(url: str, turn: Callable[[str], Awaitable[None]]) -> dict[str, Any]:
+    """In a worker thread: carol reads #lobby in one page, leaves, then returns in a fresh page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    def open_as_carol(browser: Any) -> Any:
+        page = browser.new_context().new_page()
+        page.goto(url)
+        page.fill("#nick", "carol")
+        page.fill("#password", PASSWORD)
+        page.click("#connect")
+        expect(page.locator("#title")).to_have_text("#lobby", timeout=WAIT_MS)
+        return page
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = open_as_carol(browser)
+            expect(page.locator("#log")).to_contain_text("read this", timeout=WAIT_MS)
+            trio.from_thread.run(turn, "marker moved")  # the page told the server: read up to "read this"
+            page.context.close()
+            trio.from_thread.run(turn, "more")
+            page = open_as_carol(browser)
+            after_marker = page.locator("#log li.new-marker + li.line")
+            expect(after_marker).to_contain_text("unread one", timeout=WAIT_MS)
+            return {"rows": page.locator("#log li.line .text").all_text_contents()}
+        finally:
+            browser.close()
+
+
+async def test_the_read_marker_follows_the_account_between_clients(
+    nursery: trio.Nursery, open_client: OpenClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """draft/read-marker: the page moves carol's marker as she reads (another of her clients hears it),
+    and a page opened later puts its "new messages" line where she left off."""
+    monkeypatch.setattr(opers, "hash_password", CHEAP.hash)
+    stop = trio.Event()
+    config = test_config(irc_ws_port=free_port(), db=str(tmp_path / "history.sqlite3"), flood_rate=0)
+    running = await nursery.start(partial(serve_services, config, stop, http_port=0, ws_port=None))
+    phone = await open_client(running.server.port)
+    await phone.register("carol", caps="draft/read-marker server-time")
+    await phone.send(f"REGISTER * * {PASSWORD}", "NICK carolphone")
+    await phone.expect("900")
+    bob = await open_client(running.server.port)
+    await bob.register("bob")
+    await bob.send("PRIVMSG #lobby :read this")
+    read_at = (await phone.expect("PRIVMSG", lambda m: m.params[-1] == "read this")).tags["time"]
+
+    async def turn(step: str) -> None:
+        if step == "marker moved":
+            marker = await phone.expect("MARKREAD")
+            assert marker.params == ("#lobby", f"timestamp={read_at}")
+        elif step == "more":
+            await bob.send("PRIVMSG #lobby :unread one", "PRIVMSG #lobby :unread two")
+            await bob.sync()
+
+    with trio.fail_after(60):
+        seen = await trio.to_thread.run_sync(read_then_return, f"http://127.0.0.1:{running.http_port}/", turn)
+    stop.set()
+    assert seen["rows"][-3:] == ["read this", "unread one", "unread two"]

@@ -50,7 +50,9 @@ class Site:
     def __init__(self, nursery: trio.Nursery, tmp_path: Path) -> None:
         self.nursery = nursery
         self.http_port = free_port()
-        self.config = test_config(irc_ws_port=free_port(), db=str(tmp_path / "history.sqlite3"), flood_rate=0, opers=(ADMIN,))
+        self.config = test_config(
+            irc_ws_port=free_port(), db=str(tmp_path / "history.sqlite3"), flood_rate=0, opers=(ADMIN,)
+        )
         self.running: Running | None = None
 
     async def start(self) -> Running:

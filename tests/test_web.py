@@ -381,7 +381,12 @@ async def test_http_endpoints_return_what_they_say(
         status, headers, _ = await http_get(port, target)
         assert status == 308 and headers["location"] == "/"
     assets = [("/monitor/monitor.js", "text/javascript"), ("/monitor/monitor.css", "text/css")]
-    assets += [("/chat/main.js", "text/javascript"), ("/chat/irc.js", "text/javascript"), ("/chat/chat.css", "text/css"), ("/favicon.svg", "image/svg")]
+    assets += [
+        ("/chat/main.js", "text/javascript"),
+        ("/chat/irc.js", "text/javascript"),
+        ("/chat/chat.css", "text/css"),
+        ("/favicon.svg", "image/svg"),
+    ]
     for asset, kind in assets:
         status, headers, _ = await http_get(port, asset)
         assert status == 200 and headers["content-type"].startswith(kind), asset

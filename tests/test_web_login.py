@@ -162,7 +162,7 @@ async def test_an_anonymous_viewer_is_refused_everything_but_the_pages_and_confi
     for target in ("/api/stats", "/api/users", "/api/events", "/metrics"):
         status, _, answer = await request(guarded.http_port, "GET", target)
         assert status == 401 and json.loads(answer)["login"] is True, target
-    for target in ("/", "/monitor", "/monitor/monitor.js", "/chat/chat.js", "/healthz"):  # no chat in them
+    for target in ("/", "/monitor", "/monitor/monitor.js", "/chat/main.js", "/healthz"):  # no chat in them
         assert (await request(guarded.http_port, "GET", target))[0] == 200
     # The chat page needs the config to find the IRC WebSocket: ports and names, nothing of the chat's.
     status, _, answer = await request(guarded.http_port, "GET", "/api/config")

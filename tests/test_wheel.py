@@ -88,7 +88,8 @@ async def test_the_wheel_installed_elsewhere_serves_the_monitor_page_and_api(tmp
         "multichat_trio/web/static/favicon.svg",
         "multichat_trio/web/static/monitor/index.html",
         "multichat_trio/web/static/monitor/monitor.js",
-        "multichat_trio/web/static/chat/chat.js",
+        "multichat_trio/web/static/chat/main.js",
+        "multichat_trio/web/static/chat/irc.js",
     } <= set(names)
     assert "multichat_gui/__main__.py" in names and not any(name.startswith("gui/") for name in names)
     assert "multichat-gui = multichat_gui.__main__:main" in entry_points.split("[gui_scripts]")[1]
@@ -123,7 +124,7 @@ async def test_the_wheel_installed_elsewhere_serves_the_monitor_page_and_api(tmp
         status, headers, page = await http_get(http_port, "/monitor")
         assert status == 200 and headers["content-type"].startswith("text/html") and b"/monitor/monitor.js" in page
         status, _, chat = await http_get(http_port, "/")
-        assert status == 200 and b"/chat/chat.js" in chat
+        assert status == 200 and b"/chat/main.js" in chat
         status, _, stats = await http_get(http_port, "/api/stats")
         assert status == 200 and json.loads(stats)["clients"] == 0
         if os.name == "nt":

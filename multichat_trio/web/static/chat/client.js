@@ -6,6 +6,7 @@ import { renderAll, renderChannelList, renderConvs, renderHeader, renderLog, ren
 
 const WANTED_CAPS = [
   "server-time", "echo-message", "multi-prefix", "message-tags", "batch", "draft/chathistory", "away-notify",
+  "draft/read-marker",
 ];
 /** Reconnect back-off: 1 s doubling to 30 s, each with up to a third taken off at random. */
 const RETRY_FIRST = 1000;
@@ -22,14 +23,18 @@ export function send(line) {
 export function deliver(c, line, live = true, sorted = false) {
   if (!c.add(line, sorted)) return;
   const seen = key(c.name) === state.current && !document.hidden;
-  if (live && line.counts && !line.self && !seen) {
+  const unread = live && line.counts && !line.self;
+  if (unread && !c.firstUnread && (!seen || line.history)) c.firstUnread = line; // where the user left off
+  if (unread && !seen) {
     c.unread += 1;
     if (line.mention || c.kind === "query") c.mentioned = true;
-    if (!c.firstUnread) c.firstUnread = line;
-    if (line.mention || c.kind === "query") notify(c.kind === "query" ? line.nick : `${line.nick} in ${c.name}`, line.text, c.name);
+    if ((line.mention || c.kind === "query") && !line.history) {
+      notify(c.kind === "query" ? line.nick : `${line.nick} in ${c.name}`, line.text, c.name);
+    }
   }
   showLine(c, line);
   if (!seen) renderConvs();
+  else markRead(c);
 }
 
 export function notice(text, cls = "event", where = null) {
@@ -47,6 +52,7 @@ export function select(name) {
   state.current = key(name);
   c.unread = 0;
   c.mentioned = false;
+  markRead(c);
   $("chat").classList.remove("show-convs", "show-members");
   renderAll();
   $("input").focus({ preventScroll: true });
@@ -96,12 +102,41 @@ function catchUp(c) {
   ask(c, c.newest() ? "after" : "latest");
 }
 
+/** With `draft/read-marker`, a fetched line after the account's read position is unread, wherever it was read. */
+function unreadByMarker(c, line) {
+  return c.readAt !== null && line.time > c.readAt;
+}
+
+/** The user has seen `c` up to its newest line: move the account's read marker there (a second later, once). */
+export function markRead(c) {
+  if (!state.caps.has("draft/read-marker") || !state.account || c.kind === "server" || !c.lines.length) return;
+  const newest = c.lines[c.lines.length - 1].time;
+  if (c.readAt !== null && newest <= c.readAt) return;
+  clearTimeout(c.markTimer);
+  c.markTimer = setTimeout(() => {
+    if (c.readAt === null || newest > c.readAt) send(`MARKREAD ${c.name} timestamp=${newest.toISOString()}`);
+  }, 1000);
+}
+
+function onMarkRead(msg, p) {
+  const c = p[0] && find(p[0]);
+  const at = /^timestamp=(.+)$/.exec(p[1] || "");
+  if (!c || !at || isNaN(new Date(at[1]))) return;
+  c.readAt = new Date(at[1]);
+  const newest = c.lines[c.lines.length - 1];
+  if (c.unread && newest && newest.time <= c.readAt) {  // read in another client meanwhile
+    c.unread = 0;
+    c.mentioned = false;
+    renderConvs();
+  }
+}
+
 function historyDone(batch) {
   const c = find(batch.target) || conv(batch.target);
   const asked = c.pending;
   c.pending = null;
   if (asked === "before") c.prepend(batch.lines);
-  else for (const line of batch.lines) deliver(c, line, asked === "after", true);
+  else for (const line of batch.lines) deliver(c, line, asked === "after" || unreadByMarker(c, line), true);
   if (asked === "before" || asked === "latest") c.complete = batch.lines.length < PAGE;
   if (asked === "after" && batch.lines.length >= Math.min(state.historyLimit, 100)) catchUp(c);
   if (key(c.name) === state.current) renderLog();
@@ -124,7 +159,7 @@ function onMessage(msg) {
   const batch = msg.tags.batch && state.batches.get(msg.tags.batch);
   if (batch && (msg.command === "PRIVMSG" || msg.command === "NOTICE")) {
     const found = toLine(msg, from, me);
-    if (found) batch.lines.push(found.line);
+    if (found) batch.lines.push(Object.assign(found.line, { history: true }));
     return;
   }
   const handler = HANDLERS[msg.command];
@@ -384,7 +419,12 @@ const HANDLERS = {
     const bytes = new TextEncoder().encode(`\0${state.nick}\0${state.password}`);
     send(`AUTHENTICATE ${btoa(String.fromCharCode(...bytes))}`);
   },
-  900: (msg, p) => notice(p[p.length - 1], "event", SERVER),
+  900: (msg, p) => {
+    state.account = p[2] || null;
+    notice(p[p.length - 1], "event", SERVER);
+  },
+  901: () => { state.account = null; },
+  MARKREAD: onMarkRead,
   903: saslDone, 904: saslDone, 905: saslDone, 906: saslDone, 907: saslDone,
   "001": registered,
   "005": onIsupport,
@@ -453,7 +493,7 @@ async function open() {
     state.quitting = true;
     return showLogin("this server has no IRC WebSocket (see --irc-ws-port)");
   }
-  Object.assign(state, { caps: new Set(), available: new Map(), registered: false, batches: new Map() });
+  Object.assign(state, { caps: new Set(), available: new Map(), registered: false, batches: new Map(), account: null });
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
   const ws = new WebSocket(`${scheme}://${host}:${config.irc_ws_port}/`, ["text.ircv3.net"]);

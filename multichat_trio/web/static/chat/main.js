@@ -1,5 +1,5 @@
 // The web chat client's entry point: wires the page's controls to the session (client.js) and the view.
-import { connect, older, reconnectNow, select, send } from "./client.js";
+import { connect, markRead, older, reconnectNow, select, send } from "./client.js";
 import { run } from "./commands.js";
 import { onKey, remember } from "./input.js";
 import { validNick } from "./irc.js";
@@ -74,6 +74,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!document.hidden && c) {
       c.unread = 0;
       c.mentioned = false;
+      markRead(c);
       renderConvs();
     }
   });

@@ -18,6 +18,7 @@ export const state = {
   current: key(SERVER),
   registered: false,
   oper: false,
+  account: null, // the account logged in to (900), for read markers
   away: false,
   quitting: false, // the user left: no reconnecting
   attempt: 0, // reconnect attempts since the last success
@@ -42,6 +43,8 @@ export class Conversation {
     this.wanted = false; // joined again after a reconnect
     this.complete = false; // no older history to fetch
     this.pending = null; // the CHATHISTORY request awaiting its batch: "latest", "before" or "after"
+    this.readAt = null; // the account's read marker here (draft/read-marker), a Date
+    this.markTimer = null;
   }
 
   /** Adds `line`: live ones at the end, history (`sorted`) at its place in time; false for a msgid already here. */
