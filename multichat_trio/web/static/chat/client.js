@@ -225,10 +225,11 @@ function registered(msg, p) {
   if (state.reconnecting) notice("reconnected");
   state.reconnecting = false;
   state.attempt = 0;
-  setStatus("live", `connected as ${state.nick}`);
+  live();
   localStorage.setItem("multichat.nick", state.nick);
   notice(p[p.length - 1], "event", SERVER);
   for (const c of state.convs.values()) if (c.kind === "query") catchUp(c);
+  if (state.awayText) send(`AWAY :${state.awayText}`);
 }
 
 function motdDone() {
@@ -300,7 +301,7 @@ function onNick(msg, p, from, me) {
     if (state.current === key(from)) state.current = key(now);
   }
   if (me) {
-    setStatus("live", `connected as ${now}`);
+    live();
     localStorage.setItem("multichat.nick", now);
     notice(`you are now known as ${now}`);
   }
@@ -442,8 +443,8 @@ const HANDLERS = {
   FAIL: onFail,
   ERROR: (msg, p) => notice(p[0] || "closed", "error"),
   381: (msg, p) => { state.oper = true; notice(p[p.length - 1]); renderConvs(); },
-  305: (msg, p) => { state.away = false; notice(p[p.length - 1]); },
-  306: (msg, p) => { state.away = true; notice(p[p.length - 1]); },
+  305: (msg, p) => { state.away = false; live(); notice(p[p.length - 1]); },
+  306: (msg, p) => { state.away = true; live(); notice(p[p.length - 1]); },
   301: whois((p) => `${p[1]} is away: ${p[2] || ""}`),
   311: whois((p) => `${p[1]} is ${p[2]}@${p[3]} (${p[5] || ""})`),
   312: whois((p) => `${p[1]} is on ${p[2]}`),
@@ -463,6 +464,10 @@ const HANDLERS = {
 };
 
 // --- connecting and reconnecting ---
+
+function live() {
+  setStatus("live", `connected as ${state.nick}${state.away ? " (away)" : ""}`);
+}
 
 async function serverConfig() {
   const answer = await fetch("/api/config", { cache: "no-store" });
@@ -493,7 +498,7 @@ async function open() {
     state.quitting = true;
     return showLogin("this server has no IRC WebSocket (see --irc-ws-port)");
   }
-  Object.assign(state, { caps: new Set(), available: new Map(), registered: false, batches: new Map(), account: null });
+  Object.assign(state, { caps: new Set(), available: new Map(), registered: false, batches: new Map(), account: null, away: false });
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
   const ws = new WebSocket(`${scheme}://${host}:${config.irc_ws_port}/`, ["text.ircv3.net"]);

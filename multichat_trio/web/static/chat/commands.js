@@ -104,8 +104,10 @@ export function run(text) {
       return;
     }
     case "away":
+      state.awayText = rest; // said again after a reconnect
       return send(rest ? `AWAY :${rest}` : "AWAY");
     case "back":
+      state.awayText = "";
       return send("AWAY");
     case "whois":
       if (!args[0]) return usage("whois");

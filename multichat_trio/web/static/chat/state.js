@@ -20,6 +20,7 @@ export const state = {
   oper: false,
   account: null, // the account logged in to (900), for read markers
   away: false,
+  awayText: "", // what /away said, said again after a reconnect
   quitting: false, // the user left: no reconnecting
   attempt: 0, // reconnect attempts since the last success
   batches: new Map(), // open BATCH reference -> { type, target, lines }
