@@ -87,6 +87,7 @@ def scenario(url: str, turn: Callable[..., Awaitable[Any]], shots: Path) -> dict
         page.on("dialog", lambda dialog: (errors.append(f"{nick}: dialog {dialog.message}"), dialog.dismiss()))
         page.add_init_script(FAKE_NOTIFICATIONS)
         page.goto(url)
+        expect(page.locator("#login-irc")).to_contain_text("IRC clients: 127.0.0.1, port ")
         page.fill("#nick", nick)
         page.click("#connect")
         expect(page.locator("#status")).to_have_class("live", timeout=WAIT_MS)

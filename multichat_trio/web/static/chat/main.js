@@ -38,8 +38,20 @@ function clicked(selector, act) {
   };
 }
 
+/** Where this is, on the login form: the network's name, and the address for IRC clients. */
+async function describeServer() {
+  try {
+    const config = await (await fetch("/api/config", { cache: "no-store" })).json();
+    if (config.network) $("login").querySelector("h1").textContent = config.network;
+    if (config.chat_port) $("login-irc").textContent = `IRC clients: ${location.hostname}, port ${config.chat_port}`;
+  } catch {
+    // the form works without it; connecting says what is wrong
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("nick").value = localStorage.getItem("multichat.nick") || "";
+  describeServer();
   $("login").addEventListener("submit", login);
   $("send").addEventListener("submit", submit);
   $("input").addEventListener("keydown", onKey);
