@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -20,26 +19,11 @@ import trio
 
 from multichat_trio.app import Running, serve_services
 
-from .conftest import IN_CI, OpenClient, test_config
+from .browsers import SCRIPT, WAIT_MS, XSS, chromium, needs_chromium
+from .conftest import OpenClient, test_config
 from .ircclient import IrcClient
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-XSS = "<img src=x onerror=alert(1)>"
-SCRIPT = "<script>document.title='pwned'</script>"
-WAIT_MS = 10_000
-
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -52,39 +36,33 @@ async def monitor(nursery: trio.Nursery) -> AsyncIterator[Running]:
 
 def browse(url: str, chat: Callable[[], Awaitable[None]], screenshot: Path) -> dict[str, Any]:
     """In a worker thread: open the page, let `chat` happen (in trio), then read the DOM."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     dialogs: list[str] = []
     errors: list[str] = []
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True, viewport={"width": 1280, "height": 760}
-        )
-        try:
-            page = context.new_page()
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(url)
-            page.wait_for_selector("#status.live", timeout=WAIT_MS)
-            trio.from_thread.run(chat)
-            page.wait_for_selector("#log .row.leave.alert", timeout=WAIT_MS)  # the flood kick, last
-            # `expect` polls from Playwright's side: wait_for_function would eval in the page, which its CSP forbids.
-            expect(page.locator("#stat-messages")).not_to_have_text("0", timeout=WAIT_MS)
-            page.screenshot(path=str(screenshot))
-            return {
-                "messages": page.locator("#log .row.message .text").all_text_contents(),
-                "actions": page.locator("#log .row.action").all_text_contents(),
-                "rows": page.locator("#log .row").all_text_contents(),
-                "users": page.locator("#users .nick").all_text_contents(),
-                "images": page.evaluate("document.querySelectorAll('img, script:not([src])').length"),
-                "title": page.title(),
-                "html": page.content(),
-                "status": page.locator("#status-text").inner_text(),
-                "dialogs": dialogs,
-                "errors": errors,
-            }
-        finally:
-            context.close()
+    with chromium(viewport={"width": 1280, "height": 760}) as context:
+        page = context.new_page()
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.wait_for_selector("#status.live", timeout=WAIT_MS)
+        trio.from_thread.run(chat)
+        page.wait_for_selector("#log .row.leave.alert", timeout=WAIT_MS)  # the flood kick, last
+        # `expect` polls from Playwright's side: wait_for_function would eval in the page, which its CSP forbids.
+        expect(page.locator("#stat-messages")).not_to_have_text("0", timeout=WAIT_MS)
+        page.screenshot(path=str(screenshot))
+        return {
+            "messages": page.locator("#log .row.message .text").all_text_contents(),
+            "actions": page.locator("#log .row.action").all_text_contents(),
+            "rows": page.locator("#log .row").all_text_contents(),
+            "users": page.locator("#users .nick").all_text_contents(),
+            "images": page.evaluate("document.querySelectorAll('img, script:not([src])').length"),
+            "title": page.title(),
+            "html": page.content(),
+            "status": page.locator("#status-text").inner_text(),
+            "dialogs": dialogs,
+            "errors": errors,
+        }
 
 
 async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(
@@ -136,22 +114,14 @@ async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(
 
 def watch_restart(url: str, restart: Callable[[], Awaitable[None]]) -> list[str]:
     """In a worker thread: see the page go down, let `restart` happen (in trio), see it come back."""
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True
-        )
-        try:
-            page = context.new_page()
-            page.goto(url)
-            page.wait_for_selector("#log .row.join", timeout=WAIT_MS)
-            trio.from_thread.run(restart)
-            page.wait_for_selector("#log .row.note", timeout=WAIT_MS)
-            page.wait_for_selector("#status.live", timeout=WAIT_MS)
-            return page.locator("#log .row.note").all_text_contents()
-        finally:
-            context.close()
+    with chromium() as context:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#log .row.join", timeout=WAIT_MS)
+        trio.from_thread.run(restart)
+        page.wait_for_selector("#log .row.note", timeout=WAIT_MS)
+        page.wait_for_selector("#status.live", timeout=WAIT_MS)
+        return page.locator("#log .row.note").all_text_contents()
 
 
 async def test_page_reconnects_by_itself_when_the_server_restarts(nursery: trio.Nursery) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -22,13 +21,13 @@ import trio
 from multichat_trio.app import Running, serve_services
 from multichat_trio.chat import opers
 
+from .browsers import WAIT_MS, XSS, chromium, chromium_browser, needs_chromium
 from .conftest import OpenClient, test_config
 from .ircclient import IrcClient
 from .test_accounts_server import PASSWORD
-from .test_browser import CHROMIUM, FLAGS, HAVE_CHROMIUM, IN_CI, WAIT_MS, XSS
 from .test_opers import CHEAP
 
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
+pytestmark = needs_chromium
 
 
 def free_port() -> int:
@@ -48,72 +47,66 @@ async def services(nursery: trio.Nursery) -> AsyncIterator[Running]:
 
 def chat_in_browser(url: str, turn: Callable[[str], Awaitable[None]], shots: Path) -> dict[str, Any]:
     """In a worker thread: log in as `webby`, chat with the TCP client (its `turn`s run in trio), read the DOM."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     dialogs: list[str] = []
     errors: list[str] = []
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True, viewport={"width": 1280, "height": 760}
-        )
-        try:
-            page = context.new_page()
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(url)
-            page.fill("#nick", "webby")
-            page.click("#connect")
-            expect(page.locator("#status")).to_have_class("live", timeout=WAIT_MS)
-            expect(page.locator("#title")).to_have_text("#lobby", timeout=WAIT_MS)
-            trio.from_thread.run(turn, "join")
-            expect(page.locator("#member-list")).to_contain_text("bob", timeout=WAIT_MS)
-            page.fill("#input", "hello from the browser")
-            page.press("#input", "Enter")
-            page.fill("#input", "/me waves")
-            page.press("#input", "Enter")
-            trio.from_thread.run(turn, "answer")
-            log = page.locator("#log")
-            expect(log).to_contain_text("hi webby, from a terminal", timeout=WAIT_MS)
-            expect(log).to_contain_text(XSS, timeout=WAIT_MS)
-            pm = page.locator("#convs li[data-name='bob']")
-            expect(pm.locator(".unread")).to_have_text("1", timeout=WAIT_MS)
-            page.screenshot(path=str(shots / "webchat-1280.png"))
-            pm.click()
-            expect(log).to_contain_text("a private word", timeout=WAIT_MS)
-            page.fill("#input", "a private answer")
-            page.press("#input", "Enter")
-            trio.from_thread.run(turn, "private")
-            page.fill("#input", "/join #talk")
-            page.press("#input", "Enter")
-            expect(page.locator("#title")).to_have_text("#talk", timeout=WAIT_MS)
-            expect(page.locator("#topic")).to_have_text("Welcome <b>here</b>", timeout=WAIT_MS)
-            expect(page.locator("#member-list")).to_contain_text("@bob", timeout=WAIT_MS)
-            page.fill("#input", "/topic <i>not yours</i>")
-            page.press("#input", "Enter")
-            expect(log.locator("li.error")).to_contain_text("not channel operator", timeout=WAIT_MS)
-            page.emulate_media(color_scheme="dark")
-            page.screenshot(path=str(shots / "webchat-dark.png"))
-            page.locator("#convs li[data-name='#lobby']").click()
-            page.set_viewport_size({"width": 390, "height": 760})
-            page.screenshot(path=str(shots / "webchat-390.png"))
-            expect(page.locator("#sidebar")).to_be_hidden()
-            page.click("#toggle-convs")
-            expect(page.locator("#sidebar")).to_be_visible()
-            page.screenshot(path=str(shots / "webchat-390-conversations.png"))
-            page.locator("#convs li[data-name='#lobby']").click()
-            expect(page.locator("#sidebar")).to_be_hidden()
-            return {
-                "rows": page.locator("#log li").all_text_contents(),
-                "actions": page.locator("#log li.action").all_text_contents(),
-                "members": page.locator("#member-list li").all_text_contents(),
-                "convs": page.locator("#convs .name").all_text_contents(),
-                "images": page.evaluate("document.querySelectorAll('img, script:not([src])').length"),
-                "dialogs": dialogs,
-                "errors": errors,
-            }
-        finally:
-            context.close()
+    with chromium(viewport={"width": 1280, "height": 760}) as context:
+        page = context.new_page()
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(url)
+        page.fill("#nick", "webby")
+        page.click("#connect")
+        expect(page.locator("#status")).to_have_class("live", timeout=WAIT_MS)
+        expect(page.locator("#title")).to_have_text("#lobby", timeout=WAIT_MS)
+        trio.from_thread.run(turn, "join")
+        expect(page.locator("#member-list")).to_contain_text("bob", timeout=WAIT_MS)
+        page.fill("#input", "hello from the browser")
+        page.press("#input", "Enter")
+        page.fill("#input", "/me waves")
+        page.press("#input", "Enter")
+        trio.from_thread.run(turn, "answer")
+        log = page.locator("#log")
+        expect(log).to_contain_text("hi webby, from a terminal", timeout=WAIT_MS)
+        expect(log).to_contain_text(XSS, timeout=WAIT_MS)
+        pm = page.locator("#convs li[data-name='bob']")
+        expect(pm.locator(".unread")).to_have_text("1", timeout=WAIT_MS)
+        page.screenshot(path=str(shots / "webchat-1280.png"))
+        pm.click()
+        expect(log).to_contain_text("a private word", timeout=WAIT_MS)
+        page.fill("#input", "a private answer")
+        page.press("#input", "Enter")
+        trio.from_thread.run(turn, "private")
+        page.fill("#input", "/join #talk")
+        page.press("#input", "Enter")
+        expect(page.locator("#title")).to_have_text("#talk", timeout=WAIT_MS)
+        expect(page.locator("#topic")).to_have_text("Welcome <b>here</b>", timeout=WAIT_MS)
+        expect(page.locator("#member-list")).to_contain_text("@bob", timeout=WAIT_MS)
+        page.fill("#input", "/topic <i>not yours</i>")
+        page.press("#input", "Enter")
+        expect(log.locator("li.error")).to_contain_text("not channel operator", timeout=WAIT_MS)
+        page.emulate_media(color_scheme="dark")
+        page.screenshot(path=str(shots / "webchat-dark.png"))
+        page.locator("#convs li[data-name='#lobby']").click()
+        page.set_viewport_size({"width": 390, "height": 760})
+        page.screenshot(path=str(shots / "webchat-390.png"))
+        expect(page.locator("#sidebar")).to_be_hidden()
+        page.click("#toggle-convs")
+        expect(page.locator("#sidebar")).to_be_visible()
+        page.screenshot(path=str(shots / "webchat-390-conversations.png"))
+        page.locator("#convs li[data-name='#lobby']").click()
+        expect(page.locator("#sidebar")).to_be_hidden()
+        return {
+            "rows": page.locator("#log li").all_text_contents(),
+            "actions": page.locator("#log li.action").all_text_contents(),
+            "members": page.locator("#member-list li").all_text_contents(),
+            "convs": page.locator("#convs .name").all_text_contents(),
+            "images": page.evaluate("document.querySelectorAll('img, script:not([src])').length"),
+            "dialogs": dialogs,
+            "errors": errors,
+        }
 
 
 async def test_a_browser_user_and_a_tcp_user_chat_in_the_lobby_and_in_private(
@@ -161,23 +154,17 @@ async def test_a_browser_user_and_a_tcp_user_chat_in_the_lobby_and_in_private(
 
 def log_in(url: str, nick: str, password: str) -> list[str]:
     """In a worker thread: log in with an account password (SASL PLAIN); the server conversation's rows."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True
-        )
-        try:
-            page = context.new_page()
-            page.goto(url)
-            page.fill("#nick", nick)
-            page.fill("#password", password)
-            page.click("#connect")
-            expect(page.locator("#title")).to_have_text("#lobby", timeout=WAIT_MS)
-            page.locator("#convs li[data-name='*server*']").click()
-            return page.locator("#log li").all_text_contents()
-        finally:
-            context.close()
+    with chromium() as context:
+        page = context.new_page()
+        page.goto(url)
+        page.fill("#nick", nick)
+        page.fill("#password", password)
+        page.click("#connect")
+        expect(page.locator("#title")).to_have_text("#lobby", timeout=WAIT_MS)
+        page.locator("#convs li[data-name='*server*']").click()
+        return page.locator("#log li").all_text_contents()
 
 
 async def test_an_account_password_logs_in_with_sasl_and_a_wrong_one_is_shown(
@@ -205,22 +192,16 @@ async def test_an_account_password_logs_in_with_sasl_and_a_wrong_one_is_shown(
 
 def try_nick(url: str, nick: str) -> str:
     """In a worker thread: ask for a nickname someone has; the login form's error once it is back."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True
-        )
-        try:
-            page = context.new_page()
-            page.goto(url)
-            page.fill("#nick", nick)
-            page.click("#connect")
-            expect(page.locator("#login-error")).not_to_be_empty(timeout=WAIT_MS)
-            expect(page.locator("#login")).to_be_visible()
-            return page.locator("#login-error").inner_text()
-        finally:
-            context.close()
+    with chromium() as context:
+        page = context.new_page()
+        page.goto(url)
+        page.fill("#nick", nick)
+        page.click("#connect")
+        expect(page.locator("#login-error")).not_to_be_empty(timeout=WAIT_MS)
+        expect(page.locator("#login")).to_be_visible()
+        return page.locator("#login-error").inner_text()
 
 
 async def test_a_nickname_in_use_brings_the_login_form_back_with_the_reason(
@@ -235,7 +216,7 @@ async def test_a_nickname_in_use_brings_the_login_form_back_with_the_reason(
 
 def read_then_return(url: str, turn: Callable[[str], Awaitable[None]]) -> dict[str, Any]:
     """In a worker thread: carol reads #lobby in one page, leaves, then returns in a fresh page."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     def open_as_carol(browser: Any) -> Any:
         page = browser.new_context().new_page()
@@ -246,20 +227,16 @@ def read_then_return(url: str, turn: Callable[[str], Awaitable[None]]) -> dict[s
         expect(page.locator("#title")).to_have_text("#lobby", timeout=WAIT_MS)
         return page
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            page = open_as_carol(browser)
-            expect(page.locator("#log")).to_contain_text("read this", timeout=WAIT_MS)
-            trio.from_thread.run(turn, "marker moved")  # the page told the server: read up to "read this"
-            page.context.close()
-            trio.from_thread.run(turn, "more")
-            page = open_as_carol(browser)
-            after_marker = page.locator("#log li.new-marker + li.line")
-            expect(after_marker).to_contain_text("unread one", timeout=WAIT_MS)
-            return {"rows": page.locator("#log li.line .text").all_text_contents()}
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        page = open_as_carol(browser)
+        expect(page.locator("#log")).to_contain_text("read this", timeout=WAIT_MS)
+        trio.from_thread.run(turn, "marker moved")  # the page told the server: read up to "read this"
+        page.context.close()
+        trio.from_thread.run(turn, "more")
+        page = open_as_carol(browser)
+        after_marker = page.locator("#log li.new-marker + li.line")
+        expect(after_marker).to_contain_text("unread one", timeout=WAIT_MS)
+        return {"rows": page.locator("#log li.line .text").all_text_contents()}
 
 
 async def test_the_read_marker_follows_the_account_between_clients(

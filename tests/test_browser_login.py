@@ -2,62 +2,54 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-import pytest
 import trio
 
 from multichat_trio.app import serve_services
 
-from .conftest import IN_CI, OpenClient, test_config
-from .test_browser import CHROMIUM, FLAGS, HAVE_CHROMIUM, WAIT_MS
+from .browsers import WAIT_MS, chromium, needs_chromium
+from .conftest import OpenClient, test_config
 
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
+pytestmark = needs_chromium
 
 TOKEN = "browser-monitor-token"
 
 
 def log_in_and_watch(url: str, chat: Callable[[], Awaitable[None]]) -> dict[str, Any]:
     """In a worker thread: a wrong token, the right one, a chat message seen live, then logout."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     errors: list[str] = []
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True
-        )
-        try:
-            page = context.new_page()
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(url)
-            page.wait_for_selector("#login:not([hidden])", timeout=WAIT_MS)
-            page.fill("#login-password", "wrong")
-            page.click("#login button[type=submit]")
-            expect(page.locator("#login-error")).not_to_have_text("", timeout=WAIT_MS)  # no eval: the page's CSP
-            refused = page.locator("#login-error").inner_text()
-            page.fill("#login-password", TOKEN)
-            page.click("#login button[type=submit]")
-            page.wait_for_selector("#status.live", timeout=WAIT_MS)  # the feed, on its own port, took the cookie
-            trio.from_thread.run(chat)
-            page.wait_for_selector("#log .row.message", timeout=WAIT_MS)
-            seen = {
-                "refused": refused,
-                "messages": page.locator("#log .row.message .text").all_text_contents(),
-                "cookies": context.cookies(),
-                "login_hidden": page.locator("#login").is_hidden(),
-            }
-            page.click("#logout")
-            page.wait_for_selector("#login:not([hidden])", timeout=WAIT_MS)
-            page.reload()
-            page.wait_for_selector("#login:not([hidden])", timeout=WAIT_MS)
-            seen["cookies_after_logout"] = context.cookies()
-            seen["errors"] = errors
-            return seen
-        finally:
-            context.close()
+    with chromium() as context:
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.wait_for_selector("#login:not([hidden])", timeout=WAIT_MS)
+        page.fill("#login-password", "wrong")
+        page.click("#login button[type=submit]")
+        expect(page.locator("#login-error")).not_to_have_text("", timeout=WAIT_MS)  # no eval: the page's CSP
+        refused = page.locator("#login-error").inner_text()
+        page.fill("#login-password", TOKEN)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#status.live", timeout=WAIT_MS)  # the feed, on its own port, took the cookie
+        trio.from_thread.run(chat)
+        page.wait_for_selector("#log .row.message", timeout=WAIT_MS)
+        seen = {
+            "refused": refused,
+            "messages": page.locator("#log .row.message .text").all_text_contents(),
+            "cookies": context.cookies(),
+            "login_hidden": page.locator("#login").is_hidden(),
+        }
+        page.click("#logout")
+        page.wait_for_selector("#login:not([hidden])", timeout=WAIT_MS)
+        page.reload()
+        page.wait_for_selector("#login:not([hidden])", timeout=WAIT_MS)
+        seen["cookies_after_logout"] = context.cookies()
+        seen["errors"] = errors
+        return seen
 
 
 async def test_login_through_the_form_opens_the_page_and_the_feed(

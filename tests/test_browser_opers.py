@@ -5,17 +5,17 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import pytest
 import trio
 
 from multichat_trio.app import serve_services
 
-from .conftest import IN_CI, OpenClient, test_config
+from .browsers import needs_chromium
+from .conftest import OpenClient, test_config
 from .ircclient import IrcClient
-from .test_browser import HAVE_CHROMIUM, browse
+from .test_browser import browse
 from .test_opers_server import ADMIN
 
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
+pytestmark = needs_chromium
 
 
 async def test_operator_actions_on_the_page(open_client: OpenClient, nursery: trio.Nursery, tmp_path: Path) -> None:

@@ -6,41 +6,30 @@ WebSocket); skipped only when Chromium is missing and CI is not set.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
 
+from .browsers import WAIT_MS, chromium, needs_chromium
 from .conftest import OpenClient, StartMonitor
-from .test_browser import CHROMIUM, FLAGS, WAIT_MS, pytestmark  # noqa: F401  # the same skip rule
 from .test_tls import Certs
+
+pytestmark = needs_chromium
 
 
 def browse(url: str, chat: Callable[[], Awaitable[None]]) -> tuple[str, list[str], list[str]]:
     """In a worker thread: open the page, wait for the live feed, let `chat` happen, read the users."""
-    from playwright.sync_api import sync_playwright
-
     errors: list[str] = []
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            args=[*FLAGS, "--ignore-certificate-errors"],
-            headless=True,
-            ignore_https_errors=True,
-        )
-        try:
-            page = context.new_page()
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(url)
-            page.wait_for_selector("#status.live", timeout=WAIT_MS)
-            trio.from_thread.run(chat)
-            page.wait_for_selector("#users .nick", timeout=WAIT_MS)
-            scheme = page.evaluate("location.protocol")
-            return scheme, page.locator("#users .nick").all_text_contents(), errors
-        finally:
-            context.close()
+    with chromium("--ignore-certificate-errors", ignore_https_errors=True) as context:
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.wait_for_selector("#status.live", timeout=WAIT_MS)
+        trio.from_thread.run(chat)
+        page.wait_for_selector("#users .nick", timeout=WAIT_MS)
+        scheme = page.evaluate("location.protocol")
+        return scheme, page.locator("#users .nick").all_text_contents(), errors
 
 
 async def test_the_page_over_https_reads_its_feed_over_wss(

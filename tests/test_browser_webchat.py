@@ -16,17 +16,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
 from multichat_trio.app import Running, serve_services
 
+from .browsers import WAIT_MS, XSS, chromium_browser, needs_chromium
 from .conftest import OpenClient, test_config
-from .test_browser import CHROMIUM, FLAGS, HAVE_CHROMIUM, IN_CI, WAIT_MS, XSS
 from .test_browser_chat import free_port
 from .test_opers_server import ADMIN
 
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
+pytestmark = needs_chromium
 
 NIGHTLY = "morning! the nightly build is green again"
 OLD = 70  # messages in #lobby before anyone opens the page: more than the first page of history (50)
@@ -76,7 +75,7 @@ class Site:
 
 def scenario(url: str, turn: Callable[..., Awaitable[Any]], shots: Path) -> dict[str, Any]:
     """In a worker thread: ann and ben in two browser contexts, tom's turns in trio; what they saw."""
-    from playwright.sync_api import Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 
     errors: list[str] = []
 
@@ -102,135 +101,131 @@ def scenario(url: str, turn: Callable[..., Awaitable[Any]], shots: Path) -> dict
         return page.locator(f"#convs li[data-name='{name}']")
 
     seen: dict[str, Any] = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            ann = open_page(browser, "ann")
-            log = ann.locator("#log")
-            # History on join: the latest page; scrolling up fetches the older ones, down to the start.
-            expect(log).to_contain_text(f"old {OLD}", timeout=WAIT_MS)
-            expect(log.locator("li.line", has_text="old 01")).to_have_count(0)
-            log.locator("li").first.scroll_into_view_if_needed()
-            expect(log.locator("li.line", has_text="old 01")).to_have_count(1, timeout=WAIT_MS)
-            expect(log.locator("li.history-top")).to_have_text("This is the start of #lobby.", timeout=WAIT_MS)
-            seen["history"] = log.locator("li.line .text").all_text_contents()
+    with chromium_browser() as browser:
+        ann = open_page(browser, "ann")
+        log = ann.locator("#log")
+        # History on join: the latest page; scrolling up fetches the older ones, down to the start.
+        expect(log).to_contain_text(f"old {OLD}", timeout=WAIT_MS)
+        expect(log.locator("li.line", has_text="old 01")).to_have_count(0)
+        log.locator("li").first.scroll_into_view_if_needed()
+        expect(log.locator("li.line", has_text="old 01")).to_have_count(1, timeout=WAIT_MS)
+        expect(log.locator("li.history-top")).to_have_text("This is the start of #lobby.", timeout=WAIT_MS)
+        seen["history"] = log.locator("li.line .text").all_text_contents()
 
-            ben = open_page(browser, "ben")
-            expect(log).to_contain_text("ben joined", timeout=WAIT_MS)
-            say(ben, "hello ann, and <b>everyone</b>")
-            expect(log.locator("li.mention")).to_contain_text("hello ann, and <b>everyone</b>", timeout=WAIT_MS)
-            trio.from_thread.run(turn, "expect", "#lobby", "hello ann, and <b>everyone</b>")
-            trio.from_thread.run(turn, "say", "PRIVMSG #lobby :tom here, on a terminal", f"PRIVMSG #lobby :{XSS}")
-            expect(ben.locator("#log")).to_contain_text(XSS, timeout=WAIT_MS)
-            say(ann, "hi ben, welcome")
-            trio.from_thread.run(turn, "expect", "#lobby", "hi ben, welcome")
+        ben = open_page(browser, "ben")
+        expect(log).to_contain_text("ben joined", timeout=WAIT_MS)
+        say(ben, "hello ann, and <b>everyone</b>")
+        expect(log.locator("li.mention")).to_contain_text("hello ann, and <b>everyone</b>", timeout=WAIT_MS)
+        trio.from_thread.run(turn, "expect", "#lobby", "hello ann, and <b>everyone</b>")
+        trio.from_thread.run(turn, "say", "PRIVMSG #lobby :tom here, on a terminal", f"PRIVMSG #lobby :{XSS}")
+        expect(ben.locator("#log")).to_contain_text(XSS, timeout=WAIT_MS)
+        say(ann, "hi ben, welcome")
+        trio.from_thread.run(turn, "expect", "#lobby", "hi ben, welcome")
 
-            # Tab completes a nick (at the start of the line: "nick: "), Up brings back the line sent before.
-            ann.fill("#input", "be")
-            ann.press("#input", "Tab")
-            expect(ann.locator("#input")).to_have_value("ben: ")
-            ann.fill("#input", "")
-            ann.press("#input", "ArrowUp")
-            seen["up"] = ann.locator("#input").input_value()
-            ann.fill("#input", "")
+        # Tab completes a nick (at the start of the line: "nick: "), Up brings back the line sent before.
+        ann.fill("#input", "be")
+        ann.press("#input", "Tab")
+        expect(ann.locator("#input")).to_have_value("ben: ")
+        ann.fill("#input", "")
+        ann.press("#input", "ArrowUp")
+        seen["up"] = ann.locator("#input").input_value()
+        ann.fill("#input", "")
 
-            # A new channel: ann creates it, ben and tom join, everyone talks there.
-            say(ann, "/join #team")
-            expect(ann.locator("#title")).to_have_text("#team", timeout=WAIT_MS)
-            say(ben, "/join #team")
-            expect(ben.locator("#title")).to_have_text("#team", timeout=WAIT_MS)
-            trio.from_thread.run(turn, "say", "JOIN #team")
-            expect(ann.locator("#member-list")).to_contain_text("@ann", timeout=WAIT_MS)
-            expect(ann.locator("#member-list li")).to_have_count(3, timeout=WAIT_MS)
-            say(ann, "/topic Release 2.0: reviews and builds")
-            expect(ben.locator("#topic")).to_have_text("Release 2.0: reviews and builds", timeout=WAIT_MS)
-            say(ann, "/me brings coffee")
-            trio.from_thread.run(turn, "expect", "#team", "\x01ACTION brings coffee\x01")
-            trio.from_thread.run(turn, "say", f"PRIVMSG #team :{NIGHTLY}")
-            expect(ben.locator("#log")).to_contain_text(NIGHTLY, timeout=WAIT_MS)
-            say(ben, "thanks ann! could you look at my patch for the login form?")
-            expect(log.locator("li.mention")).to_contain_text("my patch for the login form", timeout=WAIT_MS)
+        # A new channel: ann creates it, ben and tom join, everyone talks there.
+        say(ann, "/join #team")
+        expect(ann.locator("#title")).to_have_text("#team", timeout=WAIT_MS)
+        say(ben, "/join #team")
+        expect(ben.locator("#title")).to_have_text("#team", timeout=WAIT_MS)
+        trio.from_thread.run(turn, "say", "JOIN #team")
+        expect(ann.locator("#member-list")).to_contain_text("@ann", timeout=WAIT_MS)
+        expect(ann.locator("#member-list li")).to_have_count(3, timeout=WAIT_MS)
+        say(ann, "/topic Release 2.0: reviews and builds")
+        expect(ben.locator("#topic")).to_have_text("Release 2.0: reviews and builds", timeout=WAIT_MS)
+        say(ann, "/me brings coffee")
+        trio.from_thread.run(turn, "expect", "#team", "\x01ACTION brings coffee\x01")
+        trio.from_thread.run(turn, "say", f"PRIVMSG #team :{NIGHTLY}")
+        expect(ben.locator("#log")).to_contain_text(NIGHTLY, timeout=WAIT_MS)
+        say(ben, "thanks ann! could you look at my patch for the login form?")
+        expect(log.locator("li.mention")).to_contain_text("my patch for the login form", timeout=WAIT_MS)
 
-            # Unread counts, the "new messages" line: ben reads #lobby while #team goes on.
-            conversation(ben, "#lobby").click()
-            say(ann, "sure, looking now")
-            say(ann, "one thing: the error message is cut off on a phone")
-            expect(conversation(ben, "#team").locator(".unread")).to_have_text("2", timeout=WAIT_MS)
-            trio.from_thread.run(turn, "say", "PRIVMSG #team :ben: I see that on my phone too")
-            expect(conversation(ben, "#team").locator(".unread.mentioned")).to_have_text("3", timeout=WAIT_MS)
-            conversation(ben, "#team").click()
-            expect(conversation(ben, "#team").locator(".unread")).to_have_count(0)
-            expect(ben.locator("#log li.new-marker + li.line")).to_contain_text("sure, looking now")
-            expect(ben.locator("#log li.mention")).to_contain_text("on my phone too")
+        # Unread counts, the "new messages" line: ben reads #lobby while #team goes on.
+        conversation(ben, "#lobby").click()
+        say(ann, "sure, looking now")
+        say(ann, "one thing: the error message is cut off on a phone")
+        expect(conversation(ben, "#team").locator(".unread")).to_have_text("2", timeout=WAIT_MS)
+        trio.from_thread.run(turn, "say", "PRIVMSG #team :ben: I see that on my phone too")
+        expect(conversation(ben, "#team").locator(".unread.mentioned")).to_have_text("3", timeout=WAIT_MS)
+        conversation(ben, "#team").click()
+        expect(conversation(ben, "#team").locator(".unread")).to_have_count(0)
+        expect(ben.locator("#log li.new-marker + li.line")).to_contain_text("sure, looking now")
+        expect(ben.locator("#log li.mention")).to_contain_text("on my phone too")
 
-            # Channel operator commands and the rest, typed as on IRC.
-            say(ann, "/op ben")
-            expect(ben.locator("#member-list")).to_contain_text("@ben", timeout=WAIT_MS)
-            say(ann, "/whois tom")
-            expect(log).to_contain_text("tom is in", timeout=WAIT_MS)
-            say(ben, "/away reviewing")
-            expect(ben.locator("#log")).to_contain_text("marked as being away", timeout=WAIT_MS)
-            expect(ann.locator("#member-list li.away")).to_contain_text("ben", timeout=WAIT_MS)  # away-notify
-            ben.screenshot(path=str(shots / "webchat-desktop.png"))
-            say(ben, "/back")
-            expect(ben.locator("#log")).to_contain_text("no longer marked as being away", timeout=WAIT_MS)
-            expect(ann.locator("#member-list li.away")).to_have_count(0, timeout=WAIT_MS)
+        # Channel operator commands and the rest, typed as on IRC.
+        say(ann, "/op ben")
+        expect(ben.locator("#member-list")).to_contain_text("@ben", timeout=WAIT_MS)
+        say(ann, "/whois tom")
+        expect(log).to_contain_text("tom is in", timeout=WAIT_MS)
+        say(ben, "/away reviewing")
+        expect(ben.locator("#log")).to_contain_text("marked as being away", timeout=WAIT_MS)
+        expect(ann.locator("#member-list li.away")).to_contain_text("ben", timeout=WAIT_MS)  # away-notify
+        ben.screenshot(path=str(shots / "webchat-desktop.png"))
+        say(ben, "/back")
+        expect(ben.locator("#log")).to_contain_text("no longer marked as being away", timeout=WAIT_MS)
+        expect(ann.locator("#member-list li.away")).to_have_count(0, timeout=WAIT_MS)
 
-            # A PM from tom to ann, while ann's tab is hidden: a notification, once she allowed them by a click.
-            seen["asked before click"] = ann.evaluate("window.asked")
-            ann.click("#notifications")
-            expect(ann.locator("#notifications")).to_have_text("Notifications on")
-            ann.evaluate("window.pretendHidden = true")
-            trio.from_thread.run(turn, "say", "PRIVMSG ann :psst, ann")
-            expect(conversation(ann, "tom").locator(".unread.mentioned")).to_have_text("1", timeout=WAIT_MS)
-            seen["notifications"] = ann.evaluate("window.shown")
-            ann.evaluate("window.pretendHidden = false; window.clickNotification()")  # the click opens the PM
-            expect(ann.locator("#title")).to_have_text("tom")
-            expect(log).to_contain_text("psst, ann")
-            say(ann, "hi tom, privately")
-            trio.from_thread.run(turn, "expect", "tom", "hi tom, privately")
+        # A PM from tom to ann, while ann's tab is hidden: a notification, once she allowed them by a click.
+        seen["asked before click"] = ann.evaluate("window.asked")
+        ann.click("#notifications")
+        expect(ann.locator("#notifications")).to_have_text("Notifications on")
+        ann.evaluate("window.pretendHidden = true")
+        trio.from_thread.run(turn, "say", "PRIVMSG ann :psst, ann")
+        expect(conversation(ann, "tom").locator(".unread.mentioned")).to_have_text("1", timeout=WAIT_MS)
+        seen["notifications"] = ann.evaluate("window.shown")
+        ann.evaluate("window.pretendHidden = false; window.clickNotification()")  # the click opens the PM
+        expect(ann.locator("#title")).to_have_text("tom")
+        expect(log).to_contain_text("psst, ann")
+        say(ann, "hi tom, privately")
+        trio.from_thread.run(turn, "expect", "tom", "hi tom, privately")
 
-            # A server operator gets the monitor's link.
-            expect(ann.locator("#monitor-link")).to_be_hidden()
-            say(ann, "/oper admin hunter2")
-            expect(ann.locator("#monitor-link")).to_be_visible(timeout=WAIT_MS)
-            seen["monitor link"] = ann.locator("#monitor-link").get_attribute("href")
+        # A server operator gets the monitor's link.
+        expect(ann.locator("#monitor-link")).to_be_hidden()
+        say(ann, "/oper admin hunter2")
+        expect(ann.locator("#monitor-link")).to_be_visible(timeout=WAIT_MS)
+        seen["monitor link"] = ann.locator("#monitor-link").get_attribute("href")
 
-            # The channel list.
-            ann.click("#browse")
-            rows = ann.locator("#channel-rows li[data-name]")
-            expect(rows).to_have_count(2, timeout=WAIT_MS)
-            seen["channels"] = rows.locator(".name").all_text_contents()
-            ann.click("#channel-close")
+        # The channel list.
+        ann.click("#browse")
+        rows = ann.locator("#channel-rows li[data-name]")
+        expect(rows).to_have_count(2, timeout=WAIT_MS)
+        seen["channels"] = rows.locator(".name").all_text_contents()
+        ann.click("#channel-close")
 
-            conversation(ann, "#lobby").click()
-            phone = open_page(browser, "cem", width=390)
-            say(phone, "/join #team")
-            expect(phone.locator("#log")).to_contain_text("the error message is cut off", timeout=WAIT_MS)
-            say(phone, "hi all, from a phone")
-            expect(ben.locator("#log")).to_contain_text("hi all, from a phone", timeout=WAIT_MS)
-            phone.screenshot(path=str(shots / "webchat-phone.png"))
-            phone.click("#toggle-convs")
-            phone.screenshot(path=str(shots / "webchat-phone-conversations.png"))
+        conversation(ann, "#lobby").click()
+        phone = open_page(browser, "cem", width=390)
+        say(phone, "/join #team")
+        expect(phone.locator("#log")).to_contain_text("the error message is cut off", timeout=WAIT_MS)
+        say(phone, "hi all, from a phone")
+        expect(ben.locator("#log")).to_contain_text("hi all, from a phone", timeout=WAIT_MS)
+        phone.screenshot(path=str(shots / "webchat-phone.png"))
+        phone.click("#toggle-convs")
+        phone.screenshot(path=str(shots / "webchat-phone-conversations.png"))
 
-            # The server restarts; tom speaks before the pages are back; they reconnect and catch up, once each.
-            trio.from_thread.run(turn, "restart")
-            expect(ann.locator("#status")).not_to_have_class("live", timeout=WAIT_MS)
-            trio.from_thread.run(turn, "after restart")
-            for page in (ann, ben):
-                expect(page.locator("#status")).to_have_class("live", timeout=WAIT_MS * 3)
-            expect(log).to_contain_text("missed in lobby", timeout=WAIT_MS)
-            conversation(ann, "#team").click()
-            expect(log).to_contain_text("missed in team", timeout=WAIT_MS)
-            expect(ben.locator("#log")).to_contain_text("missed in team", timeout=WAIT_MS)
-            say(ann, "back after the restart")
-            expect(ben.locator("#log")).to_contain_text("back after the restart", timeout=WAIT_MS)
-            seen["team after"] = log.locator("li.line .text").all_text_contents()
-            conversation(ann, "#lobby").click()
-            seen["lobby after"] = log.locator("li.line .text").all_text_contents()
-            seen["images"] = ann.evaluate("document.querySelectorAll('#log img, #log b').length")
-        finally:
-            browser.close()
+        # The server restarts; tom speaks before the pages are back; they reconnect and catch up, once each.
+        trio.from_thread.run(turn, "restart")
+        expect(ann.locator("#status")).not_to_have_class("live", timeout=WAIT_MS)
+        trio.from_thread.run(turn, "after restart")
+        for page in (ann, ben):
+            expect(page.locator("#status")).to_have_class("live", timeout=WAIT_MS * 3)
+        expect(log).to_contain_text("missed in lobby", timeout=WAIT_MS)
+        conversation(ann, "#team").click()
+        expect(log).to_contain_text("missed in team", timeout=WAIT_MS)
+        expect(ben.locator("#log")).to_contain_text("missed in team", timeout=WAIT_MS)
+        say(ann, "back after the restart")
+        expect(ben.locator("#log")).to_contain_text("back after the restart", timeout=WAIT_MS)
+        seen["team after"] = log.locator("li.line .text").all_text_contents()
+        conversation(ann, "#lobby").click()
+        seen["lobby after"] = log.locator("li.line .text").all_text_contents()
+        seen["images"] = ann.evaluate("document.querySelectorAll('#log img, #log b').length")
     seen["errors"] = errors
     return seen
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -37,6 +39,17 @@ async def _history(client: IrcClient, request: str) -> list[Message]:
 
 def _texts(lines: list[Message]) -> list[str]:
     return [m.params[1] for m in lines]
+
+
+@contextmanager
+def _stored(path: str) -> Iterator[HistoryStore]:
+    """The history file at `path`, open to write rows as an earlier run (or a hand edit) left them."""
+    store = HistoryStore(path)
+    store.open()
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 async def _room(
@@ -207,11 +220,9 @@ async def test_private_history_needs_the_account_after_a_restart_and_old_rows_st
     tmp_path: Path, open_client: OpenClient, start_services: StartServices
 ) -> None:
     db = str(tmp_path / "history.sqlite3")
-    store = HistoryStore(db)
-    store.open()
     old = {"from": "alice", "to": "bob", "text": "stored by an older version", "msgid": "old1"}
-    store.append([NewEvent(1_800_000_000.0, "pm", None, old)])
-    store.close()
+    with _stored(db) as store:
+        store.append([NewEvent(1_800_000_000.0, "pm", None, old)])
     start = partial(start_services, db=db, flood_rate=0, store_pms=True)
     first, stop_first = await start()
     alice, bob = await open_client(first.server.port), await open_client(first.server.port)
@@ -320,17 +331,15 @@ async def test_a_malformed_stored_row_is_left_out(
     tmp_path: Path, start_server: StartServer, open_client: OpenClient
 ) -> None:
     db = str(tmp_path / "edited.sqlite3")
-    store = HistoryStore(db)
-    store.open()
     good = {"nick": "alice", "channel": "#lobby", "text": "fine", "command": "PRIVMSG", "msgid": "m1"}
-    store.append(
-        [
-            NewEvent(1_800_000_000.0, "message", "#lobby", good),
-            NewEvent(1_800_000_001.0, "message", "#lobby", good | {"text": 42, "msgid": "m2"}),
-            NewEvent(1_800_000_002.0, "message", "#lobby", good | {"nick": "not a nick", "msgid": "m3"}),
-        ]
-    )
-    store.close()
+    with _stored(db) as store:
+        store.append(
+            [
+                NewEvent(1_800_000_000.0, "message", "#lobby", good),
+                NewEvent(1_800_000_001.0, "message", "#lobby", good | {"text": 42, "msgid": "m2"}),
+                NewEvent(1_800_000_002.0, "message", "#lobby", good | {"nick": "not a nick", "msgid": "m3"}),
+            ]
+        )
     server = await start_server(db=db, flood_rate=0)
     bob = await open_client(server.port)
     await bob.register("bob", caps=CAPS)
@@ -342,12 +351,10 @@ async def test_a_stored_pm_that_is_not_json_leaves_the_others_readable(
     tmp_path: Path, start_server: StartServer, open_client: OpenClient
 ) -> None:
     db = str(tmp_path / "edited.sqlite3")
-    store = HistoryStore(db)
-    store.open()
     pm = {"from": "alice", "to": "bob", "text": "fine", "msgid": "p1", "from_account": "alice", "to_account": "bob"}
-    store.append([NewEvent(1_800_000_000.0, "pm", None, pm)])
-    store.db.execute("INSERT INTO events (ts, type, channel, data) VALUES (1800000001.0, 'pm', NULL, 'not json')")
-    store.close()
+    with _stored(db) as store:
+        store.append([NewEvent(1_800_000_000.0, "pm", None, pm)])
+        store.db.execute("INSERT INTO events (ts, type, channel, data) VALUES (1800000001.0, 'pm', NULL, 'not json')")
     server = await start_server(db=db, flood_rate=0, store_pms=True)
     bob = await open_client(server.port)
     await _account(bob, "bob")

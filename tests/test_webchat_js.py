@@ -7,7 +7,6 @@ functions run on a table of inputs; Python compares the answers.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -17,10 +16,10 @@ import trio
 
 from multichat_trio.app import Running, serve_services
 
+from .browsers import chromium, needs_chromium
 from .conftest import test_config
-from .test_browser import CHROMIUM, FLAGS, HAVE_CHROMIUM, IN_CI
 
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM and not IN_CI, reason="chromium is not installed")
+pytestmark = needs_chromium
 
 CASES: dict[str, list[Any]] = {
     "parse": [
@@ -68,18 +67,10 @@ async def services(nursery: trio.Nursery) -> AsyncIterator[Running]:
 
 
 def run_cases(url: str) -> dict[str, Any]:
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True
-        )
-        try:
-            page = context.new_page()
-            page.goto(url)
-            return json.loads(json.dumps(page.evaluate(SCRIPT, CASES)))
-        finally:
-            context.close()
+    with chromium() as context:
+        page = context.new_page()
+        page.goto(url)
+        return json.loads(json.dumps(page.evaluate(SCRIPT, CASES)))
 
 
 async def test_the_web_chats_irc_module(services: Running) -> None:
