@@ -8,7 +8,8 @@ from tkinter import ttk
 
 from multichat_trio.protocol import casefold
 
-from .widgets import OWN_COLOUR, ChatLog, InputLine
+from . import theme
+from .widgets import ChatLog, InputLine
 
 
 class RoomView(ttk.Frame):
@@ -43,18 +44,34 @@ class RoomView(ttk.Frame):
         self.body.add(self.log, weight=4)
         self.body.add(side, weight=1)
         self.names: list[str] = []
+        self._own = ""
+        self.users.bind("<<ThemeChanged>>", lambda _e: self.after_idle(self._recolour), add="+")
+        self._recolour()
 
     def set_users(self, names: tuple[str, ...], own: str) -> None:
         """Show `names` (already sorted); our own name in our colour, relayed `*names` in grey."""
-        self.names = list(names)
+        self.names, self._own = list(names), own
+        colours = theme.palette(self)
         self.users.delete(0, "end")
         for index, name in enumerate(names):
             self.users.insert("end", name)
             if casefold(name) == casefold(own):
-                self.users.itemconfigure(index, foreground=OWN_COLOUR)
+                self.users.itemconfigure(index, foreground=colours.own)
             elif name.startswith("*"):
-                self.users.itemconfigure(index, foreground="#757575")
+                self.users.itemconfigure(index, foreground=colours.muted)
         self.users_label.configure(text=f"Users ({len(names)})")
+
+    def _recolour(self) -> None:
+        colours = theme.palette(self)
+        self.users.configure(
+            background=colours.text_bg,
+            foreground=colours.text_fg,
+            selectbackground=colours.select_bg,
+            selectforeground=colours.text_fg,
+            highlightthickness=0,
+            borderwidth=0,
+        )
+        self.set_users(tuple(self.names), self._own)
 
     def show_banner(self, text: str, *, reconnect: bool) -> None:
         self.banner_text.configure(text=text)

@@ -139,9 +139,14 @@ class Gui:
 async def open_gui(display: str, tmp_path: Path, *args: str) -> AsyncIterator[Gui]:
     stderr = tmp_path / "gui-stderr.txt"
     env = {**os.environ, "DISPLAY": display, "MULTICHAT_GUI_STATE": "1", "PYTHONUNBUFFERED": "1"}
+    env.setdefault("MULTICHAT_GUI_THEME", "light")  # not the test machine's desktop setting
     with stderr.open("wb") as err:
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "multichat_gui", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err
+            [sys.executable, str(ROOT / "tests" / "gui_main.py"), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
         )
     gui = Gui(process, display, stderr)
     try:
@@ -221,6 +226,12 @@ def inside(inner: list[int] | None, outer: list[int] | None) -> bool:
     return w > 0 and h > 0 and ox <= x and oy <= y and x + w <= ox + ow and y + h <= oy + oh
 
 
+def outer(state: State) -> list[int]:
+    """The main window's box with its menubar."""
+    x, y, width, height = state["window"]
+    return [x, y - state["menubar"][3], width, height + state["menubar"][3]]
+
+
 async def keep(gui: Gui, tmp_path: Path, name: str, box: list[int] | None = None, *, publish: bool = True) -> None:
     """Take a screenshot; keep it in MULTICHAT_GUI_SCREENSHOTS too when set and `publish`."""
     shot = await gui.screenshot(tmp_path / name, box)
@@ -298,10 +309,10 @@ async def test_chat_private_messages_and_clean_close(server: ChatServer, tmp_pat
 
         # At a small size the input line and the user list stay inside the window.
         await gui.xdo("windowsize", str(main), "480", "360")
-        state = await gui.wait_for(lambda s: s["window"][2:] == [480, 360])
+        state = await gui.wait_for(lambda s: s["window"][2] == 480 and s["window"][3] + s["menubar"][3] == 360)
         assert inside(state["room"]["input"], state["window"]) and inside(state["room"]["user_list"], state["window"])
         assert state["room"]["input"][2] > 300
-        await keep(gui, tmp_path, "gui-small.png", state["window"])
+        await keep(gui, tmp_path, "gui-small.png", outer(state))
 
         # The close button: QUIT reaches the others and the process exits 0 without a word on stderr.
         gui.close_window(main)
