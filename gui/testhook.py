@@ -25,7 +25,8 @@ def install(app: ChatApp) -> None:
         reporter = StateReporter(app)
         app.on_change = reporter.schedule
         app.root.bind_all("<Configure>", lambda _e: reporter.schedule(), add="+")
-        app.root.bind_all("<FocusIn>", lambda _e: reporter.schedule(), add="+")
+        for sequence in ("<FocusIn>", "<FocusOut>", "<ButtonRelease>", "<KeyRelease>", "<Map>", "<Unmap>"):
+            app.root.bind_all(sequence, lambda _e: reporter.schedule(), add="+")
 
 
 class StateReporter:
