@@ -22,7 +22,7 @@ class ConfirmPaste(tk.Toplevel):
 
     def __init__(self, master: tk.Misc, lines: list[str], on_send: Callable[[], None]) -> None:
         owner = master.winfo_toplevel()
-        super().__init__(owner, class_="MultiChat")
+        super().__init__(owner, class_=owner.winfo_class())
         self.withdraw()
         self._on_send = on_send
         self.question = f"Send {len(lines)} lines?"

@@ -27,7 +27,7 @@ from .conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 15
-TOOLS = ("Xvfb", "xdotool", "import")
+TOOLS = ("Xvfb", "xdotool", "import", "xprop")
 
 State = dict[str, Any]
 
@@ -91,9 +91,13 @@ class Gui:
             return self.state
 
     async def xdo(self, *args: str) -> str:
+        return await self.xdo_tool("xdotool", *args)
+
+    async def xdo_tool(self, *argv: str) -> str:
+        """Run an X tool (xdotool, xprop) on our display; its output."""
         env = {**os.environ, "DISPLAY": self.display}
         with trio.fail_after(TIMEOUT):
-            done = await trio.run_process(["xdotool", *args], env=env, capture_stdout=True)
+            done = await trio.run_process(list(argv), env=env, capture_stdout=True)
         return done.stdout.decode()
 
     async def window(self, name: str) -> int:
@@ -203,7 +207,8 @@ def send_wm_delete(display: str, window: int) -> None:
 
 #: Marks a module of real-window tests: they skip without the tools, except under CI.
 needs_display = pytest.mark.skipif(
-    bool(missing_tools()) and not IN_CI, reason=f"needs {', '.join(missing_tools())} (Debian: xvfb xdotool imagemagick)"
+    bool(missing_tools()) and not IN_CI,
+    reason=f"needs {', '.join(missing_tools())} (Debian: xvfb xdotool imagemagick x11-utils)",
 )
 #: Set to a directory to keep the screenshots (docs/gui.png is made this way).
 SCREENSHOTS = os.environ.get("MULTICHAT_GUI_SCREENSHOTS")
@@ -234,3 +239,46 @@ async def keep(gui: Gui, tmp_path: Path, name: str, box: list[int] | None = None
     assert shot.stat().st_size > 1000
     if SCREENSHOTS and publish:
         shutil.copy(shot, Path(SCREENSHOTS) / name)
+
+
+#: Another X client: a plain Tk window titled "Elsewhere" that can take the focus from the GUI and
+#: own the clipboard (X selections live as long as their owner does), like a user's other app.
+ELSEWHERE = """
+import sys, tkinter as tk
+root = tk.Tk()
+root.title("Elsewhere")
+root.geometry("200x100+1100+700")
+if sys.argv[1:]:
+    root.clipboard_clear()
+    root.clipboard_append(sys.argv[1])
+root.update()
+print("ready", flush=True)
+root.mainloop()
+"""
+
+
+@asynccontextmanager
+async def open_elsewhere(display: str, clipboard: str = "") -> AsyncIterator[int]:
+    """Run the "Elsewhere" window (owning `clipboard` when given); yields its X window."""
+    env = {**os.environ, "DISPLAY": display}
+    args = [sys.executable, "-c", ELSEWHERE, *([clipboard] if clipboard else [])]
+    process = await trio.lowlevel.open_process(args, env=env, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        with trio.fail_after(TIMEOUT):
+            assert b"ready" in await process.stdout.receive_some(64)
+            found = await trio.run_process(
+                ["xdotool", "search", "--sync", "--name", "^Elsewhere$"], env=env, capture_stdout=True
+            )
+        yield int(found.stdout.split()[0])
+    finally:
+        process.kill()
+        with trio.move_on_after(5):
+            await process.wait()
+        if process.stdout is not None:
+            await process.stdout.aclose()
+
+
+async def xprop(gui: Gui, window: int, *names: str) -> str:
+    """The X properties `names` of `window`, as xprop prints them."""
+    return await gui.xdo_tool("xprop", "-id", str(window), *names)
