@@ -313,7 +313,8 @@ def _why(reason: str) -> str:
 def run_app(app_factory: Callable[[tk.Tk], ChatApp]) -> int:
     """Create the root, start trio as Tk's guest, run Tk's main loop; 0 once closed cleanly."""
     theme.make_dpi_aware()
-    root = tk.Tk(className="MultiChat")  # Tk calls the class "Multichat"; every window of ours gets it: taskbars group them
+    # Tk makes the class "Multichat" (title case); every window of ours gets it, so taskbars group them.
+    root = tk.Tk(className="MultiChat")
     factor = theme.scale(root, attention.xft_dpi(root))  # before any font is used
     theme.apply(root, dark=theme.prefers_dark())
     images = icon.install(root)

@@ -25,6 +25,7 @@ class ConfirmPaste(tk.Toplevel):
         super().__init__(owner, class_=owner.winfo_class())
         self.withdraw()
         self._on_send = on_send
+        self._origin = master  # gets the focus back
         self.question = f"Send {len(lines)} lines?"
         self.title(f"{self.question} — MultiChat")
         self.transient(owner)
@@ -70,5 +71,5 @@ class ConfirmPaste(tk.Toplevel):
 
     def _close(self) -> None:
         self.grab_release()
-        self.master.focus_force()
+        self._origin.focus_force()
         self.destroy()

@@ -66,6 +66,7 @@ class StateReporter:
             "window": _box(app.root),
             "menubar": _path_box(app.root, menubar),
             "menu": _menu_entries(app.menu),
+            "menu_posted": _posted(app.root, menubar),
             "theme": "dark" if theme.palette(app.root).dark else "light",
             "classes": sorted({app.root.winfo_class(), *(w.winfo_class() for w in app.privates.values())}),
             "unread": app.unread,
@@ -116,6 +117,14 @@ def _menu_entries(menu: tk.Menu) -> dict[str, list[list[str]]]:
             [label, sub.entrycget(i, "accelerator")] for i, label in enumerate(labels)
         ]
     return entries
+
+
+def _posted(root: tk.Misc, menubar: str) -> bool:
+    """True while one of the menubar's menus is open (its clone, a child of the menubar's, is mapped)."""
+    call = root.tk.call
+    if not int(call("winfo", "exists", menubar)):
+        return False
+    return any(int(call("winfo", "ismapped", child)) for child in call("winfo", "children", menubar))
 
 
 def _path_box(root: tk.Misc, path: str) -> list[int] | None:
