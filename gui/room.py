@@ -37,15 +37,17 @@ class RoomView(ttk.Frame):
         side = ttk.Frame(self.body)
         self.users_label = ttk.Label(side, text="Users", style="Heading.TLabel")
         self.users_label.pack(side="top", anchor="w", padx=(6, 0))
-        self.users = tk.Listbox(side, width=16, activestyle="none", relief="flat", exportselection=False)
-        self.users.pack(side="top", fill="both", expand=True, padx=(6, 0))
+        card = ttk.Frame(side, style="Card.TFrame", padding=2)
+        card.pack(side="top", fill="both", expand=True, padx=(6, 0), pady=(4, 0))
+        self.users = tk.Listbox(card, width=16, activestyle="none", relief="flat", exportselection=False)
+        self.users.pack(fill="both", expand=True)
         self.users.bind("<Double-Button-1>", self._double_click)
         self.users.bind("<Return>", self._double_click)
         self.body.add(self.log, weight=4)
         self.body.add(side, weight=1)
         self.names: list[str] = []
         self._own = ""
-        self.users.bind("<<ThemeChanged>>", lambda _e: self.after_idle(self._recolour), add="+")
+        self.bind("<<ThemeChanged>>", lambda _e: self.after_idle(self._recolour), add="+")  # ttk widgets get it
         self._recolour()
 
     def set_users(self, names: tuple[str, ...], own: str) -> None:
@@ -69,7 +71,7 @@ class RoomView(ttk.Frame):
             selectbackground=colours.select_bg,
             selectforeground=colours.text_fg,
             highlightthickness=0,
-            borderwidth=0,
+            borderwidth=6,  # flat, in the background colour: a margin around the names
         )
         self.set_users(tuple(self.names), self._own)
 

@@ -113,13 +113,18 @@ def apply(root: tk.Tk, *, dark: bool) -> None:
 
 def _fonts_in_points(root: tk.Tk) -> None:
     """sv-ttk sizes its fonts in pixels, which `tk scaling` leaves alone: give them in points
-    (at 96 DPI the same size) so they grow on a HiDPI screen."""
+    (at 96 DPI the same size) so they grow on a HiDPI screen. Without Windows' Segoe UI Variable,
+    use the desktop's default family, bold where sv-ttk wants a semibold one."""
+    fallback = tkfont.nametofont("TkDefaultFont", root).actual("family")
     for name in tkfont.names(root):
         if name.startswith("SunValley"):
             font = tkfont.nametofont(name, root)
             size = int(font.cget("size"))
             if size < 0:
                 font.configure(size=round(-size * 72 / 96))
+            if font.cget("family") not in tkfont.families(root):  # no Segoe UI Variable: the desktop's font
+                strong = any(word in name for word in ("Strong", "Subtitle", "Title", "Display"))
+                font.configure(family=fallback, weight="bold" if strong else "normal")
 
 
 def dpi_override(environ: Mapping[str, str], xft_dpi: float | None) -> float | None:

@@ -28,7 +28,7 @@ class ChatLog(ttk.Frame):
     """
 
     def __init__(self, master: tk.Misc) -> None:
-        super().__init__(master)
+        super().__init__(master, style="Card.TFrame", padding=2)
         self.text = tk.Text(
             self, wrap="word", state="disabled", width=40, height=10, relief="flat", padx=8, pady=6, cursor="arrow"
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .conftest import StartServer
-from .guidriver import in_log, needs_display, open_gui, open_xvfb
+from .guidriver import in_log, keep, needs_display, open_gui, open_xvfb
 from .ircclient import IrcClient
 
 pytestmark = needs_display
@@ -42,6 +42,7 @@ async def test_the_room_follows_new_lines_after_a_replay_a_scroll_up_and_a_recon
         await alice.send("PRIVMSG #lobby :while you read", "PRIVMSG #lobby :and another")
         state = await gui.wait_for(lambda s: s["room"]["view"]["unseen"] == 2)
         assert not state["room"]["view"]["at_bottom"] and state["room"]["view"]["hint"]
+        await keep(gui, tmp_path, "gui-new-below.png", state["window"], publish=False)
         await gui.click(state["room"]["view"]["hint"])
         state = await gui.wait_for(lambda s: s["room"]["view"]["at_bottom"] and s["room"]["view"]["hint"] is None)
         await alice.send("PRIVMSG #lobby :followed again")

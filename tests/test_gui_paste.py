@@ -7,7 +7,7 @@ from pathlib import Path
 
 from multichat_trio.ircd.server import ChatServer
 
-from .guidriver import inside, needs_display, open_elsewhere, open_gui, open_xvfb
+from .guidriver import inside, keep, needs_display, open_elsewhere, open_gui, open_xvfb, outer
 from .ircclient import IrcClient
 
 pytestmark = needs_display
@@ -35,6 +35,7 @@ async def test_a_multi_line_paste_asks_before_sending_and_the_file_menu_quits(
         state = await gui.wait_for(lambda s: s["dialog"] is not None and s["focus"] == "dialog.send")
         assert state["dialog"]["question"] == "Send 3 lines?"
         assert inside(state["dialog"]["window"], [0, 0, 1280, 800])
+        await keep(gui, tmp_path, "gui-paste.png", outer(state), publish=False)
         await gui.key("Return")
         for line in ("note: first line", "second line", "third line"):
             assert (await alice.expect("PRIVMSG")).params == ("#lobby", line)

@@ -70,7 +70,8 @@ async def test_chat_private_messages_and_clean_close(server: ChatServer, tmp_pat
         await gui.wait_for(lambda s: in_log("carol  hey, nice window", s["private"]["carol"]["log"]))
         await alice.send("PRIVMSG #lobby :welcome iclal!")
         state = await gui.wait_for(lambda s: in_log("alice  welcome iclal!", s["room"]["log"]))
-        await keep(gui, tmp_path, "gui.png", [0, 0, state["private"]["carol"]["window"][0] + 440, 480])
+        both = [0, 0, sum(state["private"]["carol"]["window"][0::2]), sum(outer(state)[1::2])]
+        await keep(gui, tmp_path, "gui.png", both)
 
         # A PM to someone who left shows the server's error in that window.
         await carol.send("QUIT :bye")
@@ -85,6 +86,17 @@ async def test_chat_private_messages_and_clean_close(server: ChatServer, tmp_pat
         assert inside(state["room"]["input"], state["window"]) and inside(state["room"]["user_list"], state["window"])
         assert state["room"]["input"][2] > 300
         await keep(gui, tmp_path, "gui-small.png", outer(state))
+
+        # View → Dark theme, by the keyboard: every window turns dark.
+        await gui.xdo("windowsize", str(main), "720", str(both[3]))
+        await gui.wait_for(lambda s: s["window"][2] == 720)
+        await gui.xdo("windowfocus", "--sync", str(main))
+        await gui.wait_for(lambda s: (s["focus"] or "").startswith("room."))
+        await gui.key("alt+v")
+        await gui.wait_for(lambda s: s["menu_posted"])
+        await gui.key("d")
+        state = await gui.wait_for(lambda s: s["theme"] == "dark" and not s["menu_posted"])
+        await keep(gui, tmp_path, "gui-dark.png", both)
 
         # The close button: QUIT reaches the others and the process exits 0 without a word on stderr.
         gui.close_window(main)
