@@ -76,10 +76,11 @@ class ChatApp:
         self._show_form()
 
     def _build_menu(self) -> tk.Menu:
-        """File → Quit (Ctrl+Q) and View → Dark theme; every way of quitting ends in `quit`."""
+        """File → Quit (Ctrl+Q; ⌘Q on macOS) and View → Dark theme; every way of quitting ends in `quit`."""
         menubar = tk.Menu(self.root, tearoff=False)
         file = tk.Menu(menubar, tearoff=False)
-        file.add_command(label="Quit", underline=0, accelerator="Ctrl+Q", command=self.quit)
+        mac = self.root.tk.call("tk", "windowingsystem") == "aqua"
+        file.add_command(label="Quit", underline=0, accelerator="Command-Q" if mac else "Ctrl+Q", command=self.quit)
         menubar.add_cascade(label="File", underline=0, menu=file)
         view = tk.Menu(menubar, tearoff=False)
         view.add_checkbutton(label="Dark theme", underline=0, variable=self.dark, command=self._toggle_theme)

@@ -68,6 +68,7 @@ class StateReporter:
             "menu": _menu_entries(app.menu),
             "menu_posted": _posted(app.root, menubar),
             "theme": "dark" if theme.palette(app.root).dark else "light",
+            "scaling": round(float(app.root.tk.call("tk", "scaling")), 3),
             "classes": sorted({app.root.winfo_class(), *(w.winfo_class() for w in app.privates.values())}),
             "unread": app.unread,
             "urgent": sorted("main" if w is app.root else f"private:{getattr(w, 'peer', '?')}" for w in app.urgent),

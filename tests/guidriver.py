@@ -137,9 +137,10 @@ class Gui:
 
 
 @asynccontextmanager
-async def open_gui(display: str, tmp_path: Path, *args: str) -> AsyncIterator[Gui]:
+async def open_gui(display: str, tmp_path: Path, *args: str, **environ: str) -> AsyncIterator[Gui]:
+    """The GUI with `args` on `display`; `environ` adds to its environment."""
     stderr = tmp_path / "gui-stderr.txt"
-    env = {**os.environ, "DISPLAY": display, "MULTICHAT_GUI_STATE": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DISPLAY": display, "MULTICHAT_GUI_STATE": "1", "PYTHONUNBUFFERED": "1", **environ}
     env.setdefault("MULTICHAT_GUI_THEME", "light")  # not the test machine's desktop setting
     with stderr.open("wb") as err:
         process = await trio.lowlevel.open_process(

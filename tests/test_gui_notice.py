@@ -70,3 +70,14 @@ async def test_a_pm_window_opens_on_screen_and_a_pm_or_mention_while_away_asks_f
             state = await gui.wait_for(lambda s: in_log("another one", s["private"]["alice"]["log"]))
             assert state["bells"] == 2 and not state["urgent"]
     await alice.aclose()
+
+
+async def test_hidpi_scaling_grows_the_window_and_its_fonts_and_the_icon_is_set(tmp_path: Path) -> None:
+    """`MULTICHAT_GUI_SCALE=2` (as `Xft.dpi: 192` would): tk scaling at 192 DPI, a 1440x960 window."""
+    async with open_xvfb("1600x1000x24") as display, open_gui(display, tmp_path, MULTICHAT_GUI_SCALE="2") as gui:
+        state = await gui.wait_for(lambda s: s["screen"] == "form" and s["window"])
+        assert abs(state["scaling"] - 192 / 72) < 0.02  # Tk rounds it to whole pixels per millimetre
+        assert state["window"][2:] == [1440, 960] and state["menubar"][3] > 40  # the menu's font grew too
+        assert "_NET_WM_ICON(CARDINAL)" in await xprop(gui, await gui.window("MultiChat"), "_NET_WM_ICON")
+        gui.close_window(await gui.window("MultiChat"))
+        assert await gui.exit_status() == 0
