@@ -13,13 +13,13 @@ import signal
 import sys
 import tkinter as tk
 from collections.abc import Callable
-from tkinter import ttk
 from typing import Any
 
 import trio
 
 from multichat_trio.protocol import casefold
 
+from . import attention, icon, placement, theme
 from .connect_form import ConnectForm
 from .events import (
     ChatMessage,
@@ -38,6 +38,7 @@ from .userinput import ConnectTarget, QuitChat, parse_input
 from .widgets import ChatLog
 
 DEFAULT_CHANNEL = "#lobby"
+PRIVATE_SIZE = (440, 320)  # a private window's size at 96 DPI
 
 
 class ChatApp:
@@ -60,9 +61,36 @@ class ChatApp:
         self._root_scope = trio.CancelScope()
         self._requests_in, self._requests = trio.open_memory_channel[ConnectTarget](1)
         self.form.on_change = self.changed
+        self.scale = 1.0  # run_app sets the HiDPI factor
+        self.unread = 0  # private messages and mentions that came while the app was not focused
+        self.urgent: set[tk.Wm] = set()  # windows whose taskbar entry asks for attention
+        self.bells = 0
+        self.icons: list[tk.PhotoImage] = []  # the window icon's images, kept alive
+        self.dark = tk.BooleanVar(root, value=theme.palette(root).dark)
+        self.menu = self._build_menu()
         root.protocol("WM_DELETE_WINDOW", self.quit)
         root.bind_all("<Control-q>", lambda _e: self.quit())
+        root.bind_all("<FocusIn>", lambda _e: self._focused(), add="+")
+        if root.tk.call("tk", "windowingsystem") == "aqua":
+            root.createcommand("tk::mac::Quit", self.quit)  # Cmd+Q and the application menu's Quit
         self._show_form()
+
+    def _build_menu(self) -> tk.Menu:
+        """File → Quit (Ctrl+Q; ⌘Q on macOS) and View → Dark theme; every way of quitting ends in `quit`."""
+        menubar = tk.Menu(self.root, tearoff=False)
+        file = tk.Menu(menubar, tearoff=False)
+        mac = self.root.tk.call("tk", "windowingsystem") == "aqua"
+        file.add_command(label="Quit", underline=0, accelerator="Command-Q" if mac else "Ctrl+Q", command=self.quit)
+        menubar.add_cascade(label="File", underline=0, menu=file)
+        view = tk.Menu(menubar, tearoff=False)
+        view.add_checkbutton(label="Dark theme", underline=0, variable=self.dark, command=self._toggle_theme)
+        menubar.add_cascade(label="View", underline=0, menu=view)
+        self.root.configure(menu=menubar)
+        return menubar
+
+    def _toggle_theme(self) -> None:
+        theme.apply(self.root, dark=self.dark.get())
+        self.changed()
 
     # --- trio side -------------------------------------------------------------------------------
 
@@ -137,10 +165,10 @@ class ChatApp:
         window = self.privates.get(casefold(peer))
         if window is None:
             window = PrivateWindow(self.root, peer, self._send_private, self._private_closed)
-            offset = 28 * (len(self.privates) % 6)
-            self.root.update_idletasks()
-            x = self.root.winfo_rootx() + self.root.winfo_width() + 12 + offset
-            window.geometry(f"440x320+{x}+{offset}")
+            width, height = (round(side * self.scale) for side in PRIVATE_SIZE)
+            cascade = 28 * (len(self.privates) % 6)
+            box = placement.beside(placement.box_of(self.root), width, height, placement.work_area(self.root), cascade)
+            window.geometry(placement.geometry(box))
             window.bind("<FocusIn>", lambda _e: self.changed(), add="+")
             self.privates[casefold(peer)] = window
         return window
@@ -160,6 +188,7 @@ class ChatApp:
                     window.set_connected(True)
                 where = f"{self.target.host}:{self.target.port}" if self.target else "the server"
                 self.room.log.add(None, None, f"Connected to {where} as {nick}.", "notice")
+                self.room.log.follow()  # whatever came before, the newest lines are in view
             case UsersChanged(channel, users) if casefold(channel) == casefold(self.channel):
                 self.room.set_users(users, self.session.nick if self.session else "")
             case Membership():
@@ -177,14 +206,40 @@ class ChatApp:
         self.changed()
 
     def _message(self, event: ChatMessage) -> None:
-        log = self.room.log
+        log, window = self.room.log, None
+        nick = self.session.nick if self.session else ""
+        mention = not event.own and not event.private and attention.mentions(event.text, nick)
         if event.private:
             window = self._private(event.peer)
             if not event.own:
                 window.mark_unread()
             log = window.log
         style = "action" if event.action else "history" if event.history else "notice" if event.notice else ""
-        log.add(event.time, event.sender, event.text, style, own=event.own)
+        log.add(event.time, event.sender, event.text, style, own=event.own, mention=mention)
+        if (mention or (event.private and not event.own)) and not event.history:
+            self._call_attention(window or self.root)
+
+    def _call_attention(self, window: tk.Wm) -> None:
+        """A PM or a mention while the app is not focused: count it, flag the taskbar, ring the bell."""
+        if str(self.root.tk.call("focus", "-displayof", self.root)):
+            return  # one of our windows has the focus: the user sees it
+        self.unread += 1
+        window.update_idletasks()  # a new window is mapped first: Tk sets its own WM hints then
+        if attention.set_urgent(window, True):
+            self.urgent.add(window)
+        self.root.bell()
+        self.bells += 1
+
+    def _focused(self) -> None:
+        """The user is back: the count and the taskbar flags have done their job."""
+        if self.unread or self.urgent:
+            self.unread = 0
+            for window in self.urgent:
+                if window.winfo_exists():
+                    attention.set_urgent(window, False)
+            self.urgent.clear()
+            self._retitle()
+            self.changed()
 
     def _membership(self, event: Membership) -> None:
         log, who = self.room.log, "You" if event.own else event.nick
@@ -243,7 +298,8 @@ class ChatApp:
 
     def _retitle(self) -> None:
         if self.screen == "room" and self.session is not None:
-            self.root.title(f"{self.channel} — {self.session.nick} — MultiChat")
+            count = f"({self.unread}) " if self.unread else ""
+            self.root.title(f"{count}{self.channel} — {self.session.nick} — MultiChat")
         else:
             self.root.title("MultiChat — connect")
 
@@ -255,28 +311,18 @@ def _why(reason: str) -> str:
     return f" ({reason})" if reason else ""
 
 
-def setup_style(root: tk.Tk) -> None:
-    """A calm ttk look that is the same on every platform."""
-    style = ttk.Style(root)
-    if "clam" in style.theme_names():
-        style.theme_use("clam")
-    background = style.lookup("TFrame", "background") or "#dcdad5"
-    root.configure(background=background)
-    style.configure("Title.TLabel", font=("TkHeadingFont", 16, "bold"))
-    style.configure("Heading.TLabel", font="TkHeadingFont")
-    style.configure("Error.TLabel", foreground="#c62828")
-    style.configure("Status.TLabel", foreground="#555555")
-    style.configure("Banner.TFrame", background="#fff4ce")
-    style.configure("Banner.TLabel", background="#fff4ce", foreground="#5d4200")
-
-
 def run_app(app_factory: Callable[[tk.Tk], ChatApp]) -> int:
     """Create the root, start trio as Tk's guest, run Tk's main loop; 0 once closed cleanly."""
+    theme.make_dpi_aware()
+    # Tk makes the class "Multichat" (title case); every window of ours gets it, so taskbars group them.
     root = tk.Tk(className="MultiChat")
-    setup_style(root)
-    root.geometry("720x480")  # the window manager places it (top-left under a bare Xvfb)
-    root.minsize(360, 260)
+    factor = theme.scale(root, attention.xft_dpi(root))  # before any font is used
+    theme.apply(root, dark=theme.prefers_dark())
+    images = icon.install(root)
+    root.geometry(f"{round(720 * factor)}x{round(480 * factor)}")  # the window manager places it
+    root.minsize(round(360 * factor), round(260 * factor))
     app = app_factory(root)
+    app.scale, app.icons = factor, images
     done: list[Any] = []  # trio's outcome.Outcome of app.main
 
     def done_callback(result: Any) -> None:

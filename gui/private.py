@@ -16,7 +16,7 @@ class PrivateWindow(tk.Toplevel):
     def __init__(
         self, master: tk.Misc, peer: str, on_send: Callable[[str, str], None], on_close: Callable[[str], None]
     ) -> None:
-        super().__init__(master)
+        super().__init__(master, class_=master.winfo_class())  # the main window's class: grouped with it
         self.peer = peer
         self.unread = False
         self._on_close = on_close

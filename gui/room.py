@@ -8,7 +8,8 @@ from tkinter import ttk
 
 from multichat_trio.protocol import casefold
 
-from .widgets import OWN_COLOUR, ChatLog, InputLine
+from . import theme
+from .widgets import ChatLog, InputLine
 
 
 class RoomView(ttk.Frame):
@@ -36,25 +37,43 @@ class RoomView(ttk.Frame):
         side = ttk.Frame(self.body)
         self.users_label = ttk.Label(side, text="Users", style="Heading.TLabel")
         self.users_label.pack(side="top", anchor="w", padx=(6, 0))
-        self.users = tk.Listbox(side, width=16, activestyle="none", relief="flat", exportselection=False)
-        self.users.pack(side="top", fill="both", expand=True, padx=(6, 0))
+        card = ttk.Frame(side, style="Card.TFrame", padding=2)
+        card.pack(side="top", fill="both", expand=True, padx=(6, 0), pady=(4, 0))
+        self.users = tk.Listbox(card, width=16, activestyle="none", relief="flat", exportselection=False)
+        self.users.pack(fill="both", expand=True)
         self.users.bind("<Double-Button-1>", self._double_click)
         self.users.bind("<Return>", self._double_click)
         self.body.add(self.log, weight=4)
         self.body.add(side, weight=1)
         self.names: list[str] = []
+        self._own = ""
+        self.bind("<<ThemeChanged>>", lambda _e: self.after_idle(self._recolour), add="+")  # ttk widgets get it
+        self._recolour()
 
     def set_users(self, names: tuple[str, ...], own: str) -> None:
         """Show `names` (already sorted); our own name in our colour, relayed `*names` in grey."""
-        self.names = list(names)
+        self.names, self._own = list(names), own
+        colours = theme.palette(self)
         self.users.delete(0, "end")
         for index, name in enumerate(names):
             self.users.insert("end", name)
             if casefold(name) == casefold(own):
-                self.users.itemconfigure(index, foreground=OWN_COLOUR)
+                self.users.itemconfigure(index, foreground=colours.own)
             elif name.startswith("*"):
-                self.users.itemconfigure(index, foreground="#757575")
+                self.users.itemconfigure(index, foreground=colours.muted)
         self.users_label.configure(text=f"Users ({len(names)})")
+
+    def _recolour(self) -> None:
+        colours = theme.palette(self)
+        self.users.configure(
+            background=colours.text_bg,
+            foreground=colours.text_fg,
+            selectbackground=colours.select_bg,
+            selectforeground=colours.text_fg,
+            highlightthickness=0,
+            borderwidth=6,  # flat, in the background colour: a margin around the names
+        )
+        self.set_users(tuple(self.names), self._own)
 
     def show_banner(self, text: str, *, reconnect: bool) -> None:
         self.banner_text.configure(text=text)

@@ -10,8 +10,11 @@ import os
 import tkinter as tk
 from typing import TYPE_CHECKING, Any
 
+from . import theme
+
 if TYPE_CHECKING:
     from .app import ChatApp
+    from .widgets import ChatLog
 
 ENV = "MULTICHAT_GUI_STATE"
 
@@ -22,7 +25,8 @@ def install(app: ChatApp) -> None:
         reporter = StateReporter(app)
         app.on_change = reporter.schedule
         app.root.bind_all("<Configure>", lambda _e: reporter.schedule(), add="+")
-        app.root.bind_all("<FocusIn>", lambda _e: reporter.schedule(), add="+")
+        for sequence in ("<FocusIn>", "<FocusOut>", "<ButtonRelease>", "<KeyRelease>", "<Map>", "<Unmap>"):
+            app.root.bind_all(sequence, lambda _e: reporter.schedule(), add="+")
 
 
 class StateReporter:
@@ -50,12 +54,27 @@ class StateReporter:
         roles: dict[str, tk.Misc] = {f"form.{name}": entry for name, entry in form.fields.items()}
         roles |= {"room.input": room.input, "room.users": room.users}
         roles |= {f"private:{w.peer}": w.input for w in app.privates.values()}
-        focused = app.root.focus_get()
+        inputs = [room.input, *(w.input for w in app.privates.values())]
+        dialog = next((i.dialog for i in inputs if i.dialog is not None and i.dialog.winfo_exists()), None)
+        if dialog is not None:
+            roles["dialog.send"] = dialog.send_button
+        focused = str(app.root.tk.call("focus"))
+        menubar = f".#{str(app.menu).lstrip('.')}"  # the menubar Tk shows is a clone of app.menu
         return {
             "screen": app.screen,
             "title": app.root.title(),
             "window": _box(app.root),
-            "focus": next((role for role, widget in roles.items() if widget is focused), None),
+            "menubar": _path_box(app.root, menubar),
+            "menu": _menu_entries(app.menu),
+            "menu_posted": _posted(app.root, menubar),
+            "theme": "dark" if theme.palette(app.root).dark else "light",
+            "scaling": round(float(app.root.tk.call("tk", "scaling")), 3),
+            "classes": sorted({app.root.winfo_class(), *(w.winfo_class() for w in app.privates.values())}),
+            "unread": app.unread,
+            "urgent": sorted("main" if w is app.root else f"private:{getattr(w, 'peer', '?')}" for w in app.urgent),
+            "bells": app.bells,
+            "dialog": None if dialog is None else {"question": dialog.question, "window": _box(dialog)},
+            "focus": next((role for role, widget in roles.items() if str(widget) == focused), None),
             "form": {
                 "errors": {name: label.cget("text") for name, label in form.errors.items() if label.cget("text")},
                 "status": form.status.cget("text"),
@@ -63,6 +82,7 @@ class StateReporter:
             "room": {
                 "users": room.names,
                 "log": room.log.lines(),
+                "view": _view(room.log),
                 "banner": room.banner_text.cget("text") if room.banner.winfo_ismapped() else "",
                 "input_enabled": str(room.input.cget("state")) == "normal",
                 "input": _box(room.input),
@@ -75,6 +95,45 @@ class StateReporter:
                 for w in app.privates.values()
             },
         }
+
+
+def _view(log: ChatLog) -> dict[str, Any]:
+    """What the history view shows: its bottom or not, following or not, the "new messages" button."""
+    return {
+        "at_bottom": log.winfo_ismapped() and log.at_bottom(),
+        "following": log.following,
+        "unseen": log.unseen,
+        "hint": _box(log.hint),
+        "box": _box(log.text),
+    }
+
+
+def _menu_entries(menu: tk.Menu) -> dict[str, list[list[str]]]:
+    """Each cascade's entries as [label, accelerator]."""
+    entries: dict[str, list[list[str]]] = {}
+    for index in range(int(menu.index("end") or 0) + 1):
+        sub = menu.nametowidget(menu.entrycget(index, "menu"))
+        labels = [sub.entrycget(i, "label") for i in range(int(sub.index("end") or 0) + 1)]
+        entries[menu.entrycget(index, "label")] = [
+            [label, sub.entrycget(i, "accelerator")] for i, label in enumerate(labels)
+        ]
+    return entries
+
+
+def _posted(root: tk.Misc, menubar: str) -> bool:
+    """True while one of the menubar's menus is open (its clone, a child of the menubar's, is mapped)."""
+    call = root.tk.call
+    if not int(call("winfo", "exists", menubar)):
+        return False
+    return any(int(call("winfo", "ismapped", child)) for child in call("winfo", "children", menubar))
+
+
+def _path_box(root: tk.Misc, path: str) -> list[int] | None:
+    """Like `_box`, for a Tk window that has no tkinter object (the menubar's clone)."""
+    call = root.tk.call
+    if not int(call("winfo", "exists", path)) or not int(call("winfo", "ismapped", path)):
+        return None
+    return [int(call("winfo", what, path)) for what in ("rootx", "rooty", "width", "height")]
 
 
 def _box(widget: tk.Misc) -> list[int] | None:

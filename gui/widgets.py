@@ -9,63 +9,141 @@ from collections.abc import Callable
 from datetime import datetime
 from tkinter import ttk
 
-#: Colours of other people's nicknames (readable on white); each nick always gets the same one.
-NICK_COLOURS = ("#b03060", "#2e7d32", "#6a1b9a", "#c75b00", "#00796b", "#8d6e00", "#ad1457", "#37474f")
-OWN_COLOUR = "#1565c0"
+from . import theme
+from .dialogs import ConfirmPaste
+
 INPUT_HISTORY = 100  # lines the Up key can recall
 LOG_LINES = 2000  # lines a history view keeps before dropping the oldest
 
 
 class ChatLog(ttk.Frame):
     """A scrolling, read-only history: time, nick, text, with own messages, joins and leaves, and
-    server notices styled apart. It follows new lines only while the user is at the bottom."""
+    server notices styled apart.
+
+    It follows new lines until the user scrolls up; then it stays put and a "new messages below"
+    button counts what arrived and jumps back down. Following is the user's choice, not a guess
+    from the view after each insert (that guess failed during a long replay or while a banner
+    resized the log): only the user's own scrolling turns it off, and reaching the bottom again
+    turns it back on.
+    """
 
     def __init__(self, master: tk.Misc) -> None:
-        super().__init__(master)
+        super().__init__(master, style="Card.TFrame", padding=2)
         self.text = tk.Text(
-            self, wrap="word", state="disabled", width=40, height=10, relief="flat", padx=6, pady=4, cursor="arrow"
+            self, wrap="word", state="disabled", width=40, height=10, relief="flat", padx=8, pady=6, cursor="arrow"
         )
-        scroll = ttk.Scrollbar(self, orient="vertical", command=self.text.yview)
-        self.text.configure(yscrollcommand=scroll.set)
-        scroll.pack(side="right", fill="y")
+        self.scroll = ttk.Scrollbar(self, orient="vertical", command=self._scrollbar)
+        self.text.configure(yscrollcommand=self.scroll.set)
+        self.scroll.pack(side="right", fill="y")
         self.text.pack(side="left", fill="both", expand=True)
+        self.following = True
+        self.unseen = 0
+        self.hint = ttk.Button(self, style="Accent.TButton", command=self.follow, takefocus=False)
         base = tkfont.nametofont("TkDefaultFont")
         self._bold = base.copy()
         self._bold.configure(weight="bold")
         self._italic = base.copy()
         self._italic.configure(slant="italic")
         self.text.configure(font=base, spacing1=2, spacing3=2)
-        self.text.tag_configure("time", foreground="#8a8a8a")
         self.text.tag_configure("bold", font=self._bold)
-        self.text.tag_configure("own", foreground=OWN_COLOUR)
-        self.text.tag_configure("event", foreground="#707070", font=self._italic)
-        self.text.tag_configure("notice", foreground="#8a5a00")
-        self.text.tag_configure("error", foreground="#c62828")
-        self.text.tag_configure("action", foreground="#6a1b9a")
-        self.text.tag_configure("history", foreground="#9e9e9e")
-        for index, colour in enumerate(NICK_COLOURS):
-            self.text.tag_configure(f"nick{index}", foreground=colour)
+        self.text.tag_configure("event", font=self._italic)
         self.text.tag_configure("line", lmargin2=48)  # wrapped lines indent past the time
+        self._recolour()
+        for sequence in ("<MouseWheel>", "<Button-4>", "<Button-5>", "<KeyRelease>", "<B1-Motion>"):
+            self.text.bind(sequence, lambda _e: self.after_idle(self._user_scrolled), add="+")
+        self.text.bind("<Configure>", lambda _e: self._pin(), add="+")
+        self.bind("<<ThemeChanged>>", lambda _e: self.after_idle(self._recolour), add="+")
 
-    def add(self, when: datetime | None, nick: str | None, text: str, style: str = "", *, own: bool = False) -> None:
+    def _recolour(self) -> None:
+        """Tag colours from the current theme's palette (the theme sets the text's own background)."""
+        colours = theme.palette(self)
+        self.text.configure(
+            background=colours.text_bg,
+            foreground=colours.text_fg,
+            selectbackground=colours.select_bg,
+            inactiveselectbackground=colours.select_bg,
+            highlightthickness=0,
+            borderwidth=0,
+        )
+        for tag, colour in (
+            ("time", colours.muted),
+            ("own", colours.own),
+            ("event", colours.event),
+            ("notice", colours.notice),
+            ("error", colours.error),
+            ("action", colours.action),
+            ("history", colours.history),
+        ):
+            self.text.tag_configure(tag, foreground=colour)
+        self.text.tag_configure("mention", background=colours.mention_bg)
+        for index, colour in enumerate(colours.nicks):
+            self.text.tag_configure(f"nick{index}", foreground=colour)
+
+    def add(
+        self,
+        when: datetime | None,
+        nick: str | None,
+        text: str,
+        style: str = "",
+        *,
+        own: bool = False,
+        mention: bool = False,
+    ) -> None:
         """Append one line. `nick` None means an event or notice line (`style` event/notice/error)."""
-        at_bottom = self.text.yview()[1] >= 0.999
         stamp = (when.astimezone() if when else datetime.now()).strftime("%H:%M")
         self.text.configure(state="normal")
         start = self.text.index("end-1c")
         self.text.insert("end", stamp + "  ", ("time",))
         if nick is not None:
-            colour = "own" if own else f"nick{zlib.crc32(nick.lower().encode()) % len(NICK_COLOURS)}"
+            colour = "own" if own else f"nick{zlib.crc32(nick.lower().encode()) % len(theme.LIGHT.nicks)}"
             shown = f"* {nick} " if style == "action" else f"{nick}  "
             self.text.insert("end", shown, ("bold", "history" if style == "history" else colour))
         self.text.insert("end", text + "\n", (style,) if style else ())
         self.text.tag_add("line", start, "end-1c")
+        if mention:
+            self.text.tag_add("mention", start, "end-1c")
         excess = int(self.text.index("end-1c").split(".")[0]) - LOG_LINES
         if excess > 0:
             self.text.delete("1.0", f"{excess + 1}.0")
         self.text.configure(state="disabled")
-        if at_bottom:
+        if self.following:
             self.text.see("end")
+        else:
+            self.unseen += 1
+            self._show_hint()
+
+    def follow(self) -> None:
+        """Jump to the newest line and follow from now on (the hint's button; after a reconnect)."""
+        self.following, self.unseen = True, 0
+        self.hint.place_forget()
+        self.text.see("end")
+
+    def at_bottom(self) -> bool:
+        """True when the last line is on screen."""
+        self.text.update_idletasks()
+        return self.text.dlineinfo("end-1c") is not None
+
+    def _scrollbar(self, *args: str) -> None:
+        self.text.yview(*args)
+        self.after_idle(self._user_scrolled)
+
+    def _user_scrolled(self) -> None:
+        """The user moved the view: follow again once they are back at the bottom, else stay put."""
+        if self.at_bottom():
+            if not self.following or self.unseen:
+                self.follow()
+        else:
+            self.following = False
+
+    def _pin(self) -> None:
+        """The log changed size (a banner came or went, the window was resized): keep following."""
+        if self.following:
+            self.text.see("end")
+
+    def _show_hint(self) -> None:
+        self.hint.configure(text=f"↓  {self.unseen} new message{'s' if self.unseen != 1 else ''} below")
+        self.hint.place(relx=0.5, rely=1.0, anchor="s", y=-10)
+        self.hint.lift()
 
     def lines(self, last: int = 50) -> list[str]:
         """The last `last` lines as plain text (for the test hook)."""
@@ -84,6 +162,49 @@ class InputLine(ttk.Entry):
         self.bind("<KP_Enter>", self._submit)
         self.bind("<Up>", lambda _e: self._recall(-1))
         self.bind("<Down>", lambda _e: self._recall(1))
+        self.bind("<<Paste>>", self._paste)
+        self.dialog: ConfirmPaste | None = None  # an open paste confirmation
+
+    def _paste(self, _event: object) -> str | None:
+        """A paste of several lines asks "Send N lines?" first; one line is pasted as usual."""
+        try:
+            pasted = self.clipboard_get()
+        except tk.TclError:
+            return None  # nothing (or no text) on the clipboard
+        if "\n" not in pasted.strip("\r\n") or str(self.cget("state")) == "disabled":
+            if pasted.strip("\r\n") != pasted:
+                self._replace_selection(pasted.strip("\r\n"))
+                return "break"
+            return None  # Tk's own paste
+        before, after = self._around_selection()
+        text = before + pasted + after
+        lines = [line for line in text.splitlines() if line.strip()]
+
+        def send() -> None:
+            self.dialog = None
+            self.delete(0, "end")
+            self._on_submit(text)
+
+        self.dialog = ConfirmPaste(self, lines, send)
+        self.dialog.bind("<Destroy>", lambda e: self._dialog_gone(e), add="+")
+        return "break"
+
+    def _dialog_gone(self, event: tk.Event) -> None:
+        if self.dialog is not None and event.widget is self.dialog:
+            self.dialog = None
+
+    def _around_selection(self) -> tuple[str, str]:
+        """The text before and after the insertion point, a selection (which a paste replaces) left out."""
+        text = self.get()
+        if self.selection_present():
+            return text[: self.index("sel.first")], text[self.index("sel.last") :]
+        cursor = self.index("insert")
+        return text[:cursor], text[cursor:]
+
+    def _replace_selection(self, text: str) -> None:
+        if self.selection_present():
+            self.delete("sel.first", "sel.last")
+        self.insert("insert", text)
 
     def _submit(self, _event: object) -> str:
         text = self.get()

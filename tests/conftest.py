@@ -15,7 +15,10 @@ from multichat_trio.app import Running, serve_services
 from multichat_trio.config import ServerConfig
 from multichat_trio.ircd.server import ChatServer
 
+from .gui_main import use_this_checkout
 from .ircclient import IrcClient
+
+use_this_checkout()  # `multichat_gui` is this checkout's gui/, also under another checkout's editable install
 
 #: The relay secret the test servers and relays share (the CLI would read or write the secret file).
 RELAY_SECRET = "test-relay-secret"
