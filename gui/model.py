@@ -237,8 +237,12 @@ class ChatModel:
         return True
 
     def note(self, name: str, text: str, kind: str = "info", when: datetime | None = None) -> None:
-        """A line of our own (not said by anyone) in conversation `name`."""
-        self.open(name).add(Line(when or self._clock(), None, text, kind), seen=True)
+        """A line of our own (not said by anyone) in conversation `name`; without a server time it
+        goes last (the local clock may lag the server's)."""
+        conversation = self.open(name)
+        if when is None:
+            when = max([self._clock(), *(line.time for line in conversation.lines[-1:])])
+        conversation.add(Line(when, None, text, kind), seen=True)
 
     def _message(self, event: ChatMessage) -> bool:
         conversation = self.open(event.peer if event.private else event.target)
@@ -270,7 +274,7 @@ class ChatModel:
                     event.nick
                 )
                 if known or (event.own and conversation.kind != "server"):
-                    conversation.add(Line(when or self._clock(), None, text, "event"), seen=True)
+                    self.note(conversation.name, text, "event", when)
             if event.action == "nick":
                 self._renamed(event.nick, event.new_nick, own=event.own)
 

@@ -143,7 +143,7 @@ class ChatSession:
         """The members of `channel` with their prefixes: operators, then voiced, then the rest."""
         order = "".join(self._prefixes.values())
         found = self._members.get(casefold(channel), {}).values()
-        return tuple(sorted(found, key=lambda m: (order.find(m.prefixes[:1]) % 99, casefold(m.nick))))
+        return tuple(sorted(found, key=lambda m: (order.find(m.prefixes[:1]) if m.prefixes else 99, casefold(m.nick))))
 
     @property
     def channels(self) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import pytest
 import trio
@@ -60,10 +61,10 @@ class Recorder:
 
 
 async def open_session(
-    nursery: trio.Nursery, port: int, nick: str = "gui", **kwargs: float
+    nursery: trio.Nursery, port: int, nick: str = "gui", *, target: ConnectTarget | None = None, **kwargs: Any
 ) -> tuple[ChatSession, Recorder]:
     recorder = Recorder()
-    session = ChatSession(ConnectTarget(nick, "127.0.0.1", port), recorder, **kwargs)  # type: ignore[arg-type]
+    session = ChatSession(target or ConnectTarget(nick, "127.0.0.1", port), recorder, **kwargs)
     nursery.start_soon(session.run)
     return session, recorder
 
