@@ -83,7 +83,7 @@ CAPS_WANTED = "draft/chathistory batch message-tags server-time echo-message mul
 HISTORY_LATEST = 50
 HISTORY_AFTER = 100
 _QUIET_NUMERICS = {"002", "003", "004", "005", "251", "252", "253", "254", "255", "265", "266", "333"}
-_QUIET_NUMERICS |= {"353", "366", "375", "376", "422", "321", "900", "903", "908"}
+_QUIET_NUMERICS |= {"353", "366", "375", "376", "422", "321", "903", "908"}
 _WHOIS_NUMERICS = {"301", "307", "311", "312", "313", "317", "319", "320", "330", "338", "378", "379", "671", "276"}
 
 
@@ -197,6 +197,8 @@ class ChatSession:
         Every line of a paste goes, paced; a paste too big to wait is refused whole."""
         if not self.registered or self._outcome is not None:
             return "Not connected."
+        if not target:
+            return "Type that in a channel or a private conversation, or use /msg nick text."
         head = f":{self.nick}!@ PRIVMSG {target} :".encode()
         budget = 510 - len(head) - PREFIX_RESERVE - (len(ACTION) + 1 if action else 0)
         bodies = [f"{ACTION}{piece}\x01" if action else piece for piece in split_text(text, budget)]
