@@ -82,6 +82,9 @@ CAPS_WANTED = "draft/chathistory batch message-tags server-time echo-message mul
 #: Lines asked for on a first join, and per catch-up request after a reconnect (the server's maximum).
 HISTORY_LATEST = 50
 HISTORY_AFTER = 100
+#: Bounds on what a server's answers may make us hold: LIST rows, open batches, pending WHOIS.
+MAX_LIST_ROWS = 10_000
+MAX_OPEN = 16
 _QUIET_NUMERICS = {"002", "003", "004", "005", "251", "252", "253", "254", "255", "265", "266", "333"}
 _QUIET_NUMERICS |= {"353", "366", "375", "376", "422", "321", "903", "908"}
 _WHOIS_NUMERICS = {"301", "307", "311", "312", "313", "317", "319", "320", "330", "338", "378", "379", "671", "276"}
@@ -178,11 +181,16 @@ class ChatSession:
             case Query(nick, text):
                 if not is_valid_nick(nick) and not is_valid_nick(nick, relayed=True):
                     return f"'{nick}' is not a nickname."
+                known = self.model.get(nick) is not None
                 self._emit(ConversationOpened(nick))
+                if not known:
+                    self._fetch_history(nick)
                 return self.say(nick, text) if text else None
             case Away(message):
                 self._away_message = message
             case Whois(nick):
+                if len(self._whois) >= MAX_OPEN:
+                    return "Wait for the answers to the earlier /whois first."
                 self._whois[casefold(nick)] = []
             case ListChannels():
                 self._list_rows = []
@@ -421,7 +429,8 @@ class ChatSession:
             self._emit(OperChanged(msg.param(1)))
         elif command == "322":
             count = int(msg.param(2)) if msg.param(2).isdigit() else 0
-            self._list_rows.append(ChannelRow(msg.param(1), count, msg.param(3)))
+            if len(self._list_rows) < MAX_LIST_ROWS:
+                self._list_rows.append(ChannelRow(msg.param(1), count, msg.param(3)))
         elif command == "323":
             self._emit(ChannelList(tuple(self._list_rows)))
             self._list_rows = []
@@ -486,6 +495,9 @@ class ChatSession:
         rejoin = self.model.channels_to_rejoin()
         if rejoin:
             self._send_user([Message("JOIN", (",".join(rejoin),))])
+        for conversation in list(self.model.conversations.values()):
+            if conversation.kind == "private" and conversation.newest_msgid():
+                self._fetch_history(conversation.name)  # what reached a connection already dead
 
     def _isupport(self, tokens: tuple[str, ...]) -> None:
         for token in tokens:
@@ -585,7 +597,8 @@ class ChatSession:
     # --- history: CHATHISTORY and batches --------------------------------------------------------
 
     def _fetch_history(self, channel: str) -> None:
-        """Ask for what the model lacks of `channel`: the latest lines, or those after its newest."""
+        """Ask for what the model lacks of `channel` (or of a private conversation): the latest
+        lines, or those after its newest."""
         if "draft/chathistory" not in self.caps:
             return  # the server replays on join, or has no history; the model drops what it holds
         newest = self.model.newest_msgid(channel)
@@ -598,7 +611,7 @@ class ChatSession:
 
     def _batch(self, msg: Message) -> None:
         ref = msg.param(0)
-        if ref.startswith("+") and msg.param(1) == "chathistory":
+        if ref.startswith("+") and msg.param(1) == "chathistory" and len(self._batches) < MAX_OPEN:
             self._batches[ref[1:]] = _Batch(msg.param(2))
         elif ref.startswith("-") and (batch := self._batches.pop(ref[1:], None)) is not None:
             caught_up = casefold(batch.target) in self._catching_up
@@ -607,10 +620,11 @@ class ChatSession:
                 self._fetch_history(batch.target)  # a full page: more may follow the newest we now hold
 
     def _history_failed(self, msg: Message) -> None:
-        """A catch-up the server cannot answer (its reference is gone): ask for the latest instead."""
-        target = next((p for p in msg.params if casefold(p) in self._catching_up), "")
-        if target:
-            self._catching_up.discard(casefold(target))
+        """A catch-up the server cannot answer (its reference is gone): ask for the latest instead.
+        A target it refuses (private history not kept) is left alone: nothing to show."""
+        target = next((p for p in msg.params[2:] if casefold(p) in self._catching_up), "")
+        self._catching_up.discard(casefold(target))
+        if target and msg.param(1) != "INVALID_TARGET":
             self._send_user([Message("CHATHISTORY", ("LATEST", target, "*", str(HISTORY_LATEST)))])
 
     def _said(self, msg: Message, nick: str, when: datetime) -> None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
-
 from multichat_gui.events import ChatMessage, Disconnected, Membership
 from multichat_gui.model import ChatModel
 from multichat_gui.session import MAX_PASTE, ChatSession
-from multichat_gui.userinput import Join
+from multichat_gui.userinput import Join, Query
 
 from .conftest import StartServer
 from .ircclient import IrcClient
@@ -140,4 +139,33 @@ async def test_a_paste_too_big_to_wait_is_refused_whole(start_server: StartServe
     error = session.say("#lobby", "\n".join(f"more {i}" for i in range(10)))
     assert error is not None and "still waiting" in error
     assert (await alice.expect("PRIVMSG")).params[1] == "part 0"
+    await alice.aclose()
+
+
+async def test_a_private_conversation_fetches_its_history_and_catches_up_without_duplicates(
+    start_server: StartServer, nursery: trio.Nursery
+) -> None:
+    server = await start_server(db=":memory:", store_pms=True)
+    alice = await client(server.port, "alice")
+    model = ChatModel()
+    first, rec1 = await open_session(nursery, server.port, model=model)
+    await rec1.users("gui", "alice")
+    await alice.send("PRIVMSG gui :psst")
+    await rec1.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "psst")
+    await leave(first, rec1)
+    again, rec2 = await open_session(nursery, server.port, model=model)
+    await rec2.users("gui", "alice")
+    await alice.send("PRIVMSG gui :now")
+    await rec2.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "now")
+    assert said(rec2) == ["now"]
+    conversation = model.get("alice")
+    assert conversation is not None and [line.text for line in conversation.lines if line.sender] == ["psst", "now"]
+    await leave(again, rec2)
+    fresh, rec3 = await open_session(nursery, server.port)  # a new model: /query fetches the latest
+    await rec3.users("gui", "alice")
+    assert fresh.perform("#lobby", Query("alice")) is None
+    old = await rec3.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "now")
+    assert isinstance(old, ChatMessage) and old.history and old.private and old.peer == "alice"
+    assert said(rec3) == ["psst", "now"]
+    await leave(fresh, rec3)
     await alice.aclose()
