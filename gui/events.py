@@ -83,7 +83,8 @@ class ChatMessage:
     """A PRIVMSG or NOTICE in a channel (`private` False) or between us and `peer` (`private` True).
 
     `sender` wrote it; `own` is true when that is us. `history` marks lines from before we joined:
-    a CHATHISTORY answer, or a replay (their server time precedes our JOIN). `msgid` is the
+    a CHATHISTORY answer, or a replay (their server time precedes our JOIN); not the lines a
+    reconnect's catch-up brings, which were missed and are news. `msgid` is the
     server's id for the line (IRCv3 message-tags), "" when it gave none.
     """
 

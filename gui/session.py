@@ -612,7 +612,7 @@ class ChatSession:
     def _batch(self, msg: Message) -> None:
         ref = msg.param(0)
         if ref.startswith("+") and msg.param(1) == "chathistory" and len(self._batches) < MAX_OPEN:
-            self._batches[ref[1:]] = _Batch(msg.param(2))
+            self._batches[ref[1:]] = _Batch(msg.param(2), casefold(msg.param(2)) in self._catching_up)
         elif ref.startswith("-") and (batch := self._batches.pop(ref[1:], None)) is not None:
             caught_up = casefold(batch.target) in self._catching_up
             self._catching_up.discard(casefold(batch.target))
@@ -636,7 +636,8 @@ class ChatSession:
         if batch is not None:
             batch.count += 1
         msgid, notice = msg.tags.get("msgid", ""), msg.command == "NOTICE"
-        self._emit_message(nick, msg.param(0), msg.param(1), when, notice=notice, msgid=msgid, history=bool(batch))
+        history = None if batch is None else not batch.catch_up  # missed lines are news, not history
+        self._emit_message(nick, msg.param(0), msg.param(1), when, notice=notice, msgid=msgid, history=history)
 
     # --- events --------------------------------------------------------------------------------
 
@@ -650,7 +651,7 @@ class ChatSession:
         own: bool = False,
         notice: bool = False,
         msgid: str = "",
-        history: bool = False,
+        history: bool | None = None,
     ) -> None:
         action = text.startswith(ACTION)
         if action:
@@ -660,7 +661,7 @@ class ChatSession:
         own = own or casefold(sender) == casefold(self.nick)
         private = not target.startswith("#")
         since = self._registered_at if private else self._joined_at.get(casefold(target), self._registered_at)
-        old = history or (when < since and not own)
+        old = (when < since and not own) if history is None else history
         self._emit(ChatMessage(target, sender, text, when, private, own, action, notice, old, msgid))
 
     def _emit_users(self, key: str | None = None) -> None:
@@ -676,9 +677,11 @@ class ChatSession:
 
 @dataclass
 class _Batch:
-    """An open `chathistory` batch: for which target, and how many lines it held so far."""
+    """An open `chathistory` batch: for which target, whether it answers a catch-up after a
+    reconnect (its lines were missed, not old), and how many lines it held so far."""
 
     target: str
+    catch_up: bool
     count: int = 0
 
 
