@@ -164,7 +164,8 @@ class ChatModel:
     def focus(self, name: str | None) -> None:
         """The user looks at `name` now (None: at no conversation, the app is in the background)."""
         self.focused = None if name is None else casefold(name)
-        if (conversation := self.get(name or "")) is not None and name is not None:
+        conversation = None if name is None else self.get(name)
+        if conversation is not None:
             conversation.mark_read()
 
     def channels_to_rejoin(self) -> list[str]:

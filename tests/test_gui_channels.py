@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import trio
-
 from multichat_gui.events import (
     AwayChanged,
     ChannelList,
@@ -21,6 +20,7 @@ from multichat_gui.events import (
 )
 from multichat_gui.model import ChatModel
 from multichat_gui.userinput import parse_input
+
 from multichat_trio.ircd.server import ChatServer
 
 from .conftest import StartServer
@@ -74,10 +74,11 @@ async def test_join_is_a_command_not_chat_and_each_channel_has_its_events(
 
 
 async def test_operator_commands_change_members_and_a_kick_ends_our_membership(
-    server: ChatServer, nursery: trio.Nursery
+    start_server: StartServer, nursery: trio.Nursery
 ) -> None:
+    server = await start_server(flood_rate=0)  # many commands in a row: no need to pace them here
     model = ChatModel()
-    session, rec = await open_session(nursery, server.port, model=model)
+    session, rec = await open_session(nursery, server.port, model=model, pace_burst=100, pace_rate=100)
     await rec.users("gui")
     typed(session, "#lobby", "/join #ours")
     await rec.users("gui")

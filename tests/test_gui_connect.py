@@ -115,8 +115,8 @@ async def test_a_password_on_a_server_without_sasl_is_a_notice(nursery: trio.Nur
         while b"CAP END" not in b"".join(heard):
             heard.append(await stream.receive_some() or b"CAP END")
         await stream.send_all(b":srv 001 gui :Welcome\r\n")
-        while data := await stream.receive_some():
-            heard.append(data)
+        while b"QUIT" not in b"".join(heard):
+            heard.append(await stream.receive_some() or b"QUIT")  # then trio closes the stream
 
     async def replying_server(stream: trio.SocketStream) -> None:
         first = await stream.receive_some()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from multichat_gui.outgoing import NotSent, messages_for
 from multichat_gui.userinput import (
     USAGE,
@@ -33,6 +32,7 @@ from multichat_gui.userinput import (
     split_text,
     validate_connect,
 )
+
 from multichat_trio.protocol import encode
 
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from multichat_gui.events import (
     AwayChanged,
     ChatMessage,
