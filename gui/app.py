@@ -198,7 +198,8 @@ class ChatApp:
             case ServerNotice(text, error):
                 self.room.log.add(None, None, text, "error" if error else "notice")
             case TopicChanged(channel, topic, setter):  # until the windows show the model's conversations
-                self.room.log.add(None, None, f"{setter or 'Topic'} of {channel}: {topic}", "notice")
+                said = f"{setter} set the topic of {channel}" if setter else f"Topic of {channel}"
+                self.room.log.add(None, None, f"{said}: {topic}" if topic else f"No topic in {channel}", "notice")
             case WhoisReply(_, lines):
                 for line in lines:
                     self.room.log.add(None, None, line, "notice")

@@ -263,6 +263,9 @@ class ChatSession:
         except (trio.BrokenResourceError, trio.TooSlowError, OSError) as exc:
             await trio.aclose_forcefully(stream)
             raise _ConnectFailed(wording.tls_failure(host, port, exc)) from None
+        except BaseException:  # cancelled mid-handshake: the app is closing
+            await trio.aclose_forcefully(stream)
+            raise
         return stream
 
     async def _goodbye(self, stream: trio.abc.Stream) -> None:

@@ -11,9 +11,14 @@ from multichat_gui.model import ChatModel
 from multichat_gui.session import MAX_PASTE, ChatSession
 from multichat_gui.userinput import Join, Query
 
-from .conftest import StartServer
+from multichat_trio.chat.commands import COMMANDS
+from multichat_trio.chat.hub import Hub
+from multichat_trio.ircd.outbox import Outbox
+
+from .conftest import StartServer, test_config
 from .ircclient import IrcClient
 from .test_gui_session import Recorder, client, open_session
+from .test_hub import FakeClock, join_as, received
 
 
 def said(rec: Recorder) -> list[str]:
@@ -174,3 +179,23 @@ async def test_a_private_conversation_fetches_its_history_and_catches_up_without
     assert said(rec3) == ["psst", "now"]
     await leave(fresh, rec3)
     await alice.aclose()
+
+
+def test_a_replayed_line_has_the_time_the_live_line_had() -> None:
+    """The fallback de-duplication (time, sender, text) needs the replay's `@time` to be the live
+    line's: the hub took a second reading of the clock for the replay, a millisecond apart at times."""
+    ticks = iter(range(10_000))
+    hub = Hub(test_config(), COMMANDS, clock=FakeClock(), wallclock=lambda: 1_800_000_000.0 + next(ticks) * 0.0017)
+    hub.durable = True  # as with a history store: public lines are kept for replay
+    alice, watcher = join_as(hub, "alice"), join_as(hub, "watcher")
+    hub.receive(watcher, b"CAP REQ :server-time")
+    hub.receive(watcher, b"CAP END")
+    received(watcher, hub)
+    hub.receive(alice, b"PRIVMSG #lobby :hello")
+    hub.release(hub.recorded)
+    (live,) = [m for m in received(watcher, hub) if m.command == "PRIVMSG"]
+    late = hub.connect("127.0.0.1", Outbox(1 << 20))
+    for line in (b"CAP REQ :server-time", b"NICK late", b"USER u 0 * :Late", b"CAP END"):
+        hub.receive(late, line)
+    (replayed,) = [m for m in received(late, hub) if m.command == "PRIVMSG"]
+    assert replayed.params == live.params and replayed.tags["time"] == live.tags["time"]
