@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multichat_gui.events import (
     AwayChanged,
@@ -167,6 +167,7 @@ def test_a_rename_moves_the_private_conversation_and_is_told_where_they_are() ->
     assert model.get("#lobby").lines[-1].text == "alice is now known as Alicia"  # type: ignore[union-attr]
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded 2-core CI machine
 @given(
     st.lists(
         st.tuples(st.integers(0, 30), st.sampled_from(["alice", "bob"]), st.sampled_from(["hi", "yo"]), st.booleans()),
