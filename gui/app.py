@@ -13,6 +13,7 @@ import signal
 import sys
 import tkinter as tk
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import trio
@@ -20,17 +21,23 @@ import trio
 from multichat_trio.protocol import casefold
 
 from . import attention, icon, placement, theme
+from .backoff import Backoff
 from .connect_form import ConnectForm
 from .events import (
+    ChannelList,
     ChatMessage,
+    ConversationOpened,
     Disconnected,
     Membership,
     NotDelivered,
     Registered,
     ServerNotice,
     SessionEvent,
+    TopicChanged,
     UsersChanged,
+    WhoisReply,
 )
+from .model import ChatModel
 from .private import PrivateWindow
 from .room import RoomView
 from .session import ChatSession
@@ -53,6 +60,8 @@ class ChatApp:
         self.privates: dict[str, PrivateWindow] = {}
         self.session: ChatSession | None = None
         self.target: ConnectTarget | None = None
+        self.model = ChatModel()  # outlives sessions: a reconnect catches up from what it holds
+        self.backoff = Backoff()
         self.channel = DEFAULT_CHANNEL
         self.screen = "form"
         self.on_change: Callable[[], None] = lambda: None  # the test hook's entry point
@@ -102,11 +111,28 @@ class ChatApp:
                     nursery.start_soon(self._quit_on_signals)
                 if self._autoconnect:
                     self.form.submit()
-                async for target in self._requests:
-                    self.target = target
-                    self.session = ChatSession(target, self)
-                    self.session.quit_reason = self._quit_reason
-                    await self.session.run()
+                target = await self._requests.receive()
+                while True:
+                    target = await self._run_session(target)
+
+    async def _run_session(self, target: ConnectTarget) -> ConnectTarget:
+        """One session; then the next target: the next request, or after a drop from the room the
+        same target once the back-off delay has passed (Reconnect, clicked meanwhile, goes at once)."""
+        if self.target is None or (target.host, target.port) != (self.target.host, self.target.port):
+            self.model = ChatModel()
+        self.target = target
+        self.session = ChatSession(target, self, model=self.model)
+        self.session.quit_reason = self._quit_reason
+        await self.session.run()
+        outcome = self.session.outcome
+        if outcome is None or not outcome.can_reconnect or self.screen != "room":
+            return await self._requests.receive()
+        delay = self.backoff.next_delay(self.session.uptime)
+        self.room.show_banner(f"{outcome.text} Trying again in {delay:.0f} s…", reconnect=True)
+        self.changed()
+        with trio.move_on_after(delay):
+            return await self._requests.receive()
+        return replace(target, nick=self.session.nick)
 
     async def _quit_on_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -134,7 +160,7 @@ class ChatApp:
         if self.target is not None:
             nick = self.session.nick if self.session else self.target.nick
             self.room.show_banner("Reconnecting…", reconnect=False)
-            self._request_connect(ConnectTarget(nick, self.target.host, self.target.port))
+            self._request_connect(replace(self.target, nick=nick))
 
     def _send_from_room(self, text: str) -> None:
         self._send(self.channel, text, self.room.log)
@@ -200,6 +226,17 @@ class ChatApp:
                 (window.log if window else self.room.log).add(None, None, text, "error")
             case ServerNotice(text, error):
                 self.room.log.add(None, None, text, "error" if error else "notice")
+            case TopicChanged(channel, topic, setter):  # until the windows show the model's conversations
+                said = f"{setter} set the topic of {channel}" if setter else f"Topic of {channel}"
+                self.room.log.add(None, None, f"{said}: {topic}" if topic else f"No topic in {channel}", "notice")
+            case WhoisReply(_, lines):
+                for line in lines:
+                    self.room.log.add(None, None, line, "notice")
+            case ChannelList(rows):
+                for row in rows:
+                    self.room.log.add(None, None, f"{row.name} ({row.users}): {row.topic}", "notice")
+            case ConversationOpened(nick):
+                self.open_private(nick)
             case Disconnected():
                 self._disconnected(event)
         self._retitle()
@@ -247,8 +284,9 @@ class ChatApp:
             if event.own:
                 self.channel = event.channel
             log.add(event.time, None, f"{who} joined {event.channel}", "event")
-        elif event.action == "part":
-            log.add(event.time, None, f"{who} left {event.channel}" + _why(event.reason), "event")
+        elif event.action in ("part", "kick"):
+            how = f"{'were' if event.own else 'was'} kicked from" if event.action == "kick" else "left"
+            log.add(event.time, None, f"{who} {how} {event.channel}" + _why(event.reason), "event")
         elif event.action == "quit":
             log.add(event.time, None, f"{who} left the chat" + _why(event.reason), "event")
             if window := self.privates.get(casefold(event.nick)):

@@ -401,14 +401,17 @@ class Hub:
         self._batches += 1
         return f"h{self._batches}"
 
-    def remember(self, channel: Channel, nick: str, command: str, text: str, msgid: str | None = None) -> None:
-        """Keep a public message for replay to later joiners (only when a store keeps history)."""
+    def remember(
+        self, channel: Channel, nick: str, command: str, text: str, msgid: str | None = None, when: float | None = None
+    ) -> None:
+        """Keep a public message for replay to later joiners (only when a store keeps history), with
+        the time its live line showed (`when`), so a client can tell the replay of a line it saw."""
         if self.durable and self.config.replay > 0:
             key = casefold(channel.name)
             recent = self.recent.get(key)
             if recent is None:
                 recent = self.recent[key] = deque(maxlen=self.config.replay)
-            recent.append(ReplayLine(self.wallclock(), nick, command, text, msgid))
+            recent.append(ReplayLine(self.wallclock() if when is None else when, nick, command, text, msgid))
 
     def _drop_slow(self, recipient: Recipient) -> None:
         client: Client = recipient  # type: ignore[assignment]

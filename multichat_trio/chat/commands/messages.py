@@ -61,7 +61,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         line = Message(command, (channel.name, text), client.prefix)
         skip = None if echo else client
         hub.broadcast(channel, line, durable=True, skip=skip, account=client.account, msgid=msgid, when=now)
-        hub.remember(channel, client.nick, command, text, msgid)
+        hub.remember(channel, client.nick, command, text, msgid, when=now)
         return
     recipient = hub.find_client(target)
     if recipient is None or not recipient.registered:
