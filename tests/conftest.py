@@ -29,6 +29,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # copy the venv has installed (an editable install may point at another worktree).
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+# A `serve` subprocess that does not ask for the IRC WebSocket keeps it off, so no test takes the default
+# port 8767 from a server the developer runs (or from another test run). Tests of it pass a port.
+os.environ.setdefault("MULTICHAT_IRC_WS_PORT", "0")
 
 StartServer = Callable[..., Awaitable[ChatServer]]
 StartMonitor = Callable[..., Awaitable[Running]]

@@ -142,7 +142,9 @@ async def test_list_whois_away_query_and_help(server: ChatServer, nursery: trio.
     assert (await alice.expect("301")).params[-1] == "lunch"
     typed(session, "#lobby", "/back")
     await rec.wait_for(lambda e: e == AwayChanged("gui", "", own=True))
-    assert "away-notify" not in session.caps  # asked for only where offered; this server does not
+    assert "away-notify" in session.caps  # asked for where offered, as this server does: peers' away is seen
+    await alice.send("AWAY :back soon")
+    assert await rec.wait_for(lambda e: isinstance(e, AwayChanged) and not e.own) == AwayChanged("alice", "back soon")
     assert typed(session, "#lobby", "/query alice hello you") is None
     assert await rec.wait_for(lambda e: isinstance(e, ConversationOpened)) == ConversationOpened("alice")
     assert (await alice.expect("PRIVMSG")).params == ("alice", "hello you")

@@ -9,15 +9,18 @@ import trio.testing
 from multichat_gui.events import ChatMessage, Disconnected, Membership
 from multichat_gui.model import ChatModel
 from multichat_gui.session import MAX_PASTE, ChatSession
-from multichat_gui.userinput import Join, Query
+from multichat_gui.userinput import ConnectTarget, Join, Query
 
+from multichat_trio.chat import opers
 from multichat_trio.chat.commands import COMMANDS
 from multichat_trio.chat.hub import Hub
 from multichat_trio.ircd.outbox import Outbox
 
 from .conftest import StartServer, test_config
 from .ircclient import IrcClient
+from .test_accounts_server import PASSWORD
 from .test_gui_session import Recorder, client, open_session
+from .test_opers import CHEAP
 from .test_hub import FakeClock, join_as, received
 
 
@@ -153,17 +156,29 @@ async def test_a_paste_too_big_to_wait_is_refused_whole(start_server: StartServe
 
 
 async def test_a_private_conversation_fetches_its_history_and_catches_up_without_duplicates(
-    start_server: StartServer, nursery: trio.Nursery
+    start_server: StartServer, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """PM history is the two parties' accounts' (`--store-pms`): the GUI logs in with SASL to have it."""
+    monkeypatch.setattr(opers, "hash_password", CHEAP.hash)
     server = await start_server(db=":memory:", store_pms=True)
-    alice = await client(server.port, "alice")
+    for nick in ("gui", "alice"):  # both register an account named like the nick
+        irc = await client(server.port, nick)
+        await irc.send(f"REGISTER * * {PASSWORD}")
+        await irc.expect("900")
+        if nick == "gui":
+            await irc.send("QUIT")
+            await irc.wait_closed()
+            await irc.aclose()
+        else:
+            alice = irc
+    target = ConnectTarget("gui", "127.0.0.1", server.port, password=PASSWORD)
     model = ChatModel()
-    first, rec1 = await open_session(nursery, server.port, model=model)
+    first, rec1 = await open_session(nursery, server.port, target=target, model=model)
     await rec1.users("gui", "alice")
     await alice.send("PRIVMSG gui :psst")
     await rec1.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "psst")
     await leave(first, rec1)
-    again, rec2 = await open_session(nursery, server.port, model=model)
+    again, rec2 = await open_session(nursery, server.port, target=target, model=model)
     await rec2.users("gui", "alice")
     await alice.send("PRIVMSG gui :now")
     await rec2.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "now")
@@ -171,7 +186,7 @@ async def test_a_private_conversation_fetches_its_history_and_catches_up_without
     conversation = model.get("alice")
     assert conversation is not None and [line.text for line in conversation.lines if line.sender] == ["psst", "now"]
     await leave(again, rec2)
-    fresh, rec3 = await open_session(nursery, server.port)  # a new model: /query fetches the latest
+    fresh, rec3 = await open_session(nursery, server.port, target=target)  # a new model: /query fetches the latest
     await rec3.users("gui", "alice")
     assert fresh.perform("#lobby", Query("alice")) is None
     old = await rec3.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "now")
