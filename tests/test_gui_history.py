@@ -20,8 +20,8 @@ from .conftest import StartServer, test_config
 from .ircclient import IrcClient
 from .test_accounts_server import PASSWORD
 from .test_gui_session import Recorder, client, open_session
-from .test_opers import CHEAP
 from .test_hub import FakeClock, join_as, received
+from .test_opers import CHEAP
 
 
 def said(rec: Recorder) -> list[str]:
