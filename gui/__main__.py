@@ -19,8 +19,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="multichat-gui", description="MultiChat's window: chat on a MultiChat server."
     )
     parser.add_argument("--nick", default="", help="nickname; given, the window connects at once")
-    parser.add_argument("--server", default=DEFAULT_HOST, help=f"server address (default {DEFAULT_HOST})")
-    parser.add_argument("--port", default=str(DEFAULT_PORT), help=f"server port (default {DEFAULT_PORT})")
+    # Not given: the form shows the last saved profile, else these defaults.
+    parser.add_argument("--server", default="", help=f"server address (default {DEFAULT_HOST})")
+    parser.add_argument("--port", default="", help=f"server port (default {DEFAULT_PORT})")
     args = parser.parse_args(argv)
     port = int(args.port) if args.port.isdigit() else 0
 
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def make_app(root: tk.Tk) -> ChatApp:
         app = ChatApp(root, nick=args.nick, host=args.server, port=port, autoconnect=bool(args.nick))
-        if not port:
+        if args.port and not port:  # shown as given, so the form says what is wrong with it
             app.form.fields["port"].delete(0, "end")
             app.form.fields["port"].insert(0, args.port)
         testhook.install(app)

@@ -78,6 +78,9 @@ class StateReporter:
             "form": {
                 "errors": {name: label.cget("text") for name, label in form.errors.items() if label.cget("text")},
                 "status": form.status.cget("text"),
+                "fields": {name: entry.get() for name, entry in form.fields.items() if name != "password"},
+                "tls": form.tls.get(),
+                "tls_verify": form.tls_verify.get(),
             },
             "room": {
                 "users": room.names,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -32,6 +33,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.g
 # A `serve` subprocess that does not ask for the IRC WebSocket keeps it off, so no test takes the default
 # port 8767 from a server the developer runs (or from another test run). Tests of it pass a port.
 os.environ.setdefault("MULTICHAT_IRC_WS_PORT", "0")
+# The GUI's saved profiles go to a config directory of the test run's own, never the user's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="multichat-test-config-")
 
 StartServer = Callable[..., Awaitable[ChatServer]]
 StartMonitor = Callable[..., Awaitable[Running]]
