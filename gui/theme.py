@@ -108,6 +108,8 @@ def apply(root: tk.Tk, *, dark: bool) -> None:
     style.configure("Status.TLabel", foreground=colours.muted)
     style.configure("Banner.TFrame", background=colours.banner_bg)
     style.configure("Banner.TLabel", background=colours.banner_bg, foreground=colours.banner_fg)
+    style.configure("Topic.TLabel", foreground=colours.text_fg)
+    style.configure("Tip.TLabel", background=colours.text_bg, foreground=colours.text_fg)
     root.configure(background=style.lookup("TFrame", "background"))
 
 
