@@ -362,7 +362,6 @@ class ChatApp:
             case Disconnected():
                 self._disconnected(event)
         self.render()
-        self._retitle()
         self.changed()
 
     def _conversation(self) -> Conversation:
@@ -379,7 +378,7 @@ class ChatApp:
         conversation = self._conversation()
         self.room.sidebar.show([self._entry(c) for c in self._ordered()], self.current)
         channel = conversation.kind == "channel"
-        self.room.set_topic(conversation.topic if channel else self._server_name())
+        self.room.set_topic(self._entry(conversation).label, conversation.topic if channel else "")
         if channel:
             away = set(self.model.away_nicks)
             self.room.set_members(conversation.member_list(), self.session.nick if self.session else "", away)
@@ -393,6 +392,7 @@ class ChatApp:
             marker = next((i for i, line in enumerate(lines) if line is self._marker), None)
             self.room.log.show([_cells(line) for line in lines], marker)
         self._shown = list(lines)
+        self._retitle()
 
     def _ordered(self) -> list[Conversation]:
         """The server's first, then the channels, then private conversations, each by name."""

@@ -78,14 +78,18 @@ class RoomView(ttk.Frame):
         self.sidebar = Sidebar(self.body, on_select, on_conversation_menu)
         centre = ttk.Frame(self.body)
         self.topic_full = ""
-        self.topic = ttk.Label(centre, text="", style="Topic.TLabel", padding=(4, 0, 4, 4))
-        self.topic.pack(side="top", fill="x")
+        header = ttk.Frame(centre)
+        header.pack(side="top", fill="x")
+        self.heading = ttk.Label(header, text="", style="Heading.TLabel", padding=(2, 0, 8, 0))
+        self.heading.pack(side="left")
+        self.topic = ttk.Label(header, text="", style="Topic.TLabel", padding=(0, 0, 4, 0), width=1)
+        self.topic.pack(side="left", fill="x", expand=True)
         self.topic.bind("<Configure>", lambda _e: self._show_topic(), add="+")
         self.topic.bind("<Enter>", lambda _e: self._tooltip(True))
         self.topic.bind("<Leave>", lambda _e: self._tooltip(False))
         self.tip: tk.Toplevel | None = None
         self.log = ChatLog(centre)
-        self.log.pack(side="top", fill="both", expand=True)
+        self.log.pack(side="top", fill="both", expand=True, pady=(4, 0))
         self.side = ttk.Frame(self.body)
         self.users_label = ttk.Label(self.side, text="Members", style="Heading.TLabel")
         self.users_label.pack(side="top", anchor="w", padx=(6, 0))
@@ -126,14 +130,16 @@ class RoomView(ttk.Frame):
     def set_users(self, names: tuple[str, ...], own: str) -> None:
         self.set_members([Member(name) for name in names], own)
 
-    def set_topic(self, topic: str) -> None:
+    def set_topic(self, name: str, topic: str) -> None:
+        """The header: the conversation's name, then its topic on one line (all of it on hover)."""
+        self.heading.configure(text=name)
         self.topic_full = topic
         self._show_topic()
 
     def _show_topic(self) -> None:
         font = tkfont.nametofont(str(self.topic.cget("font") or "TkDefaultFont"))
-        width = max(40, self.topic.winfo_width() - 12)
-        self.topic.configure(text=elide(self.topic_full, font, width) if self.topic_full else "No topic")
+        width = max(40, self.topic.winfo_width() - 8)
+        self.topic.configure(text=elide(self.topic_full, font, width) if self.topic_full else "")
 
     def _tooltip(self, show: bool) -> None:
         """The whole topic, wrapped, while the pointer is on an elided topic bar."""

@@ -31,11 +31,12 @@ class Sidebar(ttk.Frame):
         super().__init__(master)
         self._on_select = on_select
         self._on_menu = on_menu
-        ttk.Label(self, text="Conversations", style="Heading.TLabel").pack(side="top", anchor="w", padx=(2, 0))
+        ttk.Label(self, text="Chats", style="Heading.TLabel").pack(side="top", anchor="w", padx=(2, 0))
         card = ttk.Frame(self, style="Card.TFrame", padding=2)
         card.pack(side="top", fill="both", expand=True, pady=(4, 0))
         self.tree = ttk.Treeview(card, columns=("unread",), show="tree", selectmode="browse", takefocus=False)
-        self.tree.column("#0", width=110, stretch=True)
+        self.tree.configure(style="Sidebar.Treeview")
+        self.tree.column("#0", width=100, stretch=True)
         self.tree.column("unread", width=34, stretch=False, anchor="e")
         self.tree.pack(fill="both", expand=True)
         self.entries: list[Entry] = []

@@ -99,6 +99,7 @@ class StateReporter:
                 "view": _view(room.log),
                 "banner": room.banner_text.cget("text") if room.banner.winfo_ismapped() else "",
                 "input_enabled": str(room.input.cget("state")) == "normal",
+                "input_text": room.input.get(),
                 "input": _box(room.input),
                 "reconnect": _box(room.reconnect),
                 "user_list": _box(room.users),
@@ -111,6 +112,7 @@ class StateReporter:
                 "rows": [[r.name, r.users, r.topic] for r in browser.visible()],
                 "row_boxes": {r.name: box for r in browser.visible() if (box := browser.row_box(r.name))},
                 "window": _box(browser),
+                "name": _box(browser.name),
                 "status": browser.status.cget("text"),
             },
             "private": {
