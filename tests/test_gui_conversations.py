@@ -79,8 +79,11 @@ async def test_channels_in_the_sidebar_unread_marker_topic_and_operator_menu(
 
         # A PM, then the screenshot: two channels, an unread count, the topic, members with @.
         await alice.send("PRIVMSG #dev :I pushed the sidebar branch, reviews welcome")
+        await gui.click(state["room"]["input"])
+        await gui.wait_for(lambda s: s["focus"] == "room.input")
         await gui.type("Looking now. Does it keep the unread counts across reconnects?")
         await gui.key("Return")
+        await gui.wait_for(lambda s: in_log("Looking now", s["room"]["log"]))
         await alice.expect("PRIVMSG", lambda m: "Looking now" in m.params[-1])
         await alice.send("PRIVMSG #dev :It does: the model outlives the session")
         await gui.wait_for(lambda s: in_log("outlives the session", s["room"]["log"]))
