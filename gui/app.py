@@ -94,7 +94,7 @@ class ChatApp:
         root.bind_all("<Control-q>", lambda _e: self.quit())
         root.bind_all("<FocusIn>", lambda _e: self._focused(), add="+")
         for sequence, step in (("<Control-Tab>", 1), ("<Control-Down>", 1), ("<Control-Up>", -1)):
-            root.bind_all(sequence, lambda e, by=step: self._step(e, by))
+            root.bind(sequence, lambda _e, by=step: self._step(by))  # the main window's widgets, before "all"
         if root.tk.call("tk", "windowingsystem") == "aqua":
             root.createcommand("tk::mac::Quit", self.quit)  # Cmd+Q and the application menu's Quit
         self._show_form()
@@ -227,8 +227,8 @@ class ChatApp:
             self.room.log.text.see("marker.first")
         self.changed()
 
-    def _step(self, event: tk.Event, by: int) -> str | None:
-        if self.screen != "room" or event.widget.winfo_toplevel() is not self.root:
+    def _step(self, by: int) -> str | None:
+        if self.screen != "room":
             return None
         self.room.sidebar.step(by)
         return "break"

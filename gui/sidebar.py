@@ -37,7 +37,7 @@ class Sidebar(ttk.Frame):
         self.tree = ttk.Treeview(card, columns=("unread",), show="tree", selectmode="browse", takefocus=False)
         self.tree.configure(style="Sidebar.Treeview")
         self.tree.column("#0", width=100, stretch=True)
-        self.tree.column("unread", width=34, stretch=False, anchor="e")
+        self.tree.column("unread", width=28, stretch=False, anchor="e")
         self.tree.pack(fill="both", expand=True)
         self.entries: list[Entry] = []
         self.current = ""
@@ -76,8 +76,9 @@ class Sidebar(ttk.Frame):
             self.tree.see(f"c:{current}")
 
     def step(self, by: int) -> None:
-        """Select the conversation `by` rows after the current one (wrapping round)."""
-        keys = [e.key for e in self.entries]
+        """Select the conversation `by` rows after the current one (wrapping round); private ones,
+        which are windows of their own, are left out."""
+        keys = [e.key for e in self.entries if not e.private]
         if keys:
             here = keys.index(self.current) if self.current in keys else 0
             self._on_select(keys[(here + by) % len(keys)])

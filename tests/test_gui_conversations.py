@@ -120,6 +120,10 @@ async def test_channels_in_the_sidebar_unread_marker_topic_and_operator_menu(
         await gui.click(state["room"]["sidebar_boxes"]["#dev"])
         state = await gui.wait_for(lambda s: s["room"]["current"] == "#dev")
         assert MARKER not in state["room"]["log"] and state["room"]["topic_full"] == topic
+        await gui.key("ctrl+Tab")  # the next channel, past the last one back to the server's
+        await gui.wait_for(lambda s: s["room"]["current"] == "#lobby")
+        await gui.key("ctrl+Tab")
+        await gui.wait_for(lambda s: s["room"]["current"] == "" and s["title"].startswith("127.0.0.1"))
     await alice.aclose()
 
 
