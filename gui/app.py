@@ -350,9 +350,9 @@ class ChatApp:
                     window.log.add(None, None, text, "error")
             case ServerNotice(text, error, target) if casefold(target) in self.privates:
                 self.privates[casefold(target)].log.add(None, None, text, "error" if error else "notice")
-            case WhoisReply(nick, lines) if casefold(nick) in self.privates:
-                for line in lines:
-                    self.privates[casefold(nick)].log.add(None, None, line, "notice")
+            case WhoisReply(nick, lines, where) if casefold(where or nick) in self.privates:
+                for line in lines:  # asked in (or, when unknown, about) a private conversation
+                    self.privates[casefold(where or nick)].log.add(None, None, line, "notice")
             case ChannelList(rows):
                 if self.browser is None or not self.browser.winfo_exists():
                     self.browser = ChannelBrowser(self.root, self._join_from_browser, self.browse, self.scale)
@@ -379,20 +379,24 @@ class ChatApp:
         self.room.sidebar.show([self._entry(c) for c in self._ordered()], self.current)
         channel = conversation.kind == "channel"
         self.room.set_topic(self._entry(conversation).label, conversation.topic if channel else "")
-        if channel:
-            away = set(self.model.away_nicks)
-            self.room.set_members(conversation.member_list(), self.session.nick if self.session else "", away)
-        else:
-            self.room.set_members([], "")
-        lines, shown = conversation.lines, self._shown
-        if shown and len(lines) >= len(shown) and lines[len(shown) - 1] is shown[-1]:
-            for line in lines[len(shown) :]:  # only new lines at the end: append them
+        members = conversation.member_list() if channel else []
+        own, away = (self.session.nick if self.session else ""), set(self.model.away_nicks)
+        if (members, own, away) != (self.room.members, self.room.own, self.room.away):  # keeps its scroll
+            self.room.set_members(members, own, away)
+        self._update_log(conversation.lines)
+        self._retitle()
+
+    def _update_log(self, lines: list[Line]) -> None:
+        """Append the lines after the last one shown; redraw when a line came before it (history)."""
+        shown = self._shown
+        last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i] is shown[-1]), None) if shown else None
+        if last is not None and lines[: last + 1] == shown[len(shown) - last - 1 :]:
+            for line in lines[last + 1 :]:  # only new lines at the end (the oldest may have gone)
                 self.room.log.add(*_cells(line)[:4], own=line.own, mention=line.mention)
-        elif lines != shown or not shown:
+        else:
             marker = next((i for i, line in enumerate(lines) if line is self._marker), None)
             self.room.log.show([_cells(line) for line in lines], marker)
         self._shown = list(lines)
-        self._retitle()
 
     def _ordered(self) -> list[Conversation]:
         """The server's first, then the channels, then private conversations, each by name."""

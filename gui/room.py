@@ -108,22 +108,22 @@ class RoomView(ttk.Frame):
         self.body.add(self.side, weight=1)
         self.names: list[str] = []  # the nicks, in the order shown
         self.members: list[Member] = []
-        self._own = ""
-        self._away: set[str] = set()
+        self.own = ""
+        self.away: set[str] = set()
         self.bind("<<ThemeChanged>>", lambda _e: self.after_idle(self._recolour), add="+")  # ttk widgets get it
         self._recolour()
 
     def set_members(self, members: list[Member], own: str, away: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         """Show `members` in order with their highest prefix; our name in our colour, away members
         and relayed `*names` in grey. An empty list hides the column (the server's conversation)."""
-        self.members, self.names, self._own, self._away = list(members), [m.nick for m in members], own, set(away)
+        self.members, self.names, self.own, self.away = list(members), [m.nick for m in members], own, set(away)
         colours = theme.palette(self)
         self.users.delete(0, "end")
         for index, member in enumerate(members):
             self.users.insert("end", member.label)
             if casefold(member.nick) == casefold(own):
                 self.users.itemconfigure(index, foreground=colours.own)
-            elif member.nick.startswith("*") or casefold(member.nick) in self._away:
+            elif member.nick.startswith("*") or casefold(member.nick) in self.away:
                 self.users.itemconfigure(index, foreground=colours.muted)
         self.users_label.configure(text=f"Members ({len(members)})")
 
@@ -165,7 +165,7 @@ class RoomView(ttk.Frame):
             highlightthickness=0,
             borderwidth=6,  # flat, in the background colour: a margin around the names
         )
-        self.set_members(self.members, self._own, self._away)
+        self.set_members(self.members, self.own, self.away)
 
     def show_banner(self, text: str, *, reconnect: bool) -> None:
         self.banner_text.configure(text=text)

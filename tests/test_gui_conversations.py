@@ -99,6 +99,11 @@ async def test_channels_in_the_sidebar_unread_marker_topic_and_operator_menu(
         await gui.wait_for(lambda s: s["theme"] == "dark" and not s["menu_posted"])
         await keep(gui, tmp_path, "gui-dark.png", both)
 
+        # Whois from the menu: the answer in the channel it was asked in.
+        await choose(gui, "alice", "Whois")
+        state = await gui.wait_for(lambda s: in_log("alice is alice!", s["room"]["log"]))
+        assert state["room"]["current"] == "#dev"
+
         # Kick from the menu.
         await choose(gui, "alice", "Kick")
         kick = await alice.expect("KICK")
