@@ -365,12 +365,13 @@ class ChatApp:
         self.changed()
 
     def _conversation(self) -> Conversation:
-        """The conversation the main area shows (the server's when that one is gone)."""
+        """The conversation the main area shows (when that one is gone, the first channel we are in)."""
         conversation = self.model.conversations.get(self.current)
-        if conversation is None or conversation.kind == "private":
-            self.current, self._shown, self._marker = SERVER, [], None
-            conversation = self.model.open(SERVER, "server")
-            self.model.focus(SERVER)
+        if conversation is None or conversation.kind == "private":  # parted, or a new model: a channel we are in
+            joined = [c for c in self._ordered() if c.kind == "channel" and c.joined]
+            conversation = joined[0] if joined else self.model.open(SERVER, "server")
+            self.current, self._shown, self._marker = casefold(conversation.name), [], None
+            self.model.focus(conversation.name)
         return conversation
 
     def render(self) -> None:

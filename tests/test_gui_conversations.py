@@ -176,4 +176,12 @@ async def test_the_channel_browser_lists_filters_and_joins(server: ChatServer, t
         await gui.key("Return")
         state = await gui.wait_for(lambda s: s["room"]["current"] == "#fresh" and s["browser"] is None)
         assert [e["key"] for e in state["room"]["sidebar"]] == ["", "#books", "#fresh", "#lobby"]
+
+        # /part leaves it: the sidebar drops it and the first channel we are in is shown.
+        await gui.xdo("windowfocus", "--sync", str(main))
+        await gui.wait_for(lambda s: s["focus"] == "room.input")
+        await gui.type("/part")
+        await gui.key("Return")
+        state = await gui.wait_for(lambda s: s["room"]["current"] == "#books")
+        assert [e["key"] for e in state["room"]["sidebar"]] == ["", "#books", "#lobby"]
     await alice.aclose()
