@@ -25,7 +25,7 @@ def install(app: ChatApp) -> None:
         reporter = StateReporter(app)
         app.on_change = reporter.schedule
         app.root.bind_all("<Configure>", lambda _e: reporter.schedule(), add="+")
-        for sequence in ("<FocusIn>", "<FocusOut>", "<ButtonRelease>", "<KeyRelease>", "<Map>", "<Unmap>"):
+        for sequence in ("<FocusIn>", "<FocusOut>", "<ButtonRelease>", "<KeyRelease>", "<Map>", "<Unmap>", "<Leave>"):
             app.root.bind_all(sequence, lambda _e: reporter.schedule(), add="+")
 
 
@@ -89,6 +89,7 @@ class StateReporter:
                 "topic": room.topic.cget("text"),
                 "topic_full": room.topic_full,
                 "topic_bar": _box(room.topic),
+                "topic_tip": _box(room.tip) if room.tip is not None and room.tip.winfo_exists() else None,
                 "sidebar": [
                     {"key": e.key, "label": e.label, "unread": e.unread, "alert": e.alert, "gone": e.gone}
                     for e in room.sidebar.entries

@@ -75,7 +75,12 @@ async def test_channels_in_the_sidebar_unread_marker_topic_and_operator_menu(
         topic = "Planning the 2.0 release: the GUI, the relay, and the history store, with notes from everyone"
         await alice.send(f"TOPIC #dev :{topic}")
         state = await gui.wait_for(lambda s: s["room"]["topic_full"] == topic)
-        assert state["room"]["topic"].startswith("Planning the 2.0") and state["room"]["topic_bar"]
+        assert state["room"]["topic"].startswith("Planning the 2.0") and state["room"]["topic"].endswith("…")
+        x, y, width, height = state["room"]["topic_bar"]
+        await gui.xdo("mousemove", str(x + width // 2), str(y + height // 2))  # hovering shows all of it
+        state = await gui.wait_for(lambda s: s["room"]["topic_tip"] is not None)
+        await gui.xdo("mousemove", "5", str(y + 200))
+        await gui.wait_for(lambda s: s["room"]["topic_tip"] is None)
 
         # A PM, then the screenshot: two channels, an unread count, the topic, members with @.
         await alice.send("PRIVMSG #dev :I pushed the sidebar branch, reviews welcome")
