@@ -223,8 +223,7 @@ class ChatApp:
         self.room.log.following = True
         self.render()
         self.room.log.follow()
-        if self._marker is not None:
-            self.room.log.text.see("marker.first")
+        self.room.log.show_marker()
         self.changed()
 
     def _step(self, by: int) -> str | None:

@@ -146,6 +146,12 @@ class ChatLog(ttk.Frame):
         self.hint.place_forget()
         self.text.see("end")
 
+    def show_marker(self) -> None:
+        """Bring the "new messages" line into view; follow only if the newest line is still in view."""
+        if self.text.tag_ranges("marker"):
+            self.text.see("marker.first")
+            self.after_idle(self._user_scrolled)
+
     def at_bottom(self) -> bool:
         """True when the last line is on screen."""
         self.text.update_idletasks()
