@@ -152,10 +152,12 @@ class ChannelList:
 
 @dataclass(frozen=True, slots=True)
 class WhoisReply:
-    """A WHOIS answer (311 ... 318) as the lines to show, in plain words."""
+    """A WHOIS answer (311 ... 318) as the lines to show, in plain words; `where` is the
+    conversation the /whois was typed in ("" when unknown)."""
 
     nick: str
     lines: tuple[str, ...]
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)

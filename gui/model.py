@@ -218,8 +218,8 @@ class ChatModel:
                 self.note(channel, text, "info", when)
             case ChannelList(rows):
                 self.channel_list = rows
-            case WhoisReply(nick, lines):
-                where = nick if self.get(nick) else (self.focused or SERVER)
+            case WhoisReply(nick, lines, asked):
+                where = asked if asked and self.get(asked) else nick if self.get(nick) else (self.focused or SERVER)
                 for text in lines:
                     self.note(where, text, "info")
             case AwayChanged(nick, message, own):

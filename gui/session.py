@@ -127,6 +127,7 @@ class ChatSession:
         self._batches: dict[str, _Batch] = {}  # the open chathistory batches by reference
         self._catching_up: set[str] = set()  # casefold(channel) whose CHATHISTORY AFTER is on its way
         self._whois: dict[str, list[str]] = {}
+        self._whois_where: dict[str, str] = {}  # casefold(nick) -> the conversation that asked
         self._list_rows: list[ChannelRow] = []
         self._away_message = ""
         self._backlog: deque[bytes] = deque()  # what the user sent, waiting for the pacer; ≤ MAX_PASTE
@@ -192,6 +193,7 @@ class ChatSession:
                 if len(self._whois) >= MAX_OPEN:
                     return "Wait for the answers to the earlier /whois first."
                 self._whois[casefold(nick)] = []
+                self._whois_where[casefold(nick)] = target
             case ListChannels():
                 self._list_rows = []
         try:
@@ -419,6 +421,7 @@ class ChatSession:
             self._history_failed(msg)
         elif command == "401":
             self._whois.pop(casefold(msg.param(1)), None)
+            self._whois_where.pop(casefold(msg.param(1)), None)
             self._emit(NotDelivered(msg.param(1), f"{msg.param(1)} is not online ({msg.param(2)})."))
         elif command in ("332", "331"):
             self._emit(TopicChanged(msg.param(1), msg.param(2) if command == "332" else ""))
@@ -441,8 +444,9 @@ class ChatSession:
             self._whois[casefold(msg.param(1))].append(wording.whois_line(msg))
         elif command == "318":
             lines = self._whois.pop(casefold(msg.param(1)), None)
+            where = self._whois_where.pop(casefold(msg.param(1)), "")
             if lines is not None:
-                self._emit(WhoisReply(msg.param(1), tuple(lines)))
+                self._emit(WhoisReply(msg.param(1), tuple(lines), where))
         elif command == "301":
             self._emit(ServerNotice(f"{msg.param(1)} is away: {msg.param(2)}", target=msg.param(1)))
         elif command == "ERROR":

@@ -25,7 +25,7 @@ def install(app: ChatApp) -> None:
         reporter = StateReporter(app)
         app.on_change = reporter.schedule
         app.root.bind_all("<Configure>", lambda _e: reporter.schedule(), add="+")
-        for sequence in ("<FocusIn>", "<FocusOut>", "<ButtonRelease>", "<KeyRelease>", "<Map>", "<Unmap>"):
+        for sequence in ("<FocusIn>", "<FocusOut>", "<ButtonRelease>", "<KeyRelease>", "<Map>", "<Unmap>", "<Leave>"):
             app.root.bind_all(sequence, lambda _e: reporter.schedule(), add="+")
 
 
@@ -52,7 +52,10 @@ class StateReporter:
     def state(self) -> dict[str, Any]:
         app, room, form = self.app, self.app.room, self.app.form
         roles: dict[str, tk.Misc] = {f"form.{name}": entry for name, entry in form.fields.items()}
-        roles |= {"room.input": room.input, "room.users": room.users}
+        roles |= {"room.input": room.input, "room.users": room.users, "room.sidebar": room.sidebar.tree}
+        browser = app.browser if app.browser is not None and app.browser.winfo_exists() else None
+        if browser is not None:
+            roles |= {"browser.filter": browser.filter, "browser.table": browser.table, "browser.name": browser.name}
         roles |= {f"private:{w.peer}": w.input for w in app.privates.values()}
         inputs = [room.input, *(w.input for w in app.privates.values())]
         dialog = next((i.dialog for i in inputs if i.dialog is not None and i.dialog.winfo_exists()), None)
@@ -83,21 +86,54 @@ class StateReporter:
                 "tls_verify": form.tls_verify.get(),
             },
             "room": {
-                "users": room.names,
+                "users": sorted(room.names, key=str.lower),
+                "members": [member.label for member in room.members],
+                "current": app.current,
+                "topic": room.topic.cget("text"),
+                "topic_full": room.topic_full,
+                "topic_bar": _box(room.topic),
+                "topic_tip": _box(room.tip) if room.tip is not None and room.tip.winfo_exists() else None,
+                "sidebar": [
+                    {"key": e.key, "label": e.label, "unread": e.unread, "alert": e.alert, "gone": e.gone}
+                    for e in room.sidebar.entries
+                ],
+                "sidebar_boxes": {e.key: box for e in room.sidebar.entries if (box := room.sidebar.box(e.key))},
+                "marker": room.log.text.index("marker.first") if room.log.text.tag_ranges("marker") else None,
                 "log": room.log.lines(),
                 "view": _view(room.log),
                 "banner": room.banner_text.cget("text") if room.banner.winfo_ismapped() else "",
                 "input_enabled": str(room.input.cget("state")) == "normal",
+                "input_text": room.input.get(),
                 "input": _box(room.input),
                 "reconnect": _box(room.reconnect),
                 "user_list": _box(room.users),
                 "user_boxes": {name: box for i, name in enumerate(room.names) if (box := _item_box(room.users, i))},
+            },
+            "popup": _popup(app.popup),
+            "browser": None
+            if browser is None
+            else {
+                "rows": [[r.name, r.users, r.topic] for r in browser.visible()],
+                "row_boxes": {r.name: box for r in browser.visible() if (box := browser.row_box(r.name))},
+                "window": _box(browser),
+                "name": _box(browser.name),
+                "status": browser.status.cget("text"),
             },
             "private": {
                 w.peer: {"title": w.title(), "unread": w.unread, "log": w.log.lines(), "window": _box(w)}
                 for w in app.privates.values()
             },
         }
+
+
+def _popup(menu: tk.Menu | None) -> dict[str, list[int]] | None:
+    """An open context menu: each entry's box on the screen."""
+    if menu is None or not menu.winfo_exists() or not menu.winfo_ismapped():
+        return None
+    last = int(menu.index("end") or 0)
+    tops = [int(menu.yposition(i)) for i in range(last + 1)] + [menu.winfo_height()]
+    x, y, width = menu.winfo_rootx(), menu.winfo_rooty(), menu.winfo_width()
+    return {menu.entrycget(i, "label"): [x, y + tops[i], width, tops[i + 1] - tops[i]] for i in range(last + 1)}
 
 
 def _view(log: ChatLog) -> dict[str, Any]:

@@ -108,6 +108,15 @@ def apply(root: tk.Tk, *, dark: bool) -> None:
     style.configure("Status.TLabel", foreground=colours.muted)
     style.configure("Banner.TFrame", background=colours.banner_bg)
     style.configure("Banner.TLabel", background=colours.banner_bg, foreground=colours.banner_fg)
+    style.configure("Topic.TLabel", foreground=colours.muted)
+    # The sidebar: no expander (conversations have no children), roomier rows.
+    style.layout(
+        "Sidebar.Treeview.Item",
+        [("Treeitem.padding", {"sticky": "nswe", "children": [("Treeitem.text", {"sticky": "nswe"})]})],
+    )
+    style.configure("Sidebar.Treeview", rowheight=round(float(root.tk.call("tk", "scaling")) * 21))
+    style.configure("Sidebar.Treeview.Item", padding=(6, 0, 0, 0))
+    style.configure("Tip.TLabel", background=colours.text_bg, foreground=colours.text_fg)
     root.configure(background=style.lookup("TFrame", "background"))
 
 

@@ -14,6 +14,7 @@ from .dialogs import ConfirmPaste
 
 INPUT_HISTORY = 100  # lines the Up key can recall
 LOG_LINES = 2000  # lines a history view keeps before dropping the oldest
+CONTROL = 0x4  # the Control bit of a Tk event's state: Ctrl+Up/Down switch conversations instead
 
 
 class ChatLog(ttk.Frame):
@@ -48,6 +49,7 @@ class ChatLog(ttk.Frame):
         self.text.tag_configure("bold", font=self._bold)
         self.text.tag_configure("event", font=self._italic)
         self.text.tag_configure("line", lmargin2=48)  # wrapped lines indent past the time
+        self.text.tag_configure("marker", justify="center", font=self._bold, spacing1=6, spacing3=6)
         self._recolour()
         for sequence in ("<MouseWheel>", "<Button-4>", "<Button-5>", "<KeyRelease>", "<B1-Motion>"):
             self.text.bind(sequence, lambda _e: self.after_idle(self._user_scrolled), add="+")
@@ -76,6 +78,7 @@ class ChatLog(ttk.Frame):
         ):
             self.text.tag_configure(tag, foreground=colour)
         self.text.tag_configure("mention", background=colours.mention_bg)
+        self.text.tag_configure("marker", foreground=colours.error)
         for index, colour in enumerate(colours.nicks):
             self.text.tag_configure(f"nick{index}", foreground=colour)
 
@@ -90,8 +93,37 @@ class ChatLog(ttk.Frame):
         mention: bool = False,
     ) -> None:
         """Append one line. `nick` None means an event or notice line (`style` event/notice/error)."""
-        stamp = (when.astimezone() if when else datetime.now()).strftime("%H:%M")
         self.text.configure(state="normal")
+        self._insert(when, nick, text, style, own=own, mention=mention)
+        self._trim()
+        self.text.configure(state="disabled")
+        if self.following:
+            self.text.see("end")
+        else:
+            self.unseen += 1
+            self._show_hint()
+
+    def show(self, lines: list[tuple[datetime | None, str | None, str, str, bool, bool]], marker: int | None) -> None:
+        """Show exactly `lines` (when, nick, text, style, own, mention), with a "new messages" line
+        before index `marker`: a conversation switched to, or one whose lines changed in the middle."""
+        top = self.text.yview()[0]
+        self.text.configure(state="normal")
+        self.text.delete("1.0", "end")
+        for index, (when, nick, text, style, own, mention) in enumerate(lines):
+            if index == marker:
+                self.text.insert("end", "── new messages ──\n", ("marker",))
+            self._insert(when, nick, text, style, own=own, mention=mention)
+        self._trim()
+        self.text.configure(state="disabled")
+        if self.following:
+            self.text.see("end")
+        else:
+            self.text.yview_moveto(top)
+
+    def _insert(
+        self, when: datetime | None, nick: str | None, text: str, style: str, *, own: bool, mention: bool
+    ) -> None:
+        stamp = (when.astimezone() if when else datetime.now()).strftime("%H:%M")
         start = self.text.index("end-1c")
         self.text.insert("end", stamp + "  ", ("time",))
         if nick is not None:
@@ -102,21 +134,23 @@ class ChatLog(ttk.Frame):
         self.text.tag_add("line", start, "end-1c")
         if mention:
             self.text.tag_add("mention", start, "end-1c")
+
+    def _trim(self) -> None:
         excess = int(self.text.index("end-1c").split(".")[0]) - LOG_LINES
         if excess > 0:
             self.text.delete("1.0", f"{excess + 1}.0")
-        self.text.configure(state="disabled")
-        if self.following:
-            self.text.see("end")
-        else:
-            self.unseen += 1
-            self._show_hint()
 
     def follow(self) -> None:
         """Jump to the newest line and follow from now on (the hint's button; after a reconnect)."""
         self.following, self.unseen = True, 0
         self.hint.place_forget()
         self.text.see("end")
+
+    def show_marker(self) -> None:
+        """Bring the "new messages" line into view; follow only if the newest line is still in view."""
+        if self.text.tag_ranges("marker"):
+            self.text.see("marker.first")
+            self.after_idle(self._user_scrolled)
 
     def at_bottom(self) -> bool:
         """True when the last line is on screen."""
@@ -151,7 +185,8 @@ class ChatLog(ttk.Frame):
 
 
 class InputLine(ttk.Entry):
-    """One line of input: Enter hands the text to `on_submit`; Up and Down walk earlier lines."""
+    """One line of input: Enter hands the text to `on_submit`; Up and Down walk earlier lines; Tab
+    completes the word before the cursor from `completions()` (the channel's nicks), again for the next."""
 
     def __init__(self, master: tk.Misc, on_submit: Callable[[str], None]) -> None:
         super().__init__(master)
@@ -160,10 +195,34 @@ class InputLine(ttk.Entry):
         self._position = 0
         self.bind("<Return>", self._submit)
         self.bind("<KP_Enter>", self._submit)
-        self.bind("<Up>", lambda _e: self._recall(-1))
-        self.bind("<Down>", lambda _e: self._recall(1))
+        self.bind("<Up>", lambda e: None if e.state & CONTROL else self._recall(-1))
+        self.bind("<Down>", lambda e: None if e.state & CONTROL else self._recall(1))
         self.bind("<<Paste>>", self._paste)
+        self.bind("<Tab>", self._complete)
         self.dialog: ConfirmPaste | None = None  # an open paste confirmation
+        self.completions: Callable[[], list[str]] = list
+        self._cycle: tuple[str, list[str], int] | None = None  # (typed prefix, candidates, index shown)
+
+    def _complete(self, _event: object) -> str | None:
+        """Tab: the next nick starting with the word before the cursor (`nick: ` at the line's start)."""
+        before = self.get()[: self.index("insert")]
+        if self._cycle is not None and before.endswith(self._cycle[0]):
+            done, candidates, shown = self._cycle
+            start, shown = len(before) - len(done), (shown + 1) % len(candidates)
+        else:
+            start = len(before) - len(before.split(" ")[-1])
+            word = before[start:].lower()
+            candidates = [nick for nick in self.completions() if word and nick.lower().startswith(word)]
+            shown = 0
+            if not candidates:
+                self._cycle = None
+                return "break" if word else None  # nothing typed: Tab moves the focus as usual
+        done = candidates[shown] + (": " if start == 0 else " ")
+        self._cycle = (done, candidates, shown)
+        self.delete(start, len(before))
+        self.insert(start, done)
+        self.icursor(start + len(done))
+        return "break"
 
     def _paste(self, _event: object) -> str | None:
         """A paste of several lines asks "Send N lines?" first; one line is pasted as usual."""

@@ -15,8 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ class Gui:
     async def wait_for(self, predicate: Callable[[State], bool]) -> State:
         """Read state lines until one satisfies `predicate` (the current one counts)."""
         assert self.process.stdout is not None
-        with trio.fail_after(TIMEOUT):
+        with _showing_state(self), trio.fail_after(TIMEOUT):
             while not (self.state and predicate(self.state)):
                 while b"\n" not in self._buffer:
                     chunk = await self.process.stdout.receive_some(65536)
@@ -134,6 +134,16 @@ class Gui:
     async def exit_status(self) -> int:
         with trio.fail_after(TIMEOUT):
             return await self.process.wait()
+
+
+@contextmanager
+def _showing_state(gui: Gui) -> Iterator[None]:
+    """A wait that times out says what the GUI showed last (pytest prints it with the failure)."""
+    try:
+        yield
+    except trio.TooSlowError:
+        print("last state:", json.dumps(gui.state, ensure_ascii=False))
+        raise
 
 
 @asynccontextmanager

@@ -134,7 +134,7 @@ async def test_list_whois_away_query_and_help(server: ChatServer, nursery: trio.
     assert rows["#busy"] == (1, "Lots going on") and rows["#lobby"] == (2, "")
     typed(session, "#lobby", "/whois alice")
     whois = await rec.wait_for(lambda e: isinstance(e, WhoisReply))
-    assert isinstance(whois, WhoisReply) and whois.nick == "alice"
+    assert isinstance(whois, WhoisReply) and whois.nick == "alice" and whois.where == "#lobby"
     assert any("#busy" in line for line in whois.lines) and any("away: on a call" in line for line in whois.lines)
     typed(session, "#lobby", "/away lunch")
     assert await rec.wait_for(lambda e: isinstance(e, AwayChanged)) == AwayChanged("gui", "lunch", own=True)

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from multichat_gui import attention, icon, placement, theme
+from multichat_gui.events import Member
+from multichat_gui.room import member_actions
 
 SCREEN = (0, 0, 1400, 900)
 
@@ -107,3 +109,12 @@ def test_the_icon_is_a_valid_rgba_png_of_a_bubble() -> None:
     assert len(raw) == 32 * (1 + 32 * 4)
     alpha = [raw[row * 129 + 1 + col * 4 + 3] for row, col in ((0, 0), (31, 31), (8, 16))]
     assert alpha == [0, 0, 255]  # transparent corners, an opaque bubble
+
+
+def test_a_members_context_menu_offers_operator_actions_only_to_operators() -> None:
+    plain = member_actions(Member("alice"), operator=False)
+    assert plain == [("Private message", "/query alice"), ("Whois", "/whois alice")]
+    voiced_op = dict(member_actions(Member("bob", "@+"), operator=True))
+    assert voiced_op["Take op"] == "/deop bob" and voiced_op["Take voice"] == "/devoice bob"
+    assert voiced_op["Kick"] == "/kick bob" and voiced_op["Ban"] == "/ban bob"
+    assert "Give op" in dict(member_actions(Member("carol"), operator=True))

@@ -18,6 +18,7 @@ from multichat_gui.events import (
     ServerNotice,
     TopicChanged,
     UsersChanged,
+    WhoisReply,
 )
 from multichat_gui.model import SERVER, ChatModel, Conversation, Line
 
@@ -201,3 +202,15 @@ def test_a_line_of_ours_is_never_a_duplicate() -> None:
     for _ in range(2):
         assert conversation.add(Line(T0, None, "Disconnected.", "error"), seen=True)
     assert len(conversation.lines) == 2
+
+
+def test_a_whois_answer_goes_where_it_was_asked_even_with_a_private_conversation_open() -> None:
+    model = joined_model()
+    model.apply(said("psst", 1, target="gui", sender="alice"))
+    model.apply(WhoisReply("alice", ("alice is alice!u@host (A)",), "#lobby"))
+    lobby, private = model.get("#lobby"), model.get("alice")
+    assert lobby is not None and private is not None
+    assert lobby.lines[-1].text == "alice is alice!u@host (A)" and lobby.lines[-1].kind == "info"
+    assert all("alice is" not in line.text for line in private.lines)
+    model.apply(WhoisReply("alice", ("alice is on #lobby",)))  # asked from nowhere known: the private one
+    assert private.lines[-1].text == "alice is on #lobby"

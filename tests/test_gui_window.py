@@ -71,7 +71,7 @@ async def test_chat_private_messages_and_clean_close(server: ChatServer, tmp_pat
         await alice.send("PRIVMSG #lobby :welcome iclal!")
         state = await gui.wait_for(lambda s: in_log("alice  welcome iclal!", s["room"]["log"]))
         both = [0, 0, sum(state["private"]["carol"]["window"][0::2]), sum(outer(state)[1::2])]
-        await keep(gui, tmp_path, "gui.png", both)
+        await keep(gui, tmp_path, "gui-room.png", both, publish=False)
 
         # A PM to someone who left shows the server's error in that window.
         await carol.send("QUIT :bye")
@@ -96,7 +96,7 @@ async def test_chat_private_messages_and_clean_close(server: ChatServer, tmp_pat
         await gui.wait_for(lambda s: s["menu_posted"])
         await gui.key("d")
         state = await gui.wait_for(lambda s: s["theme"] == "dark" and not s["menu_posted"])
-        await keep(gui, tmp_path, "gui-dark.png", both)
+        await keep(gui, tmp_path, "gui-room-dark.png", both, publish=False)
 
         # The close button: QUIT reaches the others and the process exits 0 without a word on stderr.
         gui.close_window(main)
