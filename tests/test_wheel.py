@@ -98,8 +98,8 @@ async def test_the_wheel_installed_elsewhere_serves_the_monitor_page_and_api(tmp
     elsewhere.mkdir()
     python = await install_into_fresh_venv(wheel, tmp_path / "venv")
     where = await _run(
-        python, "-c", "import multichat_trio, multichat_gui; print(multichat_trio.__file__)", cwd=elsewhere
-    )
+        python, "-c", "import multichat_trio, multichat_gui.app; print(multichat_trio.__file__)", cwd=elsewhere
+    )  # the GUI's whole window code (theme, icon, sidebar...) imports from the wheel
     assert Path(where.strip()).is_relative_to(tmp_path / "venv"), where
     assert "No module named 'gui'" in await _run(python, "-c", "import gui", cwd=elsewhere, check=False)
 
