@@ -77,7 +77,8 @@ class Client:
     cap_negotiating: bool = False
     password_ok: bool = False
     relayed: bool = False
-    caps: set[str] = field(default_factory=set)
+    #: Capabilities enabled (CAP REQ): one frozenset shared by every client with the same ones (`shared_caps`).
+    caps: frozenset[str] = frozenset()
     server_time: int = 0  # tag bits from caps, read once per delivery: 1 "server-time", 2 "account-tag"
     channels: dict[str, Channel] = field(default_factory=dict)
     away: str | None = None
@@ -109,6 +110,18 @@ class Client:
     @property
     def prefix(self) -> str:
         return f"{self.nick}!{self.user or '~u'}@{self.host}"
+
+
+#: Each distinct set of capabilities once (a few dozen in practice), bounded against a client cycling through them.
+_CAP_SETS: dict[frozenset[str], frozenset[str]] = {}
+MAX_CAP_SETS = 1024
+
+
+def shared_caps(caps: frozenset[str]) -> frozenset[str]:
+    """The one instance of `caps` the clients share: a set per client would cost ~200 bytes each."""
+    if len(_CAP_SETS) < MAX_CAP_SETS:
+        return _CAP_SETS.setdefault(caps, caps)
+    return _CAP_SETS.get(caps, caps)
 
 
 @dataclass(frozen=True, slots=True)

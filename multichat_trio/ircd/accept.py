@@ -56,6 +56,7 @@ async def accept_forever(
     """
     complaints = LogEvery(LOG_INTERVAL)
     backoff = BACKOFF_FIRST
+    name = f"{what} connection"  # one string for every task (trio would build one per task)
     async with listener:
         while True:
             try:
@@ -71,7 +72,7 @@ async def accept_forever(
                 backoff = min(backoff * 2, BACKOFF_MOST)
                 continue
             backoff = BACKOFF_FIRST
-            nursery.start_soon(_run_handler, handle, stream)
+            nursery.start_soon(_run_handler, handle, stream, name=name)
 
 
 async def _run_handler(handle: Callable[[trio.SocketStream], Awaitable[None]], stream: trio.SocketStream) -> None:

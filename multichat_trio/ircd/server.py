@@ -87,6 +87,8 @@ class ChatServer:
         #: WebSocket connections still in their upgrade: they hold a socket too, so they count as clients.
         self._upgrading = 0
         self._nagle = False  # see `_on_load`
+        #: The connections' nursery, where a connection's drain task runs while the kernel lags.
+        self._drains: trio.Nursery
         self._all_gone = trio.Event()
         self._stop = trio.Event()
         self.stopped = trio.Event()
@@ -121,6 +123,7 @@ class ChatServer:
 
     async def _serve_chat(self, task_status: trio.TaskStatus[ChatServer]) -> None:
         async with trio.open_nursery() as connections:
+            self._drains = connections
             await connections.start(self.flusher.run)
             async with trio.open_nursery() as listening:
                 with naming_listener("chat", "--port", self.config.host, self.config.port):
@@ -310,7 +313,12 @@ class ChatServer:
         if (refusal := self._refusal(host)) is not None:
             await _refuse(stream, refusal)
             return
-        await self._run_connection(Connection(stream, self.hub, self.publish, host, self._nagle))
+        connection = Connection(stream, self.hub, self.publish, host, self._nagle, self._drains)
+        self._connections.add(connection)
+        try:
+            await connection.run()  # not in a helper coroutine: its frame would be memory every client holds
+        finally:
+            self._gone(connection)
 
     def _refusal(self, host: str) -> str | None:
         """Why a newcomer from `host` is turned away (shutting down, full, its address's limits), if it is."""
@@ -351,22 +359,22 @@ class ChatServer:
                 if (refusal := self._refusal(host)) is not None:
                     await _refuse(adapter, refusal)
                 else:
-                    connection = Connection(adapter, self.hub, self.publish, host, self._nagle)
+                    connection = Connection(adapter, self.hub, self.publish, host, self._nagle, self._drains)
                     if isinstance(stream, trio.SSLStream):
                         connection.client.tls = True
                         connection.client.certfp = certfp(stream)
-                    await self._run_connection(connection)
+                    self._connections.add(connection)
+                    try:
+                        await connection.run()
+                    finally:
+                        self._gone(connection)
             nursery.cancel_scope.cancel()
         await trio.aclose_forcefully(stream)
 
-    async def _run_connection(self, connection: Connection) -> None:
-        self._connections.add(connection)
-        try:
-            await connection.run()
-        finally:
-            self._connections.discard(connection)
-            if not self._connections and self._stop.is_set():
-                self._all_gone.set()
+    def _gone(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+        if not self._connections and self._stop.is_set():
+            self._all_gone.set()
 
     def _log_refusal(self, host: str, reason: str) -> None:
         """One log line per interval and reason, with how many were refused since the last one."""
