@@ -143,7 +143,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         before = tracemalloc.take_snapshot() if args.trace else None
         rss_before, tasks_before = rss_kb(), len(_all_tasks())
         argv = [sys.executable, __file__, "--hold", "--port", str(server.port), "--clients", str(args.clients)]
-        argv += ["--channels", str(args.channels), "--settle", "1"]
+        argv += ["--channels", str(args.channels), "--settle", "1", "--timeout", str(args.timeout)]
         process = await trio.lowlevel.open_process(argv, stdin=-1, stdout=-1)
         assert process.stdout is not None and process.stdin is not None
         with trio.fail_after(args.timeout):
@@ -165,6 +165,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             result["traced_per_client_bytes"] = round(sum(s.size_diff for s in diff) / clients)
             result["by_allocating_line"] = by_line(diff, clients, False, args.top)
             result["by_our_line"] = by_line(diff, clients, True, args.top)
+            if args.where:  # the stacks behind one line of the tables
+                stacks = [s for s in diff if s.size_diff > 0 and any(args.where in str(f) for f in s.traceback)]
+                result["where"] = [list(map(str, s.traceback)) for s in stacks[:3]]
             tracemalloc.stop()
         result["pieces_bytes"] = pieces(server)
         await process.stdin.aclose()
@@ -180,6 +183,7 @@ def main() -> None:
     p.add_argument("--no-trace", dest="trace", action="store_false", help="RSS only (no tracemalloc)")
     p.add_argument("--depth", type=int, default=8, help="frames kept per traced allocation")
     p.add_argument("--top", type=int, default=15, help="lines shown per table")
+    p.add_argument("--where", default="", help="also show the stacks of allocations at this file:line")
     p.add_argument("--timeout", type=float, default=300.0, help="bound on connecting and draining, seconds")
     p.add_argument("--hold", action="store_true", help=argparse.SUPPRESS)  # the child side
     args, rest = p.parse_known_args()

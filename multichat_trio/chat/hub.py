@@ -158,7 +158,8 @@ class Hub:
         self.clock = clock
         self.wallclock = wallclock
         self._commands = commands
-        self.clients: set[Client] = set()
+        #: Every connected client: a dict as an insertion-ordered set (about a third of a set's bytes per entry).
+        self.clients: dict[Client, None] = {}
         self.nicks: dict[str, Client] = {}
         self.channels: dict[str, Channel] = {}
         #: Channels whose lasting state (topic, modes, lists) changed since the history writer took
@@ -219,7 +220,7 @@ class Hub:
         client = Client(host=host_word(host), outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
         client.signon = self.wallclock()
         client.password_ok = self.config.password is None
-        self.clients.add(client)
+        self.clients[client] = None
         self.addresses.add(client.host, now)
         return client
 
@@ -282,7 +283,7 @@ class Hub:
             return
         client.closed = True
         self._deferred.pop(client, None)
-        self.clients.discard(client)
+        self.clients.pop(client, None)
         self.addresses.remove(client.host)
         if client.registered:
             self.user_count -= 1
