@@ -299,6 +299,7 @@ class ChatServer:
             done.set()
 
     async def _serve_connection(self, plain: trio.SocketStream, *, tls: bool = False) -> None:
+        """One chat client; it owns `plain` (`accept_forever`), closed on every path (by the `Connection` once made)."""
         try:
             host = plain.socket.getpeername()[0]
         except OSError:
@@ -313,7 +314,13 @@ class ChatServer:
         if (refusal := self._refusal(host)) is not None:
             await _refuse(stream, refusal)
             return
-        connection = Connection(stream, self.hub, self.publish, host, self._nagle, self._drains)
+        try:
+            connection = Connection(stream, self.hub, self.publish, host, self._nagle, self._drains)
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        # A plain connection's socket is the Connection's now: no frame keeps the emptied wrappers while it lives.
+        del plain, stream
         self._connections[connection] = None
         try:
             await connection.run()  # not in a helper coroutine: its frame would be memory every client holds
@@ -335,41 +342,44 @@ class ChatServer:
         try:
             host, local = plain.socket.getpeername()[0], plain.socket.getsockname()[0]
         except OSError:
+            await trio.aclose_forcefully(plain)
             return
         stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = plain
         if self.tls is not None:
             stream = trio.SSLStream(plain, self.tls.context, server_side=True)
-        async with trio.open_nursery() as nursery:  # the WebSocket's own reader task
-            ws = None
-            self._upgrading += 1
-            with trio.move_on_after(self.config.register_timeout):
-                try:
-                    request = await trio_websocket.wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE)
-                    if not self.origins.allows(origin_header(request.headers), local):
-                        await request.reject(403, body=b"Origin not allowed")
-                    else:
-                        subprotocol = choose_subprotocol(request.proposed_subprotocols)
-                        ws = await request.accept(subprotocol=subprotocol)
-                except (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, trio.BrokenResourceError):
-                    pass
-                finally:
-                    self._upgrading -= 1
-            if ws is not None:
-                adapter = IrcWebSocket(ws, subprotocol, tcp_socket(stream))
-                if (refusal := self._refusal(host)) is not None:
-                    await _refuse(adapter, refusal)
-                else:
-                    connection = Connection(adapter, self.hub, self.publish, host, self._nagle, self._drains)
-                    if isinstance(stream, trio.SSLStream):
-                        connection.client.tls = True
-                        connection.client.certfp = certfp(stream)
-                    self._connections[connection] = None
+        try:
+            async with trio.open_nursery() as nursery:  # the WebSocket's own reader task
+                ws = None
+                self._upgrading += 1
+                with trio.move_on_after(self.config.register_timeout):
                     try:
-                        await connection.run()
+                        request = await trio_websocket.wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE)
+                        if not self.origins.allows(origin_header(request.headers), local):
+                            await request.reject(403, body=b"Origin not allowed")
+                        else:
+                            subprotocol = choose_subprotocol(request.proposed_subprotocols)
+                            ws = await request.accept(subprotocol=subprotocol)
+                    except (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, trio.BrokenResourceError):
+                        pass
                     finally:
-                        self._gone(connection)
-            nursery.cancel_scope.cancel()
-        await trio.aclose_forcefully(stream)
+                        self._upgrading -= 1
+                if ws is not None:
+                    adapter = IrcWebSocket(ws, subprotocol, tcp_socket(stream))
+                    if (refusal := self._refusal(host)) is not None:
+                        await _refuse(adapter, refusal)
+                    else:
+                        connection = Connection(adapter, self.hub, self.publish, host, self._nagle, self._drains)
+                        if isinstance(stream, trio.SSLStream):
+                            connection.client.tls = True
+                            connection.client.certfp = certfp(stream)
+                        self._connections[connection] = None
+                        try:
+                            await connection.run()
+                        finally:
+                            self._gone(connection)
+                nursery.cancel_scope.cancel()
+        finally:
+            await trio.aclose_forcefully(stream)
 
     def _gone(self, connection: Connection) -> None:
         self._connections.pop(connection, None)
