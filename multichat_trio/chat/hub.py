@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -217,7 +218,8 @@ class Hub:
         now = self.clock()
         burst = self.config.flood_burst and max(self.config.flood_burst, REGISTRATION_BURST)
         bucket = TokenBucket(self.config.flood_rate, burst, now)
-        client = Client(host=host_word(host), outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
+        host = sys.intern(host_word(host))  # one string for every client from the same address
+        client = Client(host=host, outbox=outbox, bucket=bucket, connected_at=now, last_message_at=now)
         client.signon = self.wallclock()
         client.password_ok = self.config.password is None
         self.clients[client] = None
