@@ -109,7 +109,9 @@ def pieces(server: ChatServer) -> dict[str, int]:
     for channel in client.channels.values():  # one dict entry per member: the dict's size / members
         out["member entry (dict slot)"] = round(sys.getsizeof(channel.members) / max(1, len(channel.members)))
         break
-    task = next(t for t in _all_tasks() if t.name.endswith("chat connection"))  # one connection's task
+    task = next(
+        t for t in _all_tasks() if t.name.endswith(("chat connection", "_run_handler"))
+    )  # one connection's task
     out["task"] = sys.getsizeof(task)
     frames = 0
     coro: Any = task.coro
@@ -188,7 +190,9 @@ def main() -> None:
     p.add_argument("--hold", action="store_true", help=argparse.SUPPRESS)  # the child side
     args, rest = p.parse_known_args()
     if args.hold:
-        hold_clients([*rest, "--clients", str(args.clients), "--channels", str(args.channels)])
+        hold_clients(
+            [*rest, "--clients", str(args.clients), "--channels", str(args.channels), "--timeout", str(args.timeout)]
+        )
         return
     print(json.dumps(trio.run(measure, args), indent=1))
 

@@ -89,6 +89,7 @@ class ChatServer:
         self._nagle = False  # see `_on_load`
         #: The connections' nursery, where a connection's drain task runs while the kernel lags.
         self._drains: trio.Nursery
+        self._publish = self.publish  # one bound method for every Connection, not one each
         self._all_gone = trio.Event()
         self._stop = trio.Event()
         self.stopped = trio.Event()
@@ -315,7 +316,7 @@ class ChatServer:
             await _refuse(stream, refusal)
             return
         try:
-            connection = Connection(stream, self.hub, self.publish, host, self._nagle, self._drains)
+            connection = Connection(stream, self.hub, self._publish, host, self._nagle, self._drains)
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
@@ -368,7 +369,7 @@ class ChatServer:
                     if (refusal := self._refusal(host)) is not None:
                         await _refuse(adapter, refusal)
                     else:
-                        connection = Connection(adapter, self.hub, self.publish, host, self._nagle, self._drains)
+                        connection = Connection(adapter, self.hub, self._publish, host, self._nagle, self._drains)
                         if isinstance(stream, trio.SSLStream):
                             connection.client.tls = True
                             connection.client.certfp = certfp(stream)
