@@ -206,7 +206,7 @@ def test_away_notify_tells_cap_holders_who_share_a_channel_and_follows_a_join() 
     for line in ("CAP REQ :away-notify", "NICK watcher", "USER u 0 * :Real", "CAP END", "JOIN #side"):
         hub.receive(watcher, line.encode())
     plain, alice, outsider = join_as(hub, "plain"), join_as(hub, "alice"), join_as(hub, "outsider")
-    outsider.caps.add("away-notify")
+    outsider.caps |= {"away-notify"}
     hub.receive(outsider, b"PART #lobby")  # shares no channel with alice
     for client in (watcher, plain, alice, outsider):
         received(client, hub)

@@ -67,7 +67,7 @@ def test_creator_gets_op_but_no_one_in_the_autojoin_channel() -> None:
     assert channel.ops == {alice} and not lobby.ops
     names = say(hub, bob, "NAMES #c")
     assert names[0].params[-1] == "@alice bob"
-    bob.caps.update({"multi-prefix", "userhost-in-names"})
+    bob.caps |= {"multi-prefix", "userhost-in-names"}
     say(hub, alice, "MODE #c +v alice")
     received(bob, hub)
     names = say(hub, bob, "NAMES #c")
@@ -177,8 +177,8 @@ def test_invite_only_and_invite() -> None:
     assert codes(say(hub, carol, "INVITE carol #c")) == ["442"]
     assert codes(say(hub, bob, "INVITE carol #c")) == ["MODE", "482"]  # bob saw +i, then is refused
     assert codes(say(hub, alice, "INVITE bob #c", "INVITE nobody #c")) == ["443", "401"]
-    alice.caps.add("invite-notify")
-    bob.caps.add("invite-notify")
+    alice.caps |= {"invite-notify"}
+    bob.caps |= {"invite-notify"}
     say(hub, alice, "MODE #c +o bob")
     received(bob, hub)
     inviting = say(hub, bob, "INVITE carol #c")

@@ -25,7 +25,7 @@ def _session(hub: Hub, nick: str, account: str | None = "alice", *, cap: bool = 
     client = join_as(hub, nick)
     client.account = account
     if cap:
-        client.caps.add(CAP)
+        client.caps |= {CAP}
     return client
 
 

@@ -7,7 +7,7 @@ message's row) or `timestamp=` (ISO 8601 UTC); every bound is exclusive, as the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,7 +78,7 @@ def parse_refs(sub: str, words: list[str]) -> tuple[tuple[Ref, ...], int]:
 
 
 def history_messages(
-    rows: Iterable[Mapping[str, Any]], target: str, caps: set[str], server_name: str, batch_ref: str
+    rows: Iterable[Mapping[str, Any]], target: str, caps: Set[str], server_name: str, batch_ref: str
 ) -> list[Message]:
     """A `chathistory` batch for `target` of stored rows (`ts`, `type`, `data`): the original lines."""
     batched, tagged = "batch" in caps, "message-tags" in caps
@@ -100,7 +100,7 @@ def history_messages(
 
 
 def targets_messages(
-    found: Iterable[tuple[str, float]], caps: set[str], server_name: str, batch_ref: str
+    found: Iterable[tuple[str, float]], caps: Set[str], server_name: str, batch_ref: str
 ) -> list[Message]:
     """The `draft/chathistory-targets` batch: one `CHATHISTORY TARGETS <name> <latest time>` line each."""
     batched = "batch" in caps

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 class TokenBucket:
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
+
     def __init__(self, rate: float, burst: int, now: float) -> None:
         self.rate = rate
         self.burst = burst

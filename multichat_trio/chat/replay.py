@@ -8,7 +8,7 @@ live one, and it is a message from the past: it never counts as a new message or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,7 +51,7 @@ def stored_line(ts: object, data: Mapping[str, Any]) -> ReplayLine | None:
 
 
 def replay_messages(
-    lines: Iterable[ReplayLine], channel: str, caps: set[str], server_name: str, batch_ref: str
+    lines: Iterable[ReplayLine], channel: str, caps: Set[str], server_name: str, batch_ref: str
 ) -> list[Message]:
     """The messages that replay `lines` in `channel` to a client with `caps`."""
     lines = list(lines)

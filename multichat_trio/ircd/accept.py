@@ -52,10 +52,13 @@ async def accept_forever(
 ) -> None:
     """Start `handle(stream)` in `nursery` for each accepted connection; back off while out of resources.
 
+    `handle` owns the stream: it closes it on every path.
+
     `what` names the listener in the log line (the relay uses this loop too).
     """
     complaints = LogEvery(LOG_INTERVAL)
     backoff = BACKOFF_FIRST
+    name = f"{what} connection"  # one string for every task (trio would build one per task)
     async with listener:
         while True:
             try:
@@ -71,11 +74,5 @@ async def accept_forever(
                 backoff = min(backoff * 2, BACKOFF_MOST)
                 continue
             backoff = BACKOFF_FIRST
-            nursery.start_soon(_run_handler, handle, stream)
-
-
-async def _run_handler(handle: Callable[[trio.SocketStream], Awaitable[None]], stream: trio.SocketStream) -> None:
-    try:
-        await handle(stream)
-    finally:
-        await trio.aclose_forcefully(stream)
+            # No wrapper task of ours around it: a frame that held the stream would be memory per client.
+            nursery.start_soon(handle, stream, name=name)

@@ -20,7 +20,7 @@ import trio
 
 from ..chat.events import Event
 from ..chat.hub import Client, Deferred, Hub
-from ..protocol import LineFramer
+from ..protocol import LineFramer, LineTooLong
 from ..tls import certfp
 from .outbox import Outbox
 from .websocket import IrcWebSocket
@@ -48,7 +48,66 @@ def _through_drain(data: bytes) -> int:
     return 0
 
 
+def _recv(sock: socket.socket, max_bytes: int) -> bytes | None:
+    """What the kernel has, or None: the exception is caught here, so no waiting frame keeps its traceback."""
+    try:
+        return sock.recv(max_bytes)
+    except BlockingIOError:
+        return None
+
+
+class PlainSocket(trio.abc.Stream):
+    """A plain TCP connection as the three stream calls a `Connection` makes, straight on the stdlib socket.
+
+    An idle client is a task waiting in `receive_some`, and every coroutine on that wait is memory the
+    connection holds for as long as it lives: trio's `SocketStream` (over a trio socket) waits five
+    calls deep, this one call deep. Same checkpoints as trio's: a read is always one.
+    """
+
+    __slots__ = ("socket",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while (data := _recv(self.socket, max_bytes)) is None:
+            await trio.lowlevel.wait_readable(self.socket)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        with memoryview(data) as view:
+            while view:
+                await trio.lowlevel.wait_writable(self.socket)
+                with contextlib.suppress(BlockingIOError):
+                    view = view[self.socket.send(view) :]
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.wait_writable(self.socket)
+
+    async def aclose(self) -> None:
+        trio.lowlevel.notify_closing(self.socket)  # a drain waiting to write wakes with ClosedResourceError
+        self.socket.close()
+        await trio.lowlevel.checkpoint()
+
+
 class Connection:
+    __slots__ = (
+        "_drain_scope",
+        "_drained",
+        "_drains",
+        "_goodbye_queued",
+        "_goodbye_waiter",
+        "_receive_scope",
+        "_sock",
+        "client",
+        "hub",
+        "outbox",
+        "publish",
+        "stream",
+    )
+
     def __init__(
         self,
         stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | IrcWebSocket,
@@ -56,29 +115,37 @@ class Connection:
         publish: Publish,
         host: str,
         nagle: bool,
+        drains: trio.Nursery,
     ) -> None:
         send: Callable[[bytes], int]
+        self.stream: trio.abc.Stream
         if isinstance(stream, trio.SSLStream):
             # Encrypted: every write goes through the drain task (`send_all` on the TLS stream).
-            self.stream: trio.abc.Stream = stream
+            self.stream = stream
             self._sock: socket.socket | trio.socket.SocketType = stream.transport_stream.socket
             send = _through_drain
         elif isinstance(stream, IrcWebSocket):
             # One message per line: every write goes through the drain task too (`send_all` frames it).
             self.stream, self._sock, send = stream, stream.socket, _through_drain
         else:
-            # Own the stdlib socket under trio's wrapper, so the flusher can send without awaiting.
+            # Own the stdlib socket, so the flusher can send without awaiting and the reader waits light.
             sock = socket.socket(fileno=stream.socket.detach())
-            self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))  # sets TCP_NODELAY
-            self._sock, send = sock, sock.send
+            sock.setblocking(False)
+            self.stream, self._sock, send = PlainSocket(sock), sock, sock.send
+            self.set_nagle(False)  # as trio's SocketStream does: TCP_NODELAY unless the flusher is busy
         if nagle:
             self.set_nagle(True)
         self.hub = hub
         self.publish = publish
-        self._nursery: trio.Nursery | None = None
+        #: Where drain tasks run (the server's connections nursery): one only while the kernel lags.
+        self._drains = drains
+        self._drain_scope: trio.CancelScope | None = None
+        #: Set when the drain task started last has finished (None: none started).
+        self._drained: trio.Event | None = None
         self._receive_scope: trio.CancelScope | None = None
-        #: Set once the hub has queued the client's goodbye (or the socket failed): nothing more to wait for.
-        self._goodbye_queued = trio.Event()
+        #: True once the hub has queued the client's goodbye (or the socket failed): nothing more to wait for.
+        self._goodbye_queued = False
+        self._goodbye_waiter: trio.Event | None = None  # made only when the end has to wait for that
         self.outbox = Outbox(hub.config.sendq, send, self._start_drain, self._stop_reading)
         self.client: Client = hub.connect(host, self.outbox)
         self.client.tls = isinstance(stream, trio.SSLStream)
@@ -90,44 +157,56 @@ class Connection:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(not on))
 
     def _stop_reading(self) -> None:
-        self._goodbye_queued.set()
+        self._goodbye_queued = True
+        if self._goodbye_waiter is not None:
+            self._goodbye_waiter.set()
         if self._receive_scope is not None:
             self._receive_scope.cancel()
 
     def _start_drain(self) -> None:
-        assert self._nursery is not None
-        self._nursery.start_soon(self._drain)
+        self._drained = trio.Event()
+        self._drains.start_soon(self._drain, self._drained)
 
-    async def _drain(self) -> None:
+    async def _drain(self, drained: trio.Event) -> None:
         """Send what the outbox kept back, and whatever joins it meanwhile, then hand sending back."""
         try:
-            while data := self.outbox.take():
-                await self.stream.send_all(data)
+            with trio.CancelScope() as self._drain_scope:
+                while data := self.outbox.take():
+                    await self.stream.send_all(data)
         except SEND_ERRORS:
             self.outbox.finish()
             self._stop_reading()
+        except Exception:  # it runs in the server's nursery: one client's fault must not stop the others
+            log.exception("sending to %s failed", self.client.host)
+            self.outbox.finish()
+            self._stop_reading()
+        finally:
+            self._drain_scope = None
+            drained.set()
 
     async def run(self) -> None:
         """Serve the client until it leaves or is dropped; never raises for the peer's faults."""
         grace = self.hub.config.shutdown_grace
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                try:
-                    if await self._handshake():
-                        await self._read()
-                finally:
-                    # Whatever ended the reader, the goodbye only gets a grace period from here on.
-                    deadline = nursery.cancel_scope.deadline = trio.current_time() + grace
+            try:
+                if await self._handshake():
+                    await self._read()
+            finally:
+                # Whatever ended the reader, the goodbye (and the drain task) only get a grace period from here on.
+                with trio.move_on_at(trio.current_time() + grace):
                     try:
-                        if self.client.closed:  # its ERROR may wait behind lines held for a commit
-                            with trio.move_on_at(deadline):
-                                await self._goodbye_queued.wait()
+                        if self.client.closed and not self._goodbye_queued:  # it may wait behind held lines
+                            self._goodbye_waiter = trio.Event()
+                            await self._goodbye_waiter.wait()
                     finally:
                         try:
                             self.hub.fanout.flush()  # what the hub queued for us so far, goodbye included
                         finally:
                             self.outbox.finish()  # later writes are dropped; the drain task sends the rest
+                    if self._drained is not None:
+                        await self._drained.wait()
+                if self._drain_scope is not None:
+                    self._drain_scope.cancel()
         except Exception:
             log.exception("connection from %s failed", self.client.host)
             await self._close("Internal server error", "error")
@@ -205,16 +284,22 @@ class Connection:
                 return
             last_heard = trio.current_time()
             awaiting_pong = False
-            for line in framer.feed(data):
-                hub.receive(client, line)
-                if client.closed:
-                    break
-                if (deferred := hub.take_deferred(client)) is not None:
-                    await self._run_deferred(deferred)
-                if client.hold_until > trio.current_time():  # a failed login: its next line waits
-                    await self.publish(hub.take_events())
-                    await trio.sleep_until(client.hold_until)
-            await self.publish(hub.take_events())
+            await self._handle(framer.feed(data))
+            data = b""  # what this loop's frame holds, it holds for every idle client: not the bytes read
+
+    async def _handle(self, lines: list[bytes | LineTooLong]) -> None:
+        """The hub takes each line in turn; then what they caused is published (a frame of its own: see above)."""
+        hub, client = self.hub, self.client
+        for line in lines:
+            hub.receive(client, line)
+            if client.closed:
+                break
+            if (deferred := hub.take_deferred(client)) is not None:
+                await self._run_deferred(deferred)
+            if client.hold_until > trio.current_time():  # a failed login: its next line waits
+                await self.publish(hub.take_events())
+                await trio.sleep_until(client.hold_until)
+        await self.publish(hub.take_events())
 
     async def _run_deferred(self, deferred: Deferred) -> None:
         """A command's blocking work (an argon2 check, reading the config): on a worker thread, one at a time.

@@ -18,6 +18,21 @@ def _nothing() -> None:
 
 
 class Outbox:
+    __slots__ = (
+        "_backlog",
+        "_draining",
+        "_extra",
+        "_granted",
+        "_most",
+        "_on_backlog",
+        "_on_stop",
+        "_send",
+        "_size",
+        "broken",
+        "closing",
+        "limit",
+    )
+
     def __init__(
         self,
         limit: int,
@@ -29,7 +44,7 @@ class Outbox:
         self._send = send
         self._on_backlog = on_backlog
         self._on_stop = on_stop
-        self._backlog: list[bytes] = []
+        self._backlog: list[bytes] | None = None  # a list only while there is one: most clients never lag
         self._size = 0
         #: Bytes allowed on top of `limit` for a query's answer: granted, then in force from the next
         #: write (the answer's) until the next `take()` (which hands the answer to the drain task).
@@ -63,7 +78,10 @@ class Outbox:
             data = data[sent:]
             self._draining = True
             self._on_backlog()
-        self._backlog.append(data)
+        if self._backlog is None:
+            self._backlog = [data]
+        else:
+            self._backlog.append(data)
         self._size += len(data)
         return self._size <= self.limit + self._extra
 
@@ -79,7 +97,7 @@ class Outbox:
             self._draining = self._send is None
             return b""
         data = b"".join(self._backlog) if len(self._backlog) > 1 else self._backlog[0]
-        self._backlog = []
+        self._backlog = None
         self._size = 0
         return data
 

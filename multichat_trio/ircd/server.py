@@ -83,10 +83,13 @@ class ChatServer:
         self._record: trio.MemorySendChannel[list[Event]] | None = None
         #: Recent events read back from the history store at start (for the web feed).
         self.restored: list[Event] = []
-        self._connections: set[Connection] = set()
+        self._connections: dict[Connection, None] = {}  # a dict as a set: fewer bytes per entry
         #: WebSocket connections still in their upgrade: they hold a socket too, so they count as clients.
         self._upgrading = 0
         self._nagle = False  # see `_on_load`
+        #: The connections' nursery, where a connection's drain task runs while the kernel lags.
+        self._drains: trio.Nursery
+        self._publish = self.publish  # one bound method for every Connection, not one each
         self._all_gone = trio.Event()
         self._stop = trio.Event()
         self.stopped = trio.Event()
@@ -121,6 +124,7 @@ class ChatServer:
 
     async def _serve_chat(self, task_status: trio.TaskStatus[ChatServer]) -> None:
         async with trio.open_nursery() as connections:
+            self._drains = connections
             await connections.start(self.flusher.run)
             async with trio.open_nursery() as listening:
                 with naming_listener("chat", "--port", self.config.host, self.config.port):
@@ -296,6 +300,7 @@ class ChatServer:
             done.set()
 
     async def _serve_connection(self, plain: trio.SocketStream, *, tls: bool = False) -> None:
+        """One chat client; it owns `plain` (`accept_forever`), closed on every path (by the `Connection` once made)."""
         try:
             host = plain.socket.getpeername()[0]
         except OSError:
@@ -310,7 +315,18 @@ class ChatServer:
         if (refusal := self._refusal(host)) is not None:
             await _refuse(stream, refusal)
             return
-        await self._run_connection(Connection(stream, self.hub, self.publish, host, self._nagle))
+        try:
+            connection = Connection(stream, self.hub, self._publish, host, self._nagle, self._drains)
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        # A plain connection's socket is the Connection's now: no frame keeps the emptied wrappers while it lives.
+        del plain, stream
+        self._connections[connection] = None
+        try:
+            await connection.run()  # not in a helper coroutine: its frame would be memory every client holds
+        finally:
+            self._gone(connection)
 
     def _refusal(self, host: str) -> str | None:
         """Why a newcomer from `host` is turned away (shutting down, full, its address's limits), if it is."""
@@ -327,46 +343,49 @@ class ChatServer:
         try:
             host, local = plain.socket.getpeername()[0], plain.socket.getsockname()[0]
         except OSError:
+            await trio.aclose_forcefully(plain)
             return
         stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = plain
         if self.tls is not None:
             stream = trio.SSLStream(plain, self.tls.context, server_side=True)
-        async with trio.open_nursery() as nursery:  # the WebSocket's own reader task
-            ws = None
-            self._upgrading += 1
-            with trio.move_on_after(self.config.register_timeout):
-                try:
-                    request = await trio_websocket.wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE)
-                    if not self.origins.allows(origin_header(request.headers), local):
-                        await request.reject(403, body=b"Origin not allowed")
-                    else:
-                        subprotocol = choose_subprotocol(request.proposed_subprotocols)
-                        ws = await request.accept(subprotocol=subprotocol)
-                except (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, trio.BrokenResourceError):
-                    pass
-                finally:
-                    self._upgrading -= 1
-            if ws is not None:
-                adapter = IrcWebSocket(ws, subprotocol, tcp_socket(stream))
-                if (refusal := self._refusal(host)) is not None:
-                    await _refuse(adapter, refusal)
-                else:
-                    connection = Connection(adapter, self.hub, self.publish, host, self._nagle)
-                    if isinstance(stream, trio.SSLStream):
-                        connection.client.tls = True
-                        connection.client.certfp = certfp(stream)
-                    await self._run_connection(connection)
-            nursery.cancel_scope.cancel()
-        await trio.aclose_forcefully(stream)
-
-    async def _run_connection(self, connection: Connection) -> None:
-        self._connections.add(connection)
         try:
-            await connection.run()
+            async with trio.open_nursery() as nursery:  # the WebSocket's own reader task
+                ws = None
+                self._upgrading += 1
+                with trio.move_on_after(self.config.register_timeout):
+                    try:
+                        request = await trio_websocket.wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE)
+                        if not self.origins.allows(origin_header(request.headers), local):
+                            await request.reject(403, body=b"Origin not allowed")
+                        else:
+                            subprotocol = choose_subprotocol(request.proposed_subprotocols)
+                            ws = await request.accept(subprotocol=subprotocol)
+                    except (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, trio.BrokenResourceError):
+                        pass
+                    finally:
+                        self._upgrading -= 1
+                if ws is not None:
+                    adapter = IrcWebSocket(ws, subprotocol, tcp_socket(stream))
+                    if (refusal := self._refusal(host)) is not None:
+                        await _refuse(adapter, refusal)
+                    else:
+                        connection = Connection(adapter, self.hub, self._publish, host, self._nagle, self._drains)
+                        if isinstance(stream, trio.SSLStream):
+                            connection.client.tls = True
+                            connection.client.certfp = certfp(stream)
+                        self._connections[connection] = None
+                        try:
+                            await connection.run()
+                        finally:
+                            self._gone(connection)
+                nursery.cancel_scope.cancel()
         finally:
-            self._connections.discard(connection)
-            if not self._connections and self._stop.is_set():
-                self._all_gone.set()
+            await trio.aclose_forcefully(stream)
+
+    def _gone(self, connection: Connection) -> None:
+        self._connections.pop(connection, None)
+        if not self._connections and self._stop.is_set():
+            self._all_gone.set()
 
     def _log_refusal(self, host: str, reason: str) -> None:
         """One log line per interval and reason, with how many were refused since the last one."""

@@ -32,19 +32,21 @@ class LineFramer:
     A line is too long when its tags part passes `max_tags` or the rest of it `max_line` (CRLF included).
     """
 
+    __slots__ = ("_buffer", "_max_content", "_max_tags", "_skipped")
+
     def __init__(self, max_line: int = MAX_LINE, max_tags: int = MAX_CLIENT_TAGS) -> None:
         self._max_content = max_line - 2  # room for CRLF
         self._max_tags = max_tags
-        self._buffer = bytearray()
+        #: The unfinished line, or b"" (one shared object): an idle client holds no buffer.
+        self._buffer = b""
         self._skipped = 0  # > 0 while discarding the tail of an over-long line
 
     def feed(self, data: bytes) -> list[bytes | LineTooLong]:
         out: list[bytes | LineTooLong] = []
-        buffer = self._buffer
-        buffer += data
+        buffer = self._buffer + data if self._buffer else data
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
-            line = bytes(buffer[start:end])
+            line = buffer[start:end]
             start = end + 1
             if line.endswith(b"\r"):
                 line = line[:-1]
@@ -55,13 +57,14 @@ class LineFramer:
                 out.append(LineTooLong(len(line)))
             elif line:
                 out.append(line)
-        del buffer[:start]
-        if len(buffer) > self._room(buffer) + 1:  # +1: a CR may still be waiting for its LF
-            self._skipped += len(buffer)
-            buffer.clear()
+        rest = buffer[start:]
+        if len(rest) > self._room(rest) + 1:  # +1: a CR may still be waiting for its LF
+            self._skipped += len(rest)
+            rest = b""
+        self._buffer = rest
         return out
 
-    def _room(self, start: bytes | bytearray) -> int:
+    def _room(self, start: bytes) -> int:
         """The longest a line beginning with `start` may be (CRLF aside); -1 once its tags part is too long."""
         if not start.startswith(b"@"):
             return self._max_content

@@ -116,25 +116,28 @@ class Relay:
             log.info("%s", self.stats_line())
 
     async def _serve_user(self, plain: trio.SocketStream) -> None:
+        """One relayed user; it owns `plain` (as `accept_forever` wants), closed on every path."""
         try:
-            ip = plain.socket.getpeername()[0]
-        except OSError:
-            await trio.aclose_forcefully(plain)
-            return
-        # Over TLS the handshake happens at the first read or write, within the link's deadlines.
-        stream = plain if self.tls is None else trio.SSLStream(plain, self.tls, server_side=True)
-        if self._stop.is_set() or len(self._links) >= self.limits.max_connections:
-            await _refuse(stream, "relay shutting down" if self._stop.is_set() else "relay is full")
-            return
-        link = Link(self, stream, ip, self._connect_upstream)
-        self._links.add(link)
-        self.connections_total += 1
-        try:
-            await link.run()
+            try:
+                ip = plain.socket.getpeername()[0]
+            except OSError:
+                return
+            # Over TLS the handshake happens at the first read or write, within the link's deadlines.
+            stream = plain if self.tls is None else trio.SSLStream(plain, self.tls, server_side=True)
+            if self._stop.is_set() or len(self._links) >= self.limits.max_connections:
+                await _refuse(stream, "relay shutting down" if self._stop.is_set() else "relay is full")
+                return
+            link = Link(self, stream, ip, self._connect_upstream)
+            self._links.add(link)
+            self.connections_total += 1
+            try:
+                await link.run()
+            finally:
+                self._links.discard(link)
+                if not self._links and self._stop.is_set():
+                    self._all_gone.set()
         finally:
-            self._links.discard(link)
-            if not self._links and self._stop.is_set():
-                self._all_gone.set()
+            await trio.aclose_forcefully(plain)
 
     async def _connect_upstream(self) -> trio.abc.Stream:
         """A stream to the chat server: TCP, and TLS on it with `--server-tls` (the server's name verified)."""

@@ -10,7 +10,7 @@ from ...protocol import numerics as rpl
 from ...protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, RELAY_MARK
 from .. import chathistory, modes
 from ..accounts import RESERVED
-from ..hub import Client, Hub
+from ..hub import Client, Hub, shared_caps
 from . import accounts
 from .channels import try_join
 from .moderation import KICK_TARGETS
@@ -47,9 +47,8 @@ def cap(hub: Hub, client: Client, message: Message) -> None:
         wanted = message.param(1).split()
         adding = [name for name in wanted if not name.startswith("-")]
         if all(name.lstrip("-") in SUPPORTED_CAPS for name in wanted) and wanted:
-            client.caps.update(adding)
-            client.caps.difference_update(name[1:] for name in wanted if name.startswith("-"))
-            caps = client.caps
+            caps = client.caps.union(adding).difference(name[1:] for name in wanted if name.startswith("-"))
+            client.caps = caps = shared_caps(caps)
             client.server_time = ("server-time" in caps) | ("account-tag" in caps) << 1 | ("message-tags" in caps) << 2
             hub.send(client, Message("CAP", (target, "ACK", message.param(1)), hub.name))
         else:
