@@ -360,3 +360,22 @@ async def test_a_stored_pm_that_is_not_json_leaves_the_others_readable(
     await _account(bob, "bob")
     assert _texts(await _history(bob, "CHATHISTORY LATEST alice * 10")) == ["fine"]
     assert [m.params[1] for m in await _history(bob, EVERYTHING)] == ["alice"]
+
+
+def test_a_fail_never_echoes_what_cannot_be_a_middle_parameter() -> None:
+    """`CHATHISTORY ::` (found by the hub fuzzer) made the FAIL echo `:` as a middle parameter, which
+    raised while formatting; the echoed context is `*` instead, as for numerics, for every FAIL."""
+    from multichat_trio.chat.commands import COMMANDS
+    from multichat_trio.chat.hub import Hub
+
+    from .conftest import test_config
+    from .test_hub import FakeClock, join_as, received
+
+    hub = Hub(test_config(), COMMANDS, clock=FakeClock())
+    alice = join_as(hub, "alice")
+    received(alice, hub)
+    for line in (b"CHATHISTORY ::", b"CHATHISTORY :a b", b"MARKREAD ::"):
+        hub.receive(alice, line)
+    fails = [m.params for m in received(alice, hub) if m.command == "FAIL"]
+    assert fails[0][:3] == ("CHATHISTORY", "INVALID_PARAMS", "*") and fails[1][:3] == fails[0][:3]
+    assert fails[2][:3] == ("MARKREAD", "ACCOUNT_REQUIRED", "*")

@@ -382,6 +382,12 @@ class Hub:
         middles = [word if _is_word(word) else "*" for word in params[:-1]]
         self.send(client, Message(numeric, (client.nick, *middles, *params[-1:]), self.name))
 
+    def fail(self, client: Client, command: str, code: str, *context_and_text: str) -> None:
+        """An IRCv3 standard reply; an echoed context that cannot be a middle parameter (`a b`, `:x`) is `*`."""
+        *context, text = context_and_text
+        middles = [word if _is_word(word) else "*" for word in context]
+        self.send(client, Message("FAIL", (command, code, *middles, text), self.name))
+
     def broadcast(
         self,
         recipients: Channel | Iterable[Client],

@@ -26,13 +26,6 @@ def _no_such() -> str:
     return opers.hash_password("no such account: this hash matches no password anyone types")
 
 
-def fail(hub: Hub, client: Client, cmd: str, code: str, *context_and_text: str) -> None:
-    """An IRCv3 standard reply; an echoed context that cannot be a middle parameter (`a b`, `:x`) is `*`."""
-    *context, text = context_and_text
-    middles = [word if word and " " not in word and word[0] != ":" else "*" for word in context]
-    hub.send(client, Message("FAIL", (cmd, code, *middles, text), hub.name))
-
-
 def service_notice(hub: Hub, client: Client, text: str) -> None:
     hub.send(client, Message("NOTICE", (client.nick, text), SERVICE_PREFIX))
 
@@ -198,23 +191,23 @@ def register_account(
 def register(hub: Hub, client: Client, message: Message) -> None:
     """`REGISTER <account> <email | *> <password>`: the account is the nickname (`*` says so)."""
     if len(message.params) < 3 or not all(message.params[:3]):
-        fail(hub, client, "REGISTER", "NEED_MORE_PARAMS", "Usage: REGISTER <account|*> <email|*> <password>")
+        hub.fail(client, "REGISTER", "NEED_MORE_PARAMS", "Usage: REGISTER <account|*> <email|*> <password>")
         return
     wanted, _email, password = message.params[:3]
     if client.nick == "*":
-        fail(hub, client, "REGISTER", "NEED_NICK", "*", "Send NICK before REGISTER")
+        hub.fail(client, "REGISTER", "NEED_NICK", "*", "Send NICK before REGISTER")
         return
     name = client.nick if wanted == "*" else wanted
     mine = casefold(name) == casefold(client.nick)
     if not mine and client.oper is None:
-        fail(hub, client, "REGISTER", "BAD_ACCOUNT_NAME", name, "The account name must be your nickname")
+        hub.fail(client, "REGISTER", "BAD_ACCOUNT_NAME", name, "The account name must be your nickname")
         return
 
     def answer(code: str, text: str) -> None:
         if code == "SUCCESS":
             hub.send(client, Message("REGISTER", ("SUCCESS", name, text), hub.name))
         else:
-            fail(hub, client, "REGISTER", code, name, text)
+            hub.fail(client, "REGISTER", code, name, text)
 
     register_account(hub, client, name, password, answer, then_login=mine)
 
@@ -222,7 +215,7 @@ def register(hub: Hub, client: Client, message: Message) -> None:
 @command("VERIFY")
 def verify(hub: Hub, client: Client, message: Message) -> None:
     """No registration here waits for a code (no email is sent): every VERIFY is an invalid code."""
-    fail(hub, client, "VERIFY", "INVALID_CODE", message.param(0, "*") or "*", "No verification is pending")
+    hub.fail(client, "VERIFY", "INVALID_CODE", message.param(0, "*") or "*", "No verification is pending")
 
 
 def registration_cap(hub: Hub) -> str | None:

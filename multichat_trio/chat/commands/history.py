@@ -34,16 +34,14 @@ def chathistory(hub: Hub, client: Client, message: Message) -> None:
         refs, limit = ch.parse_refs(sub, words[2:])
         query = _query(hub, client, sub, target, refs, limit)
     except ch.Invalid as exc:
-        hub.send(client, Message("FAIL", ("CHATHISTORY", *exc.args), hub.name))
+        hub.fail(client, "CHATHISTORY", *exc.args)
         return
     read = hub.history
     assert read is not None
 
     def answer(rows: list[Any] | None) -> None:
         if rows is None:
-            hub.send(
-                client, Message("FAIL", ("CHATHISTORY", "MESSAGE_ERROR", sub, target, "History unreadable"), hub.name)
-            )
+            hub.fail(client, "CHATHISTORY", "MESSAGE_ERROR", sub, target, "History unreadable")
             return
         fit = [row for row in (_fit(row) for row in rows) if row is not None]
         hub.allow_reply(client, 2 * len(fit) + 2)  # a line's tags may make it longer than MAX_LINE
@@ -84,9 +82,7 @@ def _targets(hub: Hub, client: Client, words: list[str]) -> None:
 
     def answer(found: list[tuple[str, float]] | None) -> None:
         if found is None:
-            hub.send(
-                client, Message("FAIL", ("CHATHISTORY", "MESSAGE_ERROR", "TARGETS", "History unreadable"), hub.name)
-            )
+            hub.fail(client, "CHATHISTORY", "MESSAGE_ERROR", "TARGETS", "History unreadable")
             return
         named = [(client.channels[name].name if name in client.channels else name, ts) for name, ts in found]
         hub.allow_reply(client, len(named) + 2)

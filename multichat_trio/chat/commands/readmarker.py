@@ -20,7 +20,7 @@ CAP = "draft/read-marker"
 @command("MARKREAD")
 def markread(hub: Hub, client: Client, message: Message) -> None:
     def fail(code: str, *context: str) -> None:
-        hub.send(client, Message("FAIL", ("MARKREAD", code, *context), hub.name))
+        hub.fail(client, "MARKREAD", code, *context)
 
     target = message.param(0)
     if not target:
