@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -105,7 +104,8 @@ class HistoryWriter:
         self.hub.release(self.committed)
         if ids:
             batch = [
-                replace(event, id=event_id, ts=row.ts) for event_id, event, row in zip(ids, batch, rows, strict=True)
+                Event(event.type, event.data, event_id, row.ts)
+                for event_id, event, row in zip(ids, batch, rows, strict=True)
             ]
         await self.forward(batch)
 
