@@ -56,20 +56,32 @@ class HistoryWriter:
         self._accounts: dict[str, dict[str, Any] | None] = {}
 
     async def run(self, events: trio.MemoryReceiveChannel[list[Event]]) -> None:
-        """Commit and release until the hub's channel closes; a clean shutdown flushes everything."""
+        """Commit and release until the hub's channel closes; a clean shutdown flushes everything.
+
+        It waits (yields to the scheduler) only when nothing is queued: after a commit, what queued
+        meanwhile goes straight into the next one. A checkpoint there would cost a whole scheduler pass
+        per commit, and a busy pass (the flusher's round of writes) lasts milliseconds, which every held
+        line would wait on top of its commit.
+        """
         pending: list[Event] = []
+        closed = False
         async with events:
             while True:
+                while len(pending) < MAX_BATCH and not closed:
+                    try:
+                        pending.extend(events.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                    except trio.EndOfChannel:
+                        closed = True
                 if not pending:
+                    if closed:
+                        return
                     try:
                         pending.extend(await events.receive())
                     except trio.EndOfChannel:
                         return
-                while len(pending) < MAX_BATCH:
-                    try:
-                        pending.extend(events.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
+                    continue
                 batch, pending = pending, []
                 await self._commit(batch)
                 pending.extend(self.hub.take_events())  # e.g. SendQ drops caused by the release
@@ -83,8 +95,18 @@ class HistoryWriter:
         accounts, self._accounts = self._accounts, {}
         ids: list[int] = []
         started = trio.current_time()
+        stored = self.committed + sum(event.type != "stats" for event in batch)  # stats come from the server
+        token = trio.lowlevel.current_trio_token()
+
+        def append() -> list[int]:
+            """Commit, then have the held lines let out by trio's very next callback pass, on the trio thread:
+            one scheduler batch before this task would wake up to do it (and to start the next commit)."""
+            appended = self.store.append(rows, channels, accounts)
+            token.run_sync_soon(self.hub.release, stored)
+            return appended
+
         try:
-            ids = await trio.to_thread.run_sync(self.store.append, rows, channels, accounts, limiter=self.limiter)
+            ids = await trio.to_thread.run_sync(append, limiter=self.limiter)
             self._appended += len(ids)
             if self._prune_after and self._appended >= self._prune_after:
                 self._prune_now.set()
@@ -100,8 +122,8 @@ class HistoryWriter:
         took = trio.current_time() - started
         if took > STALL_WARNING:
             log.warning("history commit of %d events took %.1f s: the disk is slow", len(rows), took)
-        self.committed += sum(event.type != "stats" for event in batch)  # stats come from the server, not the hub
-        self.hub.release(self.committed)
+        self.committed = stored
+        self.hub.release(stored)  # if the commit failed (the chat goes on); else it was done already
         if ids:
             batch = [
                 Event(event.type, event.data, event_id, row.ts)
