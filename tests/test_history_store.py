@@ -34,6 +34,27 @@ def test_append_is_one_batch_with_consecutive_ids(store: HistoryStore) -> None:
     assert store.last_id() == 4
 
 
+def test_every_event_reads_back_as_stored_whoever_writes_its_json(store: HistoryStore) -> None:
+    """Text-only events have their JSON written by SQLite (`json_object`), the others by Python: both read back
+    equal, in the batch's order with consecutive ids around a state event, and the msgid is indexed in its column."""
+    text = 'q"uote \\ back\x01ACTION\x01 tab\t é 日本 🎉 \u2028'
+    batch = [
+        NewEvent(1.5, "message", "#lobby", {"nick": "alice", "channel": "#lobby", "text": text, "msgid": "m1"}),
+        NewEvent(2.0, "pm", None, {"from": "a", "to": "b", "from_account": None, "to_account": "b", "msgid": "p1"}),
+        NewEvent(2.5, "stats", None, {"users": 3, "ratio": 0.5, "ok": True, "channels": {"#lobby": [1, 2]}}),
+        NewEvent(3.0, "kline", None, {"mask": "*!*@h", "reason": "r", "nick": "op", "set_at": 3.0, "expires": 0}),
+        NewEvent(3.5, "markread", None, {"account": "alice", "target": "#lobby", "ms": 5}),
+        NewEvent(4.0, "join", "#lobby", {"nick": "bob", "channel": "#lobby"}),
+        NewEvent(4.5, "message", "#lobby", {"nick": "bob", "channel": "#lobby", "text": "", "msgid": "m2"}),
+    ]
+    assert store.append(batch) == [1, 2, 3, 4, 0, 5, 6]
+    stored = store.after(0, 10)
+    kept = [event for event in batch if event.type != "markread"]
+    assert [(e.ts, e.type, e.channel, e.data) for e in stored] == [(e.ts, e.type, e.channel, e.data) for e in kept]
+    msgids = store.db.execute("SELECT id, msgid FROM events WHERE msgid IS NOT NULL ORDER BY id").fetchall()
+    assert msgids == [(1, "m1"), (2, "p1"), (6, "m2")]
+
+
 def test_ids_keep_increasing_after_reopen_and_pruning(tmp_path: Path) -> None:
     path = str(tmp_path / "h.sqlite3")
     first = HistoryStore(path)
