@@ -32,6 +32,27 @@ STALL_WARNING = 1.0
 Forward = Callable[[list[Event]], Awaitable[None]]
 
 
+class Slot:
+    """The store's one thread slot, as `trio.to_thread.run_sync`'s limiter: taken at once when free.
+
+    A `CapacityLimiter` always yields to the scheduler on acquiring, even when free, so each commit would
+    start a scheduler pass late (at load, a whole round of the flusher's writes). When busy (a CHATHISTORY
+    read or a pruning is running), it waits as a `CapacityLimiter` does.
+    """
+
+    def __init__(self) -> None:
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def acquire_on_behalf_of(self, borrower: object) -> None:
+        try:
+            self._limiter.acquire_on_behalf_of_nowait(borrower)
+        except trio.WouldBlock:
+            await self._limiter.acquire_on_behalf_of(borrower)
+
+    def release_on_behalf_of(self, borrower: object) -> None:
+        self._limiter.release_on_behalf_of(borrower)
+
+
 class HistoryWriter:
     def __init__(
         self,
@@ -46,7 +67,7 @@ class HistoryWriter:
         self.wallclock = wallclock
         self.committed = 0  # hub events committed (the count `Hub.release` compares with)
         self.failing = False
-        self.limiter = trio.CapacityLimiter(1)  # one thread at a time uses the connection (CHATHISTORY too)
+        self.limiter = Slot()  # one thread at a time uses the connection (CHATHISTORY too)
         #: Events appended since the last pruning, and how many make `prune` run before its hour.
         self._appended = 0
         self._prune_after = 0
