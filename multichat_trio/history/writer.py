@@ -115,16 +115,20 @@ class HistoryWriter:
         channels, self._channels = self._channels, {}
         accounts, self._accounts = self._accounts, {}
         ids: list[int] = []
-        started = trio.current_time()
         stored = self.committed + sum(event.type != "stats" for event in batch)  # stats come from the server
         token = trio.lowlevel.current_trio_token()
 
         def append() -> list[int]:
             """Commit, then have the held lines let out by trio's very next callback pass, on the trio thread:
             one scheduler batch before this task would wake up to do it (and to start the next commit)."""
-            appended = self.store.append(rows, channels, accounts)
-            token.run_sync_soon(self.hub.release, stored)
-            return appended
+            started = time.monotonic()
+            try:
+                return self.store.append(rows, channels, accounts)
+            finally:
+                took = time.monotonic() - started
+                if took > STALL_WARNING:  # said before anyone sees what waited for it
+                    log.warning("history commit of %d events took %.1f s: the disk is slow", len(rows), took)
+                token.run_sync_soon(self.hub.release, stored)
 
         try:
             ids = await trio.to_thread.run_sync(append, limiter=self.limiter)
@@ -140,11 +144,7 @@ class HistoryWriter:
             if not self.failing:
                 log.error("%s; the chat goes on, these events are not stored", exc)
                 self.failing = True
-        took = trio.current_time() - started
-        if took > STALL_WARNING:
-            log.warning("history commit of %d events took %.1f s: the disk is slow", len(rows), took)
         self.committed = stored
-        self.hub.release(stored)  # if the commit failed (the chat goes on); else it was done already
         if ids:
             batch = [
                 Event(event.type, event.data, event_id, row.ts)
