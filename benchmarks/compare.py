@@ -8,9 +8,9 @@ the same minute. Peers are found where they usually live: `ngircd` and `inspircd
 (`apt-get install ngircd inspircd`), `miniircd` from PyPI (`pip install miniircd`; as root it is
 given `--setuid nobody`). Missing ones are skipped.
 
-    python benchmarks/compare.py                      # all rows, all servers found
+    python benchmarks/compare.py                      # all rows, all servers found (multichat-file too)
     python benchmarks/compare.py --rows throughput,latency --servers multichat,ngircd
-    python benchmarks/compare.py --rows throughput,latency --servers multichat,multichat-memory,multichat-file
+    python benchmarks/compare.py --rows throughput,latency --servers multichat,multichat-file
                                                       # what the history store costs
 """
 
@@ -125,9 +125,10 @@ def _which(name: str) -> str:
 
 PEERS = [
     Peer("multichat", _multichat, lambda: True),
-    # Our own server with its history store, to measure what durability costs (not found unless named).
-    Peer("multichat-memory", lambda port, scratch: _multichat(port, scratch, ":memory:"), lambda: True),
+    # The default configuration, its history store in a file: what users run (in the default set).
     Peer("multichat-file", lambda port, scratch: _multichat(port, scratch, str(scratch / "h.sqlite3")), lambda: True),
+    # The store in memory, to tell the disk's share of its cost (not run unless named).
+    Peer("multichat-memory", lambda port, scratch: _multichat(port, scratch, ":memory:"), lambda: True),
     # TCP_NODELAY always: every write a segment, even under load to a client that has not acked the last.
     Peer("multichat-nodelay", lambda port, scratch: [*_multichat(port, scratch), "--no-nagle-when-busy"], lambda: True),
     Peer("ngircd", _ngircd, lambda: bool(_which("ngircd"))),
@@ -268,9 +269,9 @@ def _fmt(value: float | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma list of {', '.join(ROWS)}")
-    default_servers = ",".join(p.name for p in PEERS if not p.name.startswith("multichat-"))
+    default_servers = ",".join(p.name for p in PEERS if p.name not in ("multichat-memory", "multichat-nodelay"))
     parser.add_argument(
-        "--servers", default=default_servers, help="comma list to run (also multichat-memory, -file, -nodelay)"
+        "--servers", default=default_servers, help="comma list to run (also multichat-memory, -nodelay)"
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per pair; the table shows medians")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run at most")

@@ -34,6 +34,27 @@ def test_append_is_one_batch_with_consecutive_ids(store: HistoryStore) -> None:
     assert store.last_id() == 4
 
 
+def test_every_event_reads_back_as_stored_whoever_writes_its_json(store: HistoryStore) -> None:
+    """Text-only events have their JSON written by SQLite (`json_object`), the others by Python: both read back
+    equal, in the batch's order with consecutive ids around a state event, and the msgid is indexed in its column."""
+    text = 'q"uote \\ back\x01ACTION\x01 tab\t é 日本 🎉 \u2028'
+    batch = [
+        NewEvent(1.5, "message", "#lobby", {"nick": "alice", "channel": "#lobby", "text": text, "msgid": "m1"}),
+        NewEvent(2.0, "pm", None, {"from": "a", "to": "b", "from_account": None, "to_account": "b", "msgid": "p1"}),
+        NewEvent(2.5, "stats", None, {"users": 3, "ratio": 0.5, "ok": True, "channels": {"#lobby": [1, 2]}}),
+        NewEvent(3.0, "kline", None, {"mask": "*!*@h", "reason": "r", "nick": "op", "set_at": 3.0, "expires": 0}),
+        NewEvent(3.5, "markread", None, {"account": "alice", "target": "#lobby", "ms": 5}),
+        NewEvent(4.0, "join", "#lobby", {"nick": "bob", "channel": "#lobby"}),
+        NewEvent(4.5, "message", "#lobby", {"nick": "bob", "channel": "#lobby", "text": "", "msgid": "m2"}),
+    ]
+    assert store.append(batch) == [1, 2, 3, 4, 0, 5, 6]
+    stored = store.after(0, 10)
+    kept = [event for event in batch if event.type != "markread"]
+    assert [(e.ts, e.type, e.channel, e.data) for e in stored] == [(e.ts, e.type, e.channel, e.data) for e in kept]
+    msgids = store.db.execute("SELECT id, msgid FROM events WHERE msgid IS NOT NULL ORDER BY id").fetchall()
+    assert msgids == [(1, "m1"), (2, "p1"), (6, "m2")]
+
+
 def test_ids_keep_increasing_after_reopen_and_pruning(tmp_path: Path) -> None:
     path = str(tmp_path / "h.sqlite3")
     first = HistoryStore(path)
@@ -143,17 +164,18 @@ def _msgid_plans(store: HistoryStore, query: Query) -> list[str]:
         assert store.chathistory(query) is not None
     finally:
         store.db.set_trace_callback(None)
-    lookups = [sql for sql in ran if "$.msgid') END) = " in sql]
+    lookups = [sql for sql in ran if " msgid = " in sql]
     assert lookups, ran
     return [" ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}")) for sql in lookups]
 
 
-def test_a_schema_4_file_is_migrated_and_msgid_lookups_use_the_index(tmp_path: Path) -> None:
-    path = tmp_path / "v4.sqlite3"
+@pytest.mark.parametrize("version", [4, 5])
+def test_an_older_file_is_migrated_and_msgid_lookups_use_the_index(tmp_path: Path, version: int) -> None:
+    path = tmp_path / f"v{version}.sqlite3"
     with contextlib.closing(sqlite3.connect(path)) as db:
-        for version in range(1, 5):
-            db.executescript(history_store._MIGRATIONS[version])
-        db.execute("PRAGMA user_version=4")
+        for step in range(1, version + 1):
+            db.executescript(history_store._MIGRATIONS[step])
+        db.execute(f"PRAGMA user_version={version}")
         rows = [
             (
                 float(i),
@@ -172,7 +194,7 @@ def test_a_schema_4_file_is_migrated_and_msgid_lookups_use_the_index(tmp_path: P
     store = HistoryStore(str(path))
     store.open()
     try:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         between = Query("BETWEEN", "#lobby", None, None, (Ref(msgid="m40"), Ref(msgid="m10")), 5)
         assert [e.data["text"] for e in store.chathistory(between) or []] == [f"t{i}" for i in range(35, 40)]
         private = Query("AFTER", None, "a", "b", (Ref(msgid="p1"),), 5)

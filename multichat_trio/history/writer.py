@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -33,6 +32,27 @@ STALL_WARNING = 1.0
 Forward = Callable[[list[Event]], Awaitable[None]]
 
 
+class Slot:
+    """The store's one thread slot, as `trio.to_thread.run_sync`'s limiter: taken at once when free.
+
+    A `CapacityLimiter` always yields to the scheduler on acquiring, even when free, so each commit would
+    start a scheduler pass late (at load, a whole round of the flusher's writes). When busy (a CHATHISTORY
+    read or a pruning is running), it waits as a `CapacityLimiter` does.
+    """
+
+    def __init__(self) -> None:
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def acquire_on_behalf_of(self, borrower: object) -> None:
+        try:
+            self._limiter.acquire_on_behalf_of_nowait(borrower)
+        except trio.WouldBlock:
+            await self._limiter.acquire_on_behalf_of(borrower)
+
+    def release_on_behalf_of(self, borrower: object) -> None:
+        self._limiter.release_on_behalf_of(borrower)
+
+
 class HistoryWriter:
     def __init__(
         self,
@@ -47,7 +67,7 @@ class HistoryWriter:
         self.wallclock = wallclock
         self.committed = 0  # hub events committed (the count `Hub.release` compares with)
         self.failing = False
-        self.limiter = trio.CapacityLimiter(1)  # one thread at a time uses the connection (CHATHISTORY too)
+        self.limiter = Slot()  # one thread at a time uses the connection (CHATHISTORY too)
         #: Events appended since the last pruning, and how many make `prune` run before its hour.
         self._appended = 0
         self._prune_after = 0
@@ -57,20 +77,32 @@ class HistoryWriter:
         self._accounts: dict[str, dict[str, Any] | None] = {}
 
     async def run(self, events: trio.MemoryReceiveChannel[list[Event]]) -> None:
-        """Commit and release until the hub's channel closes; a clean shutdown flushes everything."""
+        """Commit and release until the hub's channel closes; a clean shutdown flushes everything.
+
+        It waits (yields to the scheduler) only when nothing is queued: after a commit, what queued
+        meanwhile goes straight into the next one. A checkpoint there would cost a whole scheduler pass
+        per commit, and a busy pass (the flusher's round of writes) lasts milliseconds, which every held
+        line would wait on top of its commit.
+        """
         pending: list[Event] = []
+        closed = False
         async with events:
             while True:
+                while len(pending) < MAX_BATCH and not closed:
+                    try:
+                        pending.extend(events.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                    except trio.EndOfChannel:
+                        closed = True
                 if not pending:
+                    if closed:
+                        return
                     try:
                         pending.extend(await events.receive())
                     except trio.EndOfChannel:
                         return
-                while len(pending) < MAX_BATCH:
-                    try:
-                        pending.extend(events.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
+                    continue
                 batch, pending = pending, []
                 await self._commit(batch)
                 pending.extend(self.hub.take_events())  # e.g. SendQ drops caused by the release
@@ -83,9 +115,23 @@ class HistoryWriter:
         channels, self._channels = self._channels, {}
         accounts, self._accounts = self._accounts, {}
         ids: list[int] = []
-        started = trio.current_time()
+        stored = self.committed + sum(event.type != "stats" for event in batch)  # stats come from the server
+        token = trio.lowlevel.current_trio_token()
+
+        def append() -> list[int]:
+            """Commit, then have the held lines let out by trio's very next callback pass, on the trio thread:
+            one scheduler batch before this task would wake up to do it (and to start the next commit)."""
+            started = time.monotonic()
+            try:
+                return self.store.append(rows, channels, accounts)
+            finally:
+                took = time.monotonic() - started
+                if took > STALL_WARNING:  # said before anyone sees what waited for it
+                    log.warning("history commit of %d events took %.1f s: the disk is slow", len(rows), took)
+                token.run_sync_soon(self._release, stored)
+
         try:
-            ids = await trio.to_thread.run_sync(self.store.append, rows, channels, accounts, limiter=self.limiter)
+            ids = await trio.to_thread.run_sync(append, limiter=self.limiter)
             self._appended += len(ids)
             if self._prune_after and self._appended >= self._prune_after:
                 self._prune_now.set()
@@ -98,16 +144,21 @@ class HistoryWriter:
             if not self.failing:
                 log.error("%s; the chat goes on, these events are not stored", exc)
                 self.failing = True
-        took = trio.current_time() - started
-        if took > STALL_WARNING:
-            log.warning("history commit of %d events took %.1f s: the disk is slow", len(rows), took)
-        self.committed += sum(event.type != "stats" for event in batch)  # stats come from the server, not the hub
-        self.hub.release(self.committed)
+        self.committed = stored
         if ids:
             batch = [
-                replace(event, id=event_id, ts=row.ts) for event_id, event, row in zip(ids, batch, rows, strict=True)
+                Event(event.type, event.data, event_id, row.ts)
+                for event_id, event, row in zip(ids, batch, rows, strict=True)
             ]
         await self.forward(batch)
+
+    def _release(self, stored: int) -> None:
+        """Let the held lines out (a trio callback, not a task: an exception here would end the whole run,
+        so one is logged and the chat goes on)."""
+        try:
+            self.hub.release(stored)
+        except Exception:
+            log.exception("history: letting the held lines out failed")
 
     async def close(self) -> None:
         """Close the store once no worker thread uses it (a pruning may still be finishing)."""

@@ -213,7 +213,10 @@ class ChatServer:
         if self._events is None:
             return
         try:
-            await self._events.send(events)
+            try:
+                self._events.send_nowait(events)  # no scheduler pass unless the feed is behind: the writer goes on
+            except trio.WouldBlock:
+                await self._events.send(events)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._events = None
 

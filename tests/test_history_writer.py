@@ -1,0 +1,103 @@
+"""The history writer's schedule: what waits for a commit waits for nothing else (no extra scheduler pass)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import trio
+
+from multichat_trio.chat.commands import COMMANDS
+from multichat_trio.chat.events import Event
+from multichat_trio.chat.hub import Hub
+from multichat_trio.history.store import HistoryStore, NewEvent
+from multichat_trio.history.writer import HistoryWriter
+
+from .conftest import test_config
+
+
+class WriterSteps(trio.abc.Instrument):
+    """Counts the steps the writer's task has run, and which task lets the held lines out."""
+
+    def __init__(self) -> None:
+        self.task: trio.lowlevel.Task | None = None
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.steps += 1
+
+
+class GatedStore(HistoryStore):
+    """A store in memory whose first commit waits for the test, and which notes the writer's steps at each one."""
+
+    def __init__(self, steps: WriterSteps) -> None:
+        super().__init__(":memory:")
+        self.entered, self.go = threading.Event(), threading.Event()
+        self.steps_at: list[int] = []
+        self._steps = steps
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        channels: Mapping[str, dict[str, Any] | None] | None = None,
+        accounts: Mapping[str, dict[str, Any] | None] | None = None,
+    ) -> list[int]:
+        self.steps_at.append(self._steps.steps)
+        if len(self.steps_at) == 1:
+            self.entered.set()
+            self.go.wait(10)
+        return super().append(events, channels, accounts)
+
+
+def _event(text: str) -> Event:
+    return Event("message", {"nick": "alice", "channel": "#lobby", "text": text, "command": "PRIVMSG"})
+
+
+async def test_what_queued_during_a_commit_goes_into_the_next_at_once_and_held_lines_out_before_the_writer_wakes() -> (
+    None
+):
+    steps = WriterSteps()
+    store = GatedStore(steps)
+    store.open()
+    hub = Hub(test_config(), COMMANDS)
+    releasers: list[trio.lowlevel.Task] = []
+    release = hub.release
+
+    def noting_release(stored: int) -> None:
+        releasers.append(trio.lowlevel.current_task())
+        release(stored)
+
+    hub.release = noting_release  # type: ignore[method-assign]
+
+    async def nowhere(events: list[Event]) -> None:
+        pass
+
+    writer = HistoryWriter(store, hub, nowhere)
+    send, receive = trio.open_memory_channel[list[Event]](10)
+
+    async def run_writer() -> None:
+        steps.task = trio.lowlevel.current_task()
+        await writer.run(receive)
+
+    trio.lowlevel.add_instrument(steps)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_writer)
+            send.send_nowait([_event("first")])
+            await trio.to_thread.run_sync(store.entered.wait, 10)
+            send.send_nowait([_event("queued meanwhile")])
+            store.go.set()
+            while len(store.steps_at) < 2:
+                await trio.sleep(0.001)
+            send.close()
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+    # The writer woke once after the first commit and went straight into the second: no receive, send or
+    # limiter checkpoint in between (each was a scheduler pass, at load a whole round of the flusher's writes).
+    assert store.steps_at[1] - store.steps_at[0] == 1
+    # The first commit's lines were let out by trio's callback pass, before the writer's task ran again.
+    assert releasers[0] is not steps.task
+    assert [e.data["text"] for e in store.recent(10)] == ["first", "queued meanwhile"]
+    store.close()
