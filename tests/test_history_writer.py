@@ -34,7 +34,7 @@ class GatedStore(HistoryStore):
 
     def __init__(self, steps: WriterSteps) -> None:
         super().__init__(":memory:")
-        self.entered, self.go = threading.Event(), threading.Event()
+        self.entered, self.go, self.second = threading.Event(), threading.Event(), threading.Event()
         self.steps_at: list[int] = []
         self._steps = steps
 
@@ -48,6 +48,8 @@ class GatedStore(HistoryStore):
         if len(self.steps_at) == 1:
             self.entered.set()
             self.go.wait(10)
+        elif len(self.steps_at) == 2:
+            self.second.set()
         return super().append(events, channels, accounts)
 
 
@@ -89,8 +91,7 @@ async def test_what_queued_during_a_commit_goes_into_the_next_at_once_and_held_l
             await trio.to_thread.run_sync(store.entered.wait, 10)
             send.send_nowait([_event("queued meanwhile")])
             store.go.set()
-            while len(store.steps_at) < 2:
-                await trio.sleep(0.001)
+            await trio.to_thread.run_sync(store.second.wait, 10)
             send.close()
     finally:
         trio.lowlevel.remove_instrument(steps)
@@ -100,4 +101,34 @@ async def test_what_queued_during_a_commit_goes_into_the_next_at_once_and_held_l
     # The first commit's lines were let out by trio's callback pass, before the writer's task ran again.
     assert releasers[0] is not steps.task
     assert [e.data["text"] for e in store.recent(10)] == ["first", "queued meanwhile"]
+    store.close()
+
+
+async def test_a_failing_release_is_logged_and_the_writer_goes_on(caplog: Any) -> None:
+    """The held lines are let out by a trio callback, where an exception would end the whole run."""
+    store = HistoryStore(":memory:")
+    store.open()
+    hub = Hub(test_config(), COMMANDS)
+    calls: list[int] = []
+
+    def broken_release(stored: int) -> None:
+        calls.append(stored)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in delivery")
+
+    hub.release = broken_release  # type: ignore[method-assign]
+    forwarded: list[str] = []
+
+    async def forward(events: list[Event]) -> None:
+        forwarded.extend(e.data["text"] for e in events)
+
+    writer = HistoryWriter(store, hub, forward)
+    send, receive = trio.open_memory_channel[list[Event]](10)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run, receive)
+        await send.send([_event("first")])
+        await send.send([_event("second")])
+        send.close()
+    assert forwarded == ["first", "second"] and calls[-1] == 2  # one commit or two: both went out
+    assert "letting the held lines out failed" in caplog.text
     store.close()
