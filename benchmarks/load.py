@@ -28,6 +28,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 HOST = "127.0.0.1"  # the only address this tool talks to
 RECV_SIZE = 256 * 1024
@@ -411,11 +412,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     rss_joined = proc_rss_kb(args.pid)
     joined = [c for c in load.conns.values() if c.state == JOINED]
     joined.sort(key=lambda c: c.index)
-    for conn in joined[: args.probes]:
-        conn.probe = True
     load.senders = [Sender(conn, i) for i, conn in enumerate(joined[-args.senders :] if args.senders else [])]
     if joined and joined[0] in (s.conn for s in load.senders):
         raise SystemExit("need more clients than senders + probes")
+    for conn in spread(joined[: len(joined) - len(load.senders)], args.probes):
+        conn.probe = True
     if args.sweep > 0:
         sending = {s.conn for s in load.senders}
         load.make_lazy([c for c in joined if not c.probe and c not in sending])
@@ -496,6 +497,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pid", type=int, default=0, help="server pid, for CPU and RSS from /proc")
     p.add_argument("--label", default="", help="name to put in the JSON line")
     return p.parse_args(argv)
+
+
+T = TypeVar("T")
+
+
+def spread(receivers: list[T], count: int) -> list[T]:
+    """`count` of `receivers` spread evenly over the list, its first included (the first probe acks the
+    closed loop), so no server is favoured by delivering to early or late joiners first."""
+    if count <= 0:
+        return []
+    step = max(1, len(receivers) // count)
+    return receivers[::step][:count]
 
 
 def main(argv: list[str] | None = None) -> int:
