@@ -28,24 +28,13 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's package, and load.py beside us
 
 import trio  # noqa: E402
+from load import proc_rss_kb  # noqa: E402  (beside us; VmRSS from /proc, 0 elsewhere)
 
 from multichat_trio.config import ServerConfig  # noqa: E402
 from multichat_trio.ircd.server import ChatServer  # noqa: E402
 
 #: Frames whose lines we attribute allocations to, innermost first (the rest is stdlib plumbing).
 OURS = (os.sep + "multichat_trio" + os.sep, os.sep + "trio" + os.sep)
-
-
-def rss_kb() -> int:
-    """This process's resident set (Linux /proc; 0 elsewhere, where only the tracemalloc figures count)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def hold_clients(argv: list[str]) -> None:
@@ -143,7 +132,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             tracemalloc.start(args.depth)
         gc.collect()
         before = tracemalloc.take_snapshot() if args.trace else None
-        rss_before, tasks_before = rss_kb(), len(_all_tasks())
+        rss_before, tasks_before = proc_rss_kb(os.getpid()), len(_all_tasks())
         argv = [sys.executable, __file__, "--hold", "--port", str(server.port), "--clients", str(args.clients)]
         argv += ["--channels", str(args.channels), "--settle", "1", "--timeout", str(args.timeout)]
         process = await trio.lowlevel.open_process(argv, stdin=-1, stdout=-1)
@@ -156,7 +145,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             while any(c.outbox.draining for c in server._connections) or server.hub.fanout.pending:
                 await trio.sleep(0.05)  # the join storm's last bytes are still on their way
         gc.collect()
-        rss_after = rss_kb()
+        rss_after = proc_rss_kb(os.getpid())
         clients = max(1, held.get("joined", 0))
         result: dict[str, Any] = {"clients": args.clients, **held, "channels": args.channels}
         result["rss_per_client_kb"] = round((rss_after - rss_before) / clients, 2)
