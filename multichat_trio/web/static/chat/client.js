@@ -19,7 +19,8 @@ export function send(line) {
 
 // --- lines into conversations ---
 
-/** Adds `line` to `c` (a duplicate msgid is dropped); `live` lines count as unread where not seen. */
+/** Adds `line` to `c` (a duplicate msgid is dropped); `live` lines count as unread where not seen.
+ * A `sorted` (history) line takes its place in time and is drawn with its batch, by `historyDone`. */
 export function deliver(c, line, live = true, sorted = false) {
   if (!c.add(line, sorted)) return;
   const seen = key(c.name) === state.current && !document.hidden;
@@ -32,6 +33,7 @@ export function deliver(c, line, live = true, sorted = false) {
       notify(c.kind === "query" ? line.nick : `${line.nick} in ${c.name}`, line.text, c.name);
     }
   }
+  if (sorted) return;
   showLine(c, line);
   if (!seen) renderConvs();
   else markRead(c);
@@ -139,7 +141,11 @@ function historyDone(batch) {
   else for (const line of batch.lines) deliver(c, line, asked === "after" || unreadByMarker(c, line), true);
   if (asked === "before" || asked === "latest") c.complete = batch.lines.length < PAGE;
   if (asked === "after" && batch.lines.length >= Math.min(state.historyLimit, 100)) catchUp(c);
-  if (key(c.name) === state.current) renderLog();
+  renderConvs();
+  if (key(c.name) === state.current) {
+    renderLog(); // once for the whole batch
+    if (!document.hidden) markRead(c);
+  }
 }
 
 // --- what the server says ---
