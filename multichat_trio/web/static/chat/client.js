@@ -475,7 +475,8 @@ function live() {
   setStatus("live", `connected as ${state.nick}${state.away ? " (away)" : ""}`);
 }
 
-async function serverConfig() {
+/** What the page needs from `/api/config` (read anew at each connect: a restarted server may differ). */
+export async function serverConfig() {
   const answer = await fetch("/api/config", { cache: "no-store" });
   if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
   return answer.json();

@@ -1,5 +1,5 @@
 // The web chat client's entry point: wires the page's controls to the session (client.js) and the view.
-import { connect, markRead, older, reconnectNow, select, send } from "./client.js";
+import { connect, markRead, older, reconnectNow, select, send, serverConfig } from "./client.js";
 import { run } from "./commands.js";
 import { onKey, remember } from "./input.js";
 import { validNick } from "./irc.js";
@@ -41,7 +41,7 @@ function clicked(selector, act) {
 /** Where this is, on the login form: the network's name, and the address for IRC clients. */
 async function describeServer() {
   try {
-    const config = await (await fetch("/api/config", { cache: "no-store" })).json();
+    const config = await serverConfig();
     if (config.network) $("login").querySelector("h1").textContent = config.network;
     if (config.chat_port) $("login-irc").textContent = `IRC clients: ${location.hostname}, port ${config.chat_port}`;
   } catch {
