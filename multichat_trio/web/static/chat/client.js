@@ -12,6 +12,11 @@ const WANTED_CAPS = [
 const RETRY_FIRST = 1000;
 const RETRY_MAX = 30000;
 const PAGE = 50;
+/** Bounds on what the page collects from the server before showing it: open batches, lines per batch
+ * (CHATHISTORY pages are at most 100), rows of a channel list (the server allows 1000 channels). */
+const MAX_BATCHES = 16;
+const MAX_BATCH_LINES = 1000;
+const MAX_LIST_ROWS = 5000;
 
 export function send(line) {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(line);
@@ -165,7 +170,7 @@ function onMessage(msg) {
   const batch = msg.tags.batch && state.batches.get(msg.tags.batch);
   if (batch && (msg.command === "PRIVMSG" || msg.command === "NOTICE")) {
     const found = toLine(msg, from, me);
-    if (found) batch.lines.push(Object.assign(found.line, { history: true }));
+    if (found && batch.lines.length < MAX_BATCH_LINES) batch.lines.push(Object.assign(found.line, { history: true }));
     return;
   }
   const handler = HANDLERS[msg.command];
@@ -388,7 +393,10 @@ function onIsupport(msg, p) {
 
 function onBatch(msg, p) {
   const [ref = "", type = "", target = ""] = p;
-  if (ref.startsWith("+")) state.batches.set(ref.slice(1), { type, target, lines: [] });
+  if (ref.startsWith("+")) {
+    if (state.batches.size >= MAX_BATCHES) state.batches.delete(state.batches.keys().next().value); // the oldest
+    state.batches.set(ref.slice(1), { type, target, lines: [] });
+  }
   else if (ref.startsWith("-")) {
     const batch = state.batches.get(ref.slice(1));
     state.batches.delete(ref.slice(1));
@@ -459,7 +467,10 @@ const HANDLERS = {
   319: whois((p) => `${p[1]} is in ${p[2] || "no channels"}`),
   330: whois((p) => `${p[1]} is logged in as ${p[2]}`),
   321: () => { state.channelList = []; },
-  322: (msg, p) => { (state.channelList ||= []).push({ name: p[1], users: Number(p[2]) || 0, topic: p[3] || "" }); },
+  322: (msg, p) => {
+    const rows = (state.channelList ||= []);
+    if (rows.length < MAX_LIST_ROWS) rows.push({ name: p[1], users: Number(p[2]) || 0, topic: p[3] || "" });
+  },
   323: () => {
     const dialog = $("channels");
     state.lastList = state.channelList || [];
