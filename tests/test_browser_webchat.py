@@ -27,6 +27,7 @@ from .test_opers_server import ADMIN
 
 pytestmark = needs_chromium
 
+LONG = " ".join(f"a long line, part {n} of it, with ünïcödé" for n in range(40))
 NIGHTLY = "morning! the nightly build is green again"
 OLD = 70  # messages in #lobby before anyone opens the page: more than the first page of history (50)
 #: Stands in for the browser's Notification: records what would be shown, and whether permission was asked.
@@ -119,6 +120,8 @@ def scenario(url: str, turn: Callable[..., Awaitable[Any]], shots: Path) -> dict
         trio.from_thread.run(turn, "expect", "#lobby", "hello ann, and <b>everyone</b>")
         trio.from_thread.run(turn, "say", "PRIVMSG #lobby :tom here, on a terminal", f"PRIVMSG #lobby :{XSS}")
         expect(ben.locator("#log")).to_contain_text(XSS, timeout=WAIT_MS)
+        say(ann, LONG)  # over one line's 512 bytes: it goes out as several messages, all of it
+        trio.from_thread.run(turn, "expect long")
         say(ann, "hi ben, welcome")
         trio.from_thread.run(turn, "expect", "#lobby", "hi ben, welcome")
 
@@ -248,6 +251,14 @@ async def test_two_browser_users_and_a_tcp_user_chat_and_survive_a_restart(
         elif step == "expect":
             target, text = args
             await tom.expect("PRIVMSG", lambda m: list(m.params) == [target, text])
+        elif step == "expect long":
+            pieces: list[str] = []
+            while " ".join(pieces) != LONG:
+                message = await tom.expect("PRIVMSG")
+                # each fits one IRC line with the `:nick!user@host ` prefix the server adds (80 bytes kept for it)
+                assert message.params[0] == "#lobby" and len(message.params[1].encode()) <= 510 - 16 - 80
+                pieces.append(message.params[1])
+            assert len(pieces) > 1
         elif step == "restart":
             await tom.aclose()
             await site.restart()

@@ -44,6 +44,12 @@ CASES: dict[str, list[Any]] = {
     "ctcp": ["\x01ACTION waves\x01", "\x01ACTION\x01", "\x01VERSION\x01", "plain", "\x01ACTION no end"],
     "validNick": ["ann", "a-1", "1ann", "-x", "a b", "[x]", "x" * 30, "x" * 31, "", "#chan"],
     "colourOf": ["ann", "ANN", "bob"],
+    "split": [
+        ["short", 20],
+        [" ".join(f"word{n}" for n in range(40)), 30],
+        ["é" * 25 + "€" * 10, 16],
+        ["", 10],
+    ],
 }
 
 SCRIPT = """async (cases) => {
@@ -55,6 +61,7 @@ SCRIPT = """async (cases) => {
     ctcp: cases.ctcp.map((raw) => m.ctcp(raw)),
     validNick: cases.validNick.map((nick) => m.validNick(nick)),
     colourOf: cases.colourOf.map((nick) => m.colourOf(nick)),
+    split: cases.split.map(([text, budget]) => m.split(text, budget)),
   };
 }"""
 
@@ -96,3 +103,14 @@ async def test_the_web_chats_irc_module(services: Running) -> None:
     assert got["validNick"] == [True, True, False, False, False, True, True, False, False, False]
     ann, ann_upper, bob = got["colourOf"]
     assert ann == ann_upper and ann.startswith("c") and 0 <= int(ann[1:]) < 12 and isinstance(bob, str)
+
+
+async def test_a_long_line_is_split_into_messages_that_fit(services: Running) -> None:
+    """Long input goes out as several PRIVMSGs within the byte budget, broken at spaces, never mid-character."""
+    with trio.fail_after(60):
+        got = await trio.to_thread.run_sync(run_cases, f"http://127.0.0.1:{services.http_port}/")
+    short, words, multibyte, empty = got["split"]
+    assert short == ["short"] and empty == []
+    assert " ".join(words) == CASES["split"][1][0] and all(len(p.encode()) <= 30 for p in words)
+    assert all(not p.startswith(" ") and not p.endswith(" ") for p in words) and len(words) > 1
+    assert "".join(multibyte) == CASES["split"][2][0] and all(len(p.encode()) <= 16 for p in multibyte)

@@ -1,6 +1,6 @@
 // What the user types: a message to the open conversation, or a slash command.
 import { deliver, forget, notice, query, quit, select, send } from "./client.js";
-import { isChannel, key, validNick } from "./irc.js";
+import { isChannel, key, split, validNick } from "./irc.js";
 import { conv, here, state } from "./state.js";
 
 /** Commands, their usage and what they do, for /help and Tab completion. */
@@ -32,11 +32,18 @@ export const HELP = {
   help: ["/help", "this list"],
 };
 
+/** Room on a line for the `:nick!user@host ` prefix the server adds when it relays it (as the GUI keeps). */
+const PREFIX_RESERVE = 80;
+
 function say(target, text, action = false) {
-  send(`PRIVMSG ${target} :${action ? `\x01ACTION ${text}\x01` : text}`);
-  if (!state.caps.has("echo-message")) {
-    const line = { time: new Date(), nick: state.nick, text, cls: action ? "action" : "message", self: true };
-    deliver(conv(target), line);
+  const head = `PRIVMSG ${target} :${action ? "\x01ACTION \x01" : ""}`;
+  const budget = 510 - new TextEncoder().encode(head).length - PREFIX_RESERVE;
+  for (const piece of split(text, budget)) {
+    send(`PRIVMSG ${target} :${action ? `\x01ACTION ${piece}\x01` : piece}`);
+    if (!state.caps.has("echo-message")) {
+      const line = { time: new Date(), nick: state.nick, text: piece, cls: action ? "action" : "message", self: true };
+      deliver(conv(target), line);
+    }
   }
 }
 

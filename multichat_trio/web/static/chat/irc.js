@@ -87,3 +87,27 @@ export function timeOf(msg) {
 export function ref(line) {
   return line.msgid ? `msgid=${line.msgid}` : `timestamp=${line.time.toISOString()}`;
 }
+
+/** `text` in pieces of at most `budget` UTF-8 bytes, broken at the last space that fits when there is one,
+ * never inside a character (as the GUI splits): a long line is sent whole, as several messages. */
+export function split(text, budget) {
+  const encoder = new TextEncoder();
+  const pieces = [];
+  let rest = text;
+  while (encoder.encode(rest).length > budget) {
+    let cut = 0;
+    let bytes = 0;
+    for (const ch of rest) {
+      const size = encoder.encode(ch).length;
+      if (bytes + size > budget) break;
+      bytes += size;
+      cut += ch.length;
+    }
+    const space = rest.lastIndexOf(" ", cut);
+    const at = space > 0 ? space : Math.max(cut, 1);
+    if (rest.slice(0, at).trim()) pieces.push(rest.slice(0, at));
+    rest = rest.slice(space > 0 ? at + 1 : at);
+  }
+  if (rest.trim()) pieces.push(rest);
+  return pieces;
+}
