@@ -36,6 +36,7 @@ GROUPS = {
     "history": "history",
     "relay": "relay (where it listens and where it forwards)",
     "relay trust": "relay trust",
+    "cluster": "cluster (several nodes sharing one chat through Redis; docs/cluster.md)",
     "logging": "logging",
 }
 
@@ -188,6 +189,14 @@ class ServerConfig:
     )
     retention_days: float = _setting(30.0, "days of history kept (0: no age limit)", group="history")
     max_events: int = _setting(100_000, "events kept in the history at most (0: no limit)", group="history")
+    cluster: str | None = _setting(
+        None,
+        "Redis URL (redis://HOST:PORT/DB) of the cluster this node joins (docs/cluster.md); unset: a single server",
+        group="cluster",
+    )
+    cluster_ttl: float = _setting(
+        6.0, "seconds a silent node counts as alive: its users leave the others' view that long after", group="cluster"
+    )
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR", group="logging")
     #: Server operators, from the config file's `[opers.NAME]` tables only (no flag, no variable).
     opers: tuple[OperEntry, ...] = dataclasses.field(default=(), metadata={"file_only": True})
@@ -206,6 +215,10 @@ class ServerConfig:
             raise ValueError(f"setting registration: {self.registration!r} must be open, closed or operators")
         if self.nick_protection_grace < 0:
             raise ValueError("setting nick_protection_grace: must be 0 or more seconds")
+        if self.cluster is not None and not self.cluster.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"setting cluster: {self.cluster!r} must be a redis://HOST:PORT/DB URL")
+        if self.cluster_ttl < 1:
+            raise ValueError("setting cluster_ttl: must be 1 second or more")
         for channel in self.autojoin_channels:
             if not is_channel_name(channel):
                 raise ValueError(f"setting autojoin: {channel!r} is not a channel name (like #lobby)")
@@ -241,6 +254,14 @@ class RelayConfig:
         "multichat-relay.secret", "file holding the relay secret, written by serve", group="relay trust"
     )
     stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)", group="logging")
+    cluster: str | None = _setting(
+        None,
+        "Redis URL (redis://HOST:PORT/DB) of the cluster this node joins (docs/cluster.md); unset: a single server",
+        group="cluster",
+    )
+    cluster_ttl: float = _setting(
+        6.0, "seconds a silent node counts as alive: its users leave the others' view that long after", group="cluster"
+    )
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR", group="logging")
 
 

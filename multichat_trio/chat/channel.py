@@ -58,7 +58,7 @@ class Channel:
     def add(self, client: Client) -> None:
         self.members[client] = None
         self.invited.pop(casefold(client.nick), None)
-        if self._roster is not None:
+        if self._roster is not None and not client.node:
             self._roster.append(client)  # lines queued before hold their count: they skip the newcomer
 
     def remove(self, client: Client) -> None:
@@ -68,9 +68,10 @@ class Channel:
             self._roster = None  # queued lines keep the old list; later ones get a new one
 
     def roster(self) -> list[Client]:
-        """The members, in join order, as one list shared by the lines queued for them."""
+        """The members served here (not another cluster node's), in join order, as one list shared by the
+        lines queued for them."""
         if self._roster is None:
-            self._roster = list(self.members)
+            self._roster = [member for member in self.members if not member.node]
         return self._roster
 
     # --- rules that read the state ---------------------------------------------------------

@@ -14,10 +14,10 @@ import secrets
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import ServerConfig
 from ..protocol import (
@@ -107,6 +107,10 @@ class Client:
     #: Connected over the IRCv3 WebSocket transport (no `sts`: its ports and policy are IRC over TCP's).
     websocket: bool = False
     closed: bool = False
+    #: In cluster mode: the user's id across the cluster, and the node serving it ("" here: a local client;
+    #: any other is a mirror, whose outbox drops what it is given: its own node delivers to it).
+    uid: str = ""
+    node: str = ""
 
     @property
     def prefix(self) -> str:
@@ -137,6 +141,32 @@ class Deferred:
     then: Callable[[Any], None]
     #: The worker-thread slot it runs in (a `trio.CapacityLimiter`), or None for the server's one for checks.
     limiter: Any = None
+    #: True: `work` is an async function, awaited on the trio thread (cluster mode's wait for the log).
+    awaited: bool = False
+
+
+class Cluster(Protocol):
+    """What the hub asks of cluster mode (`cluster/replica.py`): the lines and leavings other nodes must see.
+
+    The hub handles a line there when the cluster's log hands it back (`Hub.applying` then), on every node in
+    the same order; so every node keeps the same chat state.
+    """
+
+    def takes(self, client: Client, message: Message) -> bool:
+        """True if `message` from local `client` goes through the cluster log (it is handled when read back)."""
+        ...
+
+    def introduce(self, client: Client, welcome: Callable[[], None]) -> None:
+        """`client` may register: once the log says its nickname is its own, `welcome()` (else 433)."""
+        ...
+
+    def leave(self, client: Client, reason: str, kind: str) -> None:
+        """Local `client` was closed: the log removes it everywhere (`Hub.remove`)."""
+        ...
+
+    def changed(self, client: Client) -> None:
+        """Local `client`'s account or operator name changed (a login, OPER): the other nodes' copies follow."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +227,11 @@ class Hub:
         #: uses (the history writer's): set by the server when it keeps history.
         self.history: Any = None
         self.history_limiter: Any = None
+        #: Cluster mode (None: a single server), and True while a line read back from its log is handled.
+        self.cluster: Cluster | None = None
+        self.applying = False
+        #: Where `new_msgid` takes ids from while a log entry is handled (ids from the entry's, alike everywhere).
+        self.msgids: Iterator[str] | None = None
         #: Work waiting to run off the trio thread, one per client at most (see `Deferred`).
         self._deferred: dict[Client, Deferred] = {}
         #: Reads the settings again (REHASH, SIGHUP): set by whoever knows where they came from.
@@ -273,20 +308,62 @@ class Hub:
         if not client.registered and command not in PRE_REGISTRATION:
             self.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
             return
+        if self.cluster is not None and client.registered and not self.applying:
+            if not self.cluster.takes(client, message):  # else handled when the cluster log hands it back
+                self._watching(client, handler, self, client, message)
+            return
         handler(self, client, message)
+
+    def finish(self, client: Client, deferred: Deferred, result: Any) -> None:
+        """A deferred command's blocking work is done: its follow-up (see `Deferred`)."""
+        if self.cluster is not None and client.registered and not self.applying:
+            self._watching(client, deferred.then, result)
+        else:
+            deferred.then(result)
+
+    def _watching(self, client: Client, call: Callable[..., None], *args: Any) -> None:
+        """`call(*args)`, and the other cluster nodes told if it changed `client`'s account or operator name."""
+        before = (client.account, client.oper)
+        call(*args)
+        if (client.account, client.oper) != before and client.registered and self.cluster is not None:
+            self.cluster.changed(client)
+
+    def apply(self, client: Client, message: Message) -> None:
+        """A line the cluster log hands back: handled as if just read (its sender's node checked the flood limit)."""
+        handler = self._commands.get(message.command)
+        if handler is not None:  # even if its client closed meanwhile: every node handles it alike
+            handler(self, client, message)
 
     def disconnect(self, client: Client, reason: str, *, kind: str = "quit", error: str | None = None) -> None:
         """Remove `client`: peers see it QUIT with `reason`, the client gets an ERROR and is closed.
 
-        The state changes at once; the ERROR, and the `outbox.close()` that stops the client's reader,
-        come after whatever was queued for the client before them (held lines included).
+        The state changes at once (in cluster mode, when the log hands the leaving back: `remove`); the ERROR,
+        and the `outbox.close()` that stops the client's reader, come after whatever was queued for the
+        client before them (held lines included).
         """
         if client.closed:
             return
         client.closed = True
         self._deferred.pop(client, None)
-        self.clients.pop(client, None)
-        self.addresses.remove(client.host)
+        if not client.node:
+            self.addresses.remove(client.host)
+        if self.cluster is not None and client.registered and not client.node and not self.applying:
+            if kind != "shutdown":  # at shutdown the node's leaving tells the others at once
+                self.cluster.leave(client, reason, kind)
+        else:
+            self.remove(client, reason, kind)
+        if client.node:
+            return  # a mirror: its own node says goodbye
+        goodbye = encode(Message("ERROR", (error or reason,)))
+        if self._held:  # it waits its turn behind lines held for a commit, and so does the close
+            self._held.append((0, Goodbye(client, goodbye)))
+        else:
+            self._say_goodbye(client, goodbye)
+
+    def remove(self, client: Client, reason: str, kind: str) -> None:
+        """`client` is gone from the chat: out of its channels and the nicknames, its peers told (QUIT)."""
+        if self.clients.pop(client, 0) is not None:
+            return
         if client.registered:
             self.user_count -= 1
             # At shutdown everyone leaves: n² QUIT lines would tell no one anything.
@@ -300,24 +377,28 @@ class Hub:
                 self.broadcast(peers, Message("QUIT", (reason,), client.prefix))
         elif self.nicks.get(casefold(client.nick)) is client:
             del self.nicks[casefold(client.nick)]
-        goodbye = encode(Message("ERROR", (error or reason,)))
-        if self._held:  # it waits its turn behind lines held for a commit, and so does the close
-            self._held.append((0, Goodbye(client, goodbye)))
-        else:
-            self._say_goodbye(client, goodbye)
 
     def shutdown(self, reason: str = "Server shutting down") -> None:
         """Everyone gets `ERROR :reason` and is closed (and no one the others' QUIT lines)."""
         for client in list(self.clients):
-            self.disconnect(client, reason, kind="shutdown")
+            if not client.node:
+                self.disconnect(client, reason, kind="shutdown")
 
     def ping(self, client: Client) -> None:
         """The server's liveness probe of an idle client."""
         self.send(client, Message("PING", (self.name,)))
 
-    def defer(self, client: Client, work: Callable[[], Any], then: Callable[[Any], None], limiter: Any = None) -> None:
-        """Have `work()` run off the trio thread before `client`'s next line, then `then(result)`."""
-        self._deferred[client] = Deferred(work, then, limiter)
+    def defer(
+        self,
+        client: Client,
+        work: Callable[[], Any],
+        then: Callable[[Any], None],
+        limiter: Any = None,
+        *,
+        awaited: bool = False,
+    ) -> None:
+        """Have `work()` run off the trio thread (or be awaited) before `client`'s next line, then `then(result)`."""
+        self._deferred[client] = Deferred(work, then, limiter, awaited)
 
     def take_deferred(self, client: Client) -> Deferred | None:
         return self._deferred.pop(client, None)
@@ -416,6 +497,8 @@ class Hub:
     def new_msgid(self) -> str:
         """A fresh IRCv3 `msgid`: random (no counter to persist), stored in the message's event, so stable
         across restarts."""
+        if self.msgids is not None:
+            return next(self.msgids)
         return secrets.token_urlsafe(12)
 
     def batch_ref(self) -> str:
@@ -626,7 +709,10 @@ class Hub:
         text = f"You did not identify for {client.nick} in time: you are now {guest}"
         self.send(client, Message("NOTICE", (client.nick, text), f"{NICKSERV}!{NICKSERV}@services."))
         log.info("%s renamed %s: nickname registered to %s", client.prefix, guest, owner.name)
-        self.rename(client, guest)
+        if self.cluster is not None and not self.applying:
+            self.cluster.takes(client, Message("NICK", (guest,)))  # renamed on every node, in the log's order
+        else:
+            self.rename(client, guest)
 
     def mark_registered(self, client: Client) -> None:
         client.registered = True

@@ -294,7 +294,7 @@ class Connection:
             hub.receive(client, line)
             if client.closed:
                 break
-            if (deferred := hub.take_deferred(client)) is not None:
+            while (deferred := hub.take_deferred(client)) is not None:  # a follow-up may defer again
                 await self._run_deferred(deferred)
             if client.hold_until > trio.current_time():  # a failed login: its next line waits
                 await self.publish(hub.take_events())
@@ -307,5 +307,8 @@ class Connection:
         The client's later lines wait for it, so they keep their order; other clients do not.
         """
         await self.publish(self.hub.take_events())
-        result = await trio.to_thread.run_sync(deferred.work, limiter=deferred.limiter or blocking_limiter())
-        deferred.then(result)
+        if deferred.awaited:
+            result = await deferred.work()
+        else:
+            result = await trio.to_thread.run_sync(deferred.work, limiter=deferred.limiter or blocking_limiter())
+        self.hub.finish(self.client, deferred, result)

@@ -27,6 +27,7 @@ from ..chat.hub import Hub
 from ..chat.limits import LogEvery
 from ..chat.replay import ReplayLine, stored_line
 from ..chat.stats import StatsMeter, format_line
+from ..cluster.link import Link
 from ..config import ServerConfig, StartupError, naming_listener
 from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
@@ -90,6 +91,8 @@ class ChatServer:
         #: The connections' nursery, where a connection's drain task runs while the kernel lags.
         self._drains: trio.Nursery
         self._publish = self.publish  # one bound method for every Connection, not one each
+        #: Cluster mode's link to the other nodes through Redis (`--cluster`), else None.
+        self.link = Link(self.hub, config.cluster, self.publish, ttl=config.cluster_ttl) if config.cluster else None
         self._all_gone = trio.Event()
         self._stop = trio.Event()
         self.stopped = trio.Event()
@@ -114,7 +117,16 @@ class ChatServer:
                 )
             else:
                 writer_done.set()
+            link_done = trio.Event()
+            if self.link is not None:  # before the listeners: the node starts from the cluster's state
+                self.hub.cluster = self.link
+                await recording.start(self._run_link, self.link, link_done)
+            else:
+                link_done.set()
             await self._serve_chat(task_status)
+            if self.link is not None:
+                self.link.stop()  # the others remove this node's users at once
+                await link_done.wait()
             if self._record is not None:
                 self._record.close()  # the writer stores what is left, then stops
             await writer_done.wait()
@@ -288,6 +300,12 @@ class ChatServer:
             ids = ", ".join(map(str, sorted(skipped)[:10])) + (", ..." if len(skipped) > 10 else "")
             log.warning("history: %d stored events left out, malformed (ids %s)", len(skipped), ids)
         return recent, restored, channels
+
+    async def _run_link(self, link: Link, done: trio.Event, *, task_status: trio.TaskStatus[None]) -> None:
+        try:
+            await link.run(task_status=task_status)
+        finally:
+            done.set()
 
     async def _run_history(
         self,

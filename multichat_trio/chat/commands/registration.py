@@ -151,7 +151,7 @@ def nick(hub: Hub, client: Client, message: Message) -> None:
         hub.reply(client, rpl.ERR_BANNICKCHANGE, banned.name, "Cannot change nickname while banned on channel")
         return
     if client.registered:
-        if accounts.protection_refuses(hub, client, new):
+        if not hub.applying and accounts.protection_refuses(hub, client, new):  # cluster: checked before the log
             return
         hub.rename(client, new)
         accounts.protect_nick(hub, client)
@@ -199,6 +199,14 @@ def _try_register(hub: Hub, client: Client) -> None:
             return
     if accounts.protection_refuses(hub, client, client.nick):
         return
+    if hub.cluster is not None and not hub.applying:
+        hub.cluster.introduce(client, lambda: welcome(hub, client))  # the nickname must be free cluster-wide
+    else:
+        welcome(hub, client)
+
+
+def welcome(hub: Hub, client: Client) -> None:
+    """Registered: 001 to 005, LUSERS, the MOTD, then the autojoin channels."""
     hub.mark_registered(client)
     created = hub.created.strftime("%Y-%m-%d %H:%M:%S UTC")
     hub.reply(client, rpl.RPL_WELCOME, f"Welcome to the {hub.config.network} IRC network, {client.prefix}")

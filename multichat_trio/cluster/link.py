@@ -1,0 +1,387 @@
+"""The trio side of cluster mode: the tasks that write this node's entries to the Redis log and read everyone's.
+
+One Redis Stream, `multichat:log`, is the cluster's log: each registered user's state-changing lines
+(JOIN, PRIVMSG, MODE, KICK, NICK, ...) and each registration and leaving is an entry (`ops.py`); every
+node, this one included, handles every entry in the stream's order (`replica.py`). So a line is seen
+only once Redis has it, every node shows a channel's lines in the same order, and a nickname is taken
+by whichever `intro` comes first. A client's next line waits until its last one is read back, so it
+sees its own changes as a single server would show them. What a node needs to start is the snapshot
+(`multichat:snapshot`, written every few seconds by each node, the newest kept) and the log after it.
+
+Liveness: each node refreshes `multichat:node:<id>` (a key with a TTL); a node that finds the key of a
+node it holds users of gone writes a `down` entry, and every node removes those users.
+
+When Redis cannot be reached, the node goes on alone: its users chat among themselves (their lines
+are handled at once) and are told that other nodes are out of reach; when Redis is back, the node
+starts again as a new node id (its old users leave, as in a netsplit, and come back) from the snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import coredis
+import trio
+from coredis.exceptions import RedisError
+
+from ..chat.accounts import CHANSERV
+from ..chat.channel import Channel
+from ..chat.commands import accounts
+from ..chat.commands.nickserv import is_service
+from ..chat.events import Event
+from ..chat.hub import Client, Hub
+from ..config import StartupError
+from ..protocol import Message, casefold
+from . import ops
+from .ops import BadEntry, Op
+from .replica import SPLIT, Replica, introduction
+
+log = logging.getLogger(__name__)
+
+PREFIX = "multichat:"
+LOG, SNAPSHOT = PREFIX + "log", PREFIX + "snapshot"
+#: The lines that change what other nodes' users see; every other command is answered where it arrives.
+REPLICATED = frozenset(
+    {*("JOIN", "PART", "TOPIC", "MODE", "KICK", "INVITE", "NICK", "PRIVMSG", "NOTICE", "AWAY")}
+    | {"KILL", "KLINE", "DLINE", "UNKLINE", "UNDLINE"}
+)
+#: Entries written in one pipeline, and read in one XREAD, at most.
+BATCH = 1000
+#: How long a client's line waits to be read back before its next line is read anyway (Redis stalling).
+WAIT_BOUND = 5.0
+#: How long one XREAD blocks (milliseconds), and the deadline of every other Redis call (seconds).
+BLOCK_MS = 1000
+CALL_TIMEOUT = 5.0
+#: Seconds between retries while Redis is unreachable (doubling up to the second).
+RETRY = (0.2, 5.0)
+
+_NEWER = """
+local cur = redis.call('HGET', KEYS[1], 'id')
+if cur then
+  local a, b = string.match(cur, '(%d+)-(%d+)')
+  local c, d = string.match(ARGV[1], '(%d+)-(%d+)')
+  a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
+  if a > c or (a == c and b >= d) then return 0 end
+end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', ARGV[2])
+return 1
+"""
+
+Publish = Callable[[list[Event]], Awaitable[None]]
+
+
+class Resync(Exception):
+    """The log says this node is gone (its heartbeat lapsed): it starts again under a new id."""
+
+
+class Link:
+    """The hub's `Cluster`: a node of the cluster at `url`."""
+
+    def __init__(self, hub: Hub, url: str, publish: Publish, *, ttl: float = 6.0, snapshot_every: float = 5.0) -> None:
+        self.hub = hub
+        self.url = url
+        self.publish = publish
+        self.ttl = ttl
+        self.snapshot_every = snapshot_every
+        self.replica = Replica(hub, _new_id())
+        #: "up" (the log works), "down" (Redis out of reach: on our own), "sync" (catching up).
+        self.state = "sync"
+        self._out: list[Op] = []
+        self._seq = 0
+        self._wake = trio.Event()
+        self._progress = trio.Event()
+        self._reported: set[str] = set()
+        self._island = 0
+        self._stopping = trio.Event()
+        #: The other nodes' last heartbeats (their figures, for the stats API), by node id.
+        self.nodes: dict[str, dict[str, Any]] = {}
+
+    @property
+    def node(self) -> str:
+        return self.replica.node
+
+    # --- the hub's Cluster -----------------------------------------------------------------
+
+    def takes(self, client: Client, message: Message) -> bool:
+        command = message.command
+        if command not in REPLICATED:
+            return False
+        if command in ("PRIVMSG", "NOTICE"):
+            targets = message.param(0).split(",")
+            if any(is_service(t) or casefold(t) == casefold(CHANSERV) for t in targets):
+                return False  # services hold passwords and this node's accounts: never in the log
+        if (command == "TOPIC" and len(message.params) < 2) or (command == "MODE" and len(message.params) < 2):
+            return False  # a query
+        if command == "NICK" and message.params and accounts.protection_refuses(self.hub, client, message.params[0]):
+            return True  # nick protection is this node's (its accounts): checked before the log
+        self._submit(Op("line", client.uid, data=ops.line(client.uid, message)), client)
+        return True
+
+    def introduce(self, client: Client, welcome: Callable[[], None]) -> None:
+        uid = _new_id()
+        self.replica.introducing[uid] = (client, welcome)
+        self._submit(Op("intro", uid, data=introduction(client)), client)
+
+    def leave(self, client: Client, reason: str, kind: str) -> None:
+        self._submit(Op("quit", client.uid, data={"why": reason[: ops.MAX_TEXT], "how": kind}))
+
+    def changed(self, client: Client) -> None:
+        data = {key: value for key, value in (("acct", client.account), ("oper", client.oper)) if value}
+        self._submit(Op("attrs", client.uid, data=data))
+
+    def _submit(self, op: Op, client: Client | None = None) -> None:
+        self._seq += 1
+        op = replace(op, node=self.node, seq=self._seq)
+        if self.state == "down":
+            self._alone(op)
+            return
+        self._out.append(op)
+        self._wake.set()
+        if client is not None:
+            self.hub.defer(client, lambda: self._wait_for(op.seq), _ignore, awaited=True)
+
+    async def _wait_for(self, seq: int) -> None:
+        with trio.move_on_after(WAIT_BOUND):
+            while self.replica.own_seq < seq and self.state != "down":
+                await self._progress.wait()
+
+    def _alone(self, op: Op) -> None:
+        """Redis is out of reach: the entry is handled here at once, as a single server would."""
+        self._island += 1
+        if not self.replica.apply(f"{math.floor(time.time() * 1000)}-{self._island}", op):
+            log.warning("cluster: a down entry for this node while on its own: ignored")
+
+    # --- the tasks -------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Join the cluster (a clear error if Redis cannot be reached), then serve until `stop()`."""
+        writer, reader = _client(self.url), _client(self.url)
+        async with writer, reader:
+            try:
+                with trio.fail_after(CALL_TIMEOUT):
+                    await writer.ping()
+                await self._sync(writer, reader, first=True)
+            except (RedisError, OSError, trio.TooSlowError) as exc:
+                raise StartupError(f"cluster: cannot reach Redis at {_shown(self.url)}: {exc or 'timed out'}") from None
+            task_status.started()
+            log.info(
+                "cluster: node %s joined %s (%d users on other nodes)", self.node, _shown(self.url), self._remote()
+            )
+            delay = RETRY[0]
+            while not self._stopping.is_set():
+                try:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._writer, writer)
+                        nursery.start_soon(self._reader, reader)
+                        nursery.start_soon(self._heartbeat, writer)
+                        nursery.start_soon(self._snapshots, writer)
+                        await self._stopping.wait()
+                        nursery.cancel_scope.cancel()
+                    await self._leave(writer)
+                    return
+                except* Resync:
+                    log.warning("cluster: this node was taken for gone (heartbeat lapsed): joining again")
+                    await self._rejoin(writer, reader)
+                except* (RedisError, OSError, trio.TooSlowError) as group:
+                    self._lost(group.exceptions[0])
+                    while not self._stopping.is_set():
+                        with trio.move_on_after(delay):
+                            await self._stopping.wait()
+                        delay = min(delay * 2, RETRY[1])
+                        try:
+                            await self._rejoin(writer, reader)
+                            delay = RETRY[0]
+                            break
+                        except (RedisError, OSError, trio.TooSlowError):
+                            continue
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _sync(self, writer: coredis.Redis[str], reader: coredis.Redis[str], *, first: bool) -> None:
+        """Start from the snapshot (this node's state becomes the first one if there is none), then the log."""
+        self.state = "sync"
+        seed = self.replica.dump() | {"id": "0-0", "users": []}
+        with trio.fail_after(CALL_TIMEOUT):
+            await writer.eval(_NEWER, keys=[SNAPSHOT], args=["0-0", json.dumps(seed)])
+            stored = await writer.hgetall(SNAPSHOT)
+        if first:
+            self.hub.channels.clear()
+        try:
+            state = json.loads(stored.get("state", "{}"))
+            if not isinstance(state, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            log.error("cluster: the snapshot is unreadable (%s): starting from the log", exc)
+            state = {}
+        self.replica.load(state)
+        for name in self.hub.config.autojoin_channels:
+            self.hub.channels.setdefault(casefold(name), Channel(name, created=int(self.hub.wallclock())))
+        while await self._read(reader, block=None):
+            pass
+        self.state = "up"
+
+    async def _rejoin(self, writer: coredis.Redis[str], reader: coredis.Redis[str]) -> None:
+        """Back after the log was lost (or this node taken for gone): a new id, the snapshot, our users again."""
+        with trio.fail_after(CALL_TIMEOUT):
+            await writer.ping()
+        old = self.node
+        kept = self.replica.forget()
+        self.replica.node = _new_id()
+        self._out.clear()
+        self._reported.clear()
+        self.state = "sync"  # what is submitted now is written once the log is read up to its end
+        self._submit(Op("down", data={"gone": old, "why": SPLIT}))
+        for client, channels in kept:
+            if client.closed:
+                continue
+            self.replica.introducing[client.uid] = (client, None)
+            self._submit(Op("intro", client.uid, data=introduction(client) | {"autojoin": False}))
+            if channels:
+                self._submit(Op("rejoin", client.uid, data={"c": channels}))
+        await self._sync(writer, reader, first=False)
+        self._tell_locals("The cluster is reachable again: you see the users of the other nodes again")
+        await self.publish(self.hub.take_events())
+        log.warning("cluster: back in the cluster as node %s (%d users on other nodes)", self.node, self._remote())
+
+    def _lost(self, exc: BaseException) -> None:
+        """Redis went away: handle what waits here at once, and say so."""
+        log.error(
+            "cluster: Redis at %s unreachable (%s): serving this node's users on their own", _shown(self.url), exc
+        )
+        self.state = "down"
+        pending, self._out = self._out, []
+        for op in pending:
+            self._alone(op)
+        self._progress.set()
+        self._progress = trio.Event()
+        self._tell_locals("The cluster link is down: messages cannot reach users on other nodes until it is back")
+
+    def _tell_locals(self, text: str) -> None:
+        hub = self.hub
+        for client in list(hub.clients):
+            if client.registered and not client.node and not client.closed:
+                hub.send(client, Message("NOTICE", (client.nick, text), hub.name))
+
+    async def _leave(self, writer: coredis.Redis[str]) -> None:
+        """Stopping: the other nodes remove this node's users at once (not when its key expires)."""
+        with trio.move_on_after(1), trio.CancelScope(shield=True):
+            try:
+                op = Op("down", node=self.node, data={"gone": self.node, "why": "Server shutting down"})
+                await writer.xadd(LOG, op.encode())
+                await writer.delete([PREFIX + "node:" + self.node])
+            except (RedisError, OSError) as exc:
+                log.warning("cluster: could not say this node is leaving: %s", exc)
+
+    async def _writer(self, writer: coredis.Redis[str]) -> None:
+        """This node's entries, in order, pipelined: one round trip for everything queued meanwhile."""
+        while True:
+            if not self._out:
+                await self._wake.wait()
+                self._wake = trio.Event()
+                continue
+            batch = self._out[:BATCH]
+            with trio.fail_after(CALL_TIMEOUT):
+                async with writer.pipeline(transaction=False) as pipe:
+                    for op in batch:
+                        pipe.xadd(LOG, op.encode())
+            del self._out[: len(batch)]
+
+    async def _reader(self, reader: coredis.Redis[str]) -> None:
+        while True:
+            await self._read(reader, block=BLOCK_MS)
+
+    async def _read(self, reader: coredis.Redis[str], *, block: int | None) -> bool:
+        """Handle the entries after the last one handled; False if there were none."""
+        with trio.fail_after(CALL_TIMEOUT + (block or 0) / 1000):
+            reply = await reader.xread({LOG: self.replica.last_id}, count=BATCH, block=block)
+        entries = (reply or {}).get(LOG, ())
+        for entry in entries:
+            try:
+                op = ops.decode(dict(entry.field_values))
+            except BadEntry as exc:
+                log.warning("cluster: log entry %s skipped: %s", entry.identifier, exc)
+                self.replica.last_id = entry.identifier
+                continue
+            if not self.replica.apply(entry.identifier, op):
+                raise Resync
+        for uid in self.replica.take_orphans():  # left while its intro was on the way: the others added it
+            self._submit(Op("quit", uid, data={"why": "Connection closed", "how": "quit"}))
+        if entries:
+            await self.publish(self.hub.take_events())
+            self._progress.set()
+            self._progress = trio.Event()
+        return bool(entries)
+
+    async def _heartbeat(self, writer: coredis.Redis[str]) -> None:
+        """Refresh this node's key; a node whose key is gone has its users removed (a `down` entry)."""
+        while True:
+            figures = {"users": sum(1 for c in self.hub.clients if not c.node and c.registered), "at": time.time()}
+            with trio.fail_after(CALL_TIMEOUT):
+                await writer.set(PREFIX + "node:" + self.node, json.dumps(figures), px=int(self.ttl * 1000))
+                others = sorted(self.replica.mirrors_of())
+                values = await writer.mget([PREFIX + "node:" + node for node in others]) if others else []
+            self.nodes = {}
+            for node, value in zip(others, values, strict=True):
+                if value is None:
+                    if node not in self._reported:
+                        self._reported.add(node)
+                        log.warning("cluster: node %s stopped answering: its users leave", node)
+                        self._submit(Op("down", data={"gone": node, "why": SPLIT}))
+                else:
+                    self.nodes[node] = _figures(value)
+            await trio.sleep(self.ttl / 3)
+
+    async def _snapshots(self, writer: coredis.Redis[str]) -> None:
+        """Every few seconds, the state as of the last entry handled; the log before the previous one is trimmed."""
+        written, previous = "", ""
+        while True:
+            await trio.sleep(self.snapshot_every)
+            if self.replica.last_id == written:
+                continue
+            state = self.replica.dump()
+            with trio.fail_after(CALL_TIMEOUT):
+                await writer.eval(_NEWER, keys=[SNAPSHOT], args=[state["id"], json.dumps(state)])
+                if previous:
+                    await writer.xtrim(LOG, coredis.PureToken.MINID, previous)  # type: ignore[arg-type]
+            written, previous = state["id"], state["id"]
+
+    def _remote(self) -> int:
+        return sum(1 for client in self.replica.users.values() if client.node)
+
+    def stats(self) -> dict[str, Any]:
+        """This node's id and state, and the other nodes' last figures (for `/api/stats`)."""
+        return {"node": self.node, "state": self.state, "nodes": self.nodes, "remote_users": self._remote()}
+
+
+def _client(url: str) -> coredis.Redis[str]:
+    return coredis.Redis.from_url(url, decode_responses=True, retry_policy=coredis.retry.NoRetryPolicy())
+
+
+def _new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def _ignore(result: object) -> None:
+    pass
+
+
+def _shown(url: str) -> str:
+    """The URL without a password."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
+def _figures(value: str) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
