@@ -103,7 +103,7 @@ def test_config_file_tables_are_checked_where_they_are_read(tmp_path: Path) -> N
 
 def test_help_groups_settings_by_their_metadata() -> None:
     sections = _help_sections(ServerConfig)
-    groups = ("chat", "limits", "tls", "web", "accounts", "history", "relay trust", "logging")
+    groups = ("chat", "limits", "tls", "web", "accounts", "history", "relay trust", "cluster", "logging")
     assert list(sections) == ["options", *(settings.GROUPS[g] for g in groups)]
     for flag, group in [("--port", "chat"), ("--sendq", "limits"), ("--ws-port", "web"), ("--db", "history")]:
         assert flag in sections[settings.GROUPS[group]], flag

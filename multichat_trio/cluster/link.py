@@ -39,6 +39,7 @@ from ..chat.events import Event
 from ..chat.hub import Client, Hub
 from ..config import StartupError
 from ..protocol import Message, casefold
+from ..protocol.names import CHANTYPES
 from . import ops
 from .ops import BadEntry, Op
 from .replica import SPLIT, Replica, introduction
@@ -54,6 +55,9 @@ REPLICATED = frozenset(
 )
 #: Entries written in one pipeline, and read in one XREAD, at most.
 BATCH = 1000
+#: Entries an inbox keeps (about): more than a node can fall behind by, bounded for one that died.
+INBOX_KEEP = 10_000
+MAXLEN, ABOUT = coredis.PureToken.MAXLEN, coredis.PureToken.APPROXIMATELY
 #: How long a client's line waits to be read back before its next line is read anyway (Redis stalling).
 WAIT_BOUND = 5.0
 #: How long one XREAD blocks (milliseconds), and the deadline of every other Redis call (seconds).
@@ -93,7 +97,10 @@ class Link:
         self.replica = Replica(hub, _new_id())
         #: "up" (the log works), "down" (Redis out of reach: on our own), "sync" (catching up).
         self.state = "sync"
-        self._out: list[Op] = []
+        #: Entries waiting to be written, each with the stream it goes to (the log, or nodes' inboxes).
+        self._out: list[tuple[str, Op]] = []
+        #: The last entry read from this node's inbox (private messages to its users).
+        self._inbox_id = "0-0"
         self._seq = 0
         self._wake = trio.Event()
         self._progress = trio.Event()
@@ -121,8 +128,23 @@ class Link:
             return False  # a query
         if command == "NICK" and message.params and accounts.protection_refuses(self.hub, client, message.params[0]):
             return True  # nick protection is this node's (its accounts): checked before the log
-        self._submit(Op("line", client.uid, data=ops.line(client.uid, message)), client)
+        data = ops.line(client.uid, message)
+        streams = self._inboxes(message) if command in ("PRIVMSG", "NOTICE") else None
+        if streams is not None:  # a private message: only the nodes of its two ends see it, with one msgid
+            data["m"] = secrets.token_urlsafe(12)
+        self._submit(Op("line", client.uid, data=data), client, streams)
         return True
+
+    def _inboxes(self, message: Message) -> list[str] | None:
+        """The inboxes of the nodes a private message concerns (this one's first), or None for the log."""
+        nodes = [self.node]
+        for target in message.param(0).split(","):
+            if target[:1] in CHANTYPES:
+                return None
+            holder = self.hub.find_client(target)
+            if holder is not None and holder.node and holder.node not in nodes:
+                nodes.append(holder.node)
+        return [inbox(node) for node in nodes]
 
     def introduce(self, client: Client, welcome: Callable[[], None]) -> None:
         uid = _new_id()
@@ -136,13 +158,13 @@ class Link:
         data = {key: value for key, value in (("acct", client.account), ("oper", client.oper)) if value}
         self._submit(Op("attrs", client.uid, data=data))
 
-    def _submit(self, op: Op, client: Client | None = None) -> None:
+    def _submit(self, op: Op, client: Client | None = None, streams: list[str] | None = None) -> None:
         self._seq += 1
         op = replace(op, node=self.node, seq=self._seq)
         if self.state == "down":
             self._alone(op)
             return
-        self._out.append(op)
+        self._out += [(stream, op) for stream in streams or (LOG,)]
         self._wake.set()
         if client is not None:
             self.hub.defer(client, lambda: self._wait_for(op.seq), _ignore, awaited=True)
@@ -155,7 +177,7 @@ class Link:
     def _alone(self, op: Op) -> None:
         """Redis is out of reach: the entry is handled here at once, as a single server would."""
         self._island += 1
-        if not self.replica.apply(f"{math.floor(time.time() * 1000)}-{self._island}", op):
+        if not self.replica.apply(f"{math.floor(time.time() * 1000)}-{self._island}", op, log=False):
             log.warning("cluster: a down entry for this node while on its own: ignored")
 
     # --- the tasks -------------------------------------------------------------------------
@@ -237,6 +259,7 @@ class Link:
         self.replica.node = _new_id()
         self._out.clear()
         self._reported.clear()
+        self._inbox_id = "0-0"
         self.state = "sync"  # what is submitted now is written once the log is read up to its end
         self._submit(Op("down", data={"gone": old, "why": SPLIT}))
         for client, channels in kept:
@@ -258,8 +281,9 @@ class Link:
         )
         self.state = "down"
         pending, self._out = self._out, []
-        for op in pending:
-            self._alone(op)
+        for stream, op in pending:
+            if stream in (LOG, inbox(self.node)):  # a private message's copy for another node is dropped
+                self._alone(op)
         self._progress.set()
         self._progress = trio.Event()
         self._tell_locals("The cluster link is down: messages cannot reach users on other nodes until it is back")
@@ -276,7 +300,7 @@ class Link:
             try:
                 op = Op("down", node=self.node, data={"gone": self.node, "why": "Server shutting down"})
                 await writer.xadd(LOG, op.encode())
-                await writer.delete([PREFIX + "node:" + self.node])
+                await writer.delete([PREFIX + "node:" + self.node, inbox(self.node)])
             except (RedisError, OSError) as exc:
                 log.warning("cluster: could not say this node is leaving: %s", exc)
 
@@ -290,8 +314,13 @@ class Link:
             batch = self._out[:BATCH]
             with trio.fail_after(CALL_TIMEOUT):
                 async with writer.pipeline(transaction=False) as pipe:
-                    for op in batch:
-                        pipe.xadd(LOG, op.encode())
+                    for stream, op in batch:
+                        if stream == LOG:
+                            pipe.xadd(LOG, op.encode())
+                        else:  # an inbox nobody reads any more (its node died) keeps its last entries only
+                            pipe.xadd(
+                                stream, op.encode(), trim_strategy=MAXLEN, threshold=INBOX_KEEP, trim_operator=ABOUT
+                            )
             del self._out[: len(batch)]
 
     async def _reader(self, reader: coredis.Redis[str]) -> None:
@@ -299,26 +328,38 @@ class Link:
             await self._read(reader, block=BLOCK_MS)
 
     async def _read(self, reader: coredis.Redis[str], *, block: int | None) -> bool:
-        """Handle the entries after the last one handled; False if there were none."""
+        """Handle the entries after the last ones handled (the log's and this node's inbox's, merged in the
+        order Redis added them); False if there were none."""
+        mine = inbox(self.node)
         with trio.fail_after(CALL_TIMEOUT + (block or 0) / 1000):
-            reply = await reader.xread({LOG: self.replica.last_id}, count=BATCH, block=block)
-        entries = (reply or {}).get(LOG, ())
-        for entry in entries:
+            reply = await reader.xread({LOG: self.replica.last_id, mine: self._inbox_id}, count=BATCH, block=block)
+        reply = reply or {}
+        merged = [(entry, stream) for stream in (LOG, mine) for entry in reply.get(stream, ())]
+        # A stream that filled its COUNT may have more before another's next entry: stop at the first such end.
+        ends = [entries[-1].identifier for entries in reply.values() if len(entries) == BATCH]
+        cutoff = min(ends, key=_order) if ends else None
+        merged.sort(key=lambda pair: _order(pair[0].identifier))
+        for entry, stream in merged:
+            if cutoff is not None and _order(entry.identifier) > _order(cutoff):
+                break
+            if stream != LOG:
+                self._inbox_id = entry.identifier
             try:
                 op = ops.decode(dict(entry.field_values))
             except BadEntry as exc:
-                log.warning("cluster: log entry %s skipped: %s", entry.identifier, exc)
-                self.replica.last_id = entry.identifier
+                log.warning("cluster: entry %s of %s skipped: %s", entry.identifier, stream, exc)
+                if stream == LOG:
+                    self.replica.last_id = entry.identifier
                 continue
-            if not self.replica.apply(entry.identifier, op):
+            if not self.replica.apply(entry.identifier, op, log=stream == LOG):
                 raise Resync
         for uid in self.replica.take_orphans():  # left while its intro was on the way: the others added it
             self._submit(Op("quit", uid, data={"why": "Connection closed", "how": "quit"}))
-        if entries:
+        if merged:
             await self.publish(self.hub.take_events())
             self._progress.set()
             self._progress = trio.Event()
-        return bool(entries)
+        return bool(merged)
 
     async def _heartbeat(self, writer: coredis.Redis[str]) -> None:
         """Refresh this node's key; a node whose key is gone has its users removed (a `down` entry)."""
@@ -359,6 +400,16 @@ class Link:
     def stats(self) -> dict[str, Any]:
         """This node's id and state, and the other nodes' last figures (for `/api/stats`)."""
         return {"node": self.node, "state": self.state, "nodes": self.nodes, "remote_users": self._remote()}
+
+
+def inbox(node: str) -> str:
+    """The stream of the private messages to `node`'s users."""
+    return f"{PREFIX}inbox:{node}"
+
+
+def _order(identifier: str) -> tuple[int, int]:
+    ms, _, seq = identifier.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _client(url: str) -> coredis.Redis[str]:

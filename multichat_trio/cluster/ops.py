@@ -103,6 +103,11 @@ def _check_line(body: dict[str, Any]) -> None:
     text = body.get("l")
     if not isinstance(text, str) or len(text.encode()) > MAX_LINE + 4096:
         raise BadEntry("l: not a line")
+    msgid = body.get("m")
+    if msgid is not None and not (isinstance(msgid, str) and 0 < len(msgid) <= 32 and msgid.isascii()):
+        raise BadEntry("m: not a message id")
+    if msgid is not None and not all(ch.isalnum() or ch in "-_" for ch in msgid):
+        raise BadEntry("m: not a message id")
 
 
 def _check_intro(body: dict[str, Any]) -> None:

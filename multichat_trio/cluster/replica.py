@@ -24,7 +24,7 @@ from ..protocol import numerics as rpl
 from . import ops
 from .ops import BadEntry, Op
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: The QUIT reason a user of a node that left (or lost the log) is shown with, as IRC networks show a split.
 SPLIT = "*.net *.split"
@@ -69,20 +69,22 @@ class Replica:
 
     # --- handling entries ------------------------------------------------------------------
 
-    def apply(self, identifier: str, op: Op) -> bool:
-        """Handle one entry; False if it says this node is gone (it must start again: `Link.resync`)."""
+    def apply(self, identifier: str, op: Op, *, log: bool = True) -> bool:
+        """Handle one entry (of the log, or else of an inbox); False if it says this node is gone (it must
+        start again: `Link`). A private message's copies carry the message id they share (`m`)."""
         hub = self.hub
         when = ops.entry_time(identifier)
         wallclock = hub.wallclock
-        hub.wallclock, hub.msgids, hub.applying = (lambda: when), _msgids(identifier), True
+        hub.wallclock, hub.msgids, hub.applying = (lambda: when), _msgids(op.data.get("m") or identifier), True
         try:
             return _HANDLERS[op.kind](self, op)
         except BadEntry as exc:
-            log.warning("cluster: log entry %s skipped: %s", identifier, exc)
+            logger.warning("cluster: log entry %s skipped: %s", identifier, exc)
             return True
         finally:
             hub.wallclock, hub.msgids, hub.applying = wallclock, None, False
-            self.last_id = identifier
+            if log:
+                self.last_id = identifier
             if op.node == self.node:
                 self.own_seq = max(self.own_seq, op.seq)
 
@@ -278,7 +280,7 @@ class Replica:
             except (TypeError, ValueError):
                 skipped += 1
         if skipped:
-            log.warning("cluster: %d malformed users, channels or bans left out of the snapshot", skipped)
+            logger.warning("cluster: %d malformed users, channels or bans left out of the snapshot", skipped)
         self.last_id = str(state.get("id", "0-0"))
 
 

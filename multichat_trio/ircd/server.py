@@ -14,7 +14,7 @@ import logging
 import os
 from collections import deque
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio_websocket
@@ -27,7 +27,6 @@ from ..chat.hub import Hub
 from ..chat.limits import LogEvery
 from ..chat.replay import ReplayLine, stored_line
 from ..chat.stats import StatsMeter, format_line
-from ..cluster.link import Link
 from ..config import ServerConfig, StartupError, naming_listener
 from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
@@ -38,6 +37,9 @@ from .accept import LOG_INTERVAL, accept_forever, client_cap
 from .connection import Connection, blocking_limiter
 from .flusher import Flusher
 from .websocket import MAX_MESSAGE, IrcWebSocket, choose_subprotocol, origin_header, tcp_socket
+
+if TYPE_CHECKING:
+    from ..cluster.link import Link
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,11 @@ class ChatServer:
         self._drains: trio.Nursery
         self._publish = self.publish  # one bound method for every Connection, not one each
         #: Cluster mode's link to the other nodes through Redis (`--cluster`), else None.
-        self.link = Link(self.hub, config.cluster, self.publish, ttl=config.cluster_ttl) if config.cluster else None
+        self.link: Link | None = None
+        if config.cluster:
+            from ..cluster.link import Link  # Redis's client is imported only by a node of a cluster
+
+            self.link = Link(self.hub, config.cluster, self.publish, ttl=config.cluster_ttl)
         self._all_gone = trio.Event()
         self._stop = trio.Event()
         self.stopped = trio.Event()

@@ -1,0 +1,261 @@
+"""Cluster mode against a real redis-server: two or three nodes in this process, each its own nursery."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import coredis
+import pytest
+import trio
+
+from multichat_trio.config import StartupError
+from multichat_trio.ircd.server import ChatServer
+
+from .conftest import OpenClient, test_config
+from .ircclient import IrcClient
+from .redisserver import RedisServer, shared_redis_url
+
+pytestmark = pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject:ResourceWarning")
+
+StartNode = Callable[..., Awaitable[ChatServer]]
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[str]:
+    url, own = shared_redis_url()
+    yield url
+    if own is not None:
+        own.close()
+
+
+@pytest.fixture
+async def redis_url(redis_session: str) -> str:
+    """The shared Redis, emptied for this test."""
+    client = coredis.Redis.from_url(redis_session, decode_responses=True)
+    async with client:
+        await client.flushdb()
+    return redis_session
+
+
+class Node:
+    """A node in a nursery of its own, so a test can stop it cleanly or kill it (cancel: no goodbye)."""
+
+    def __init__(self, server: ChatServer, scope: trio.CancelScope) -> None:
+        self.server, self.scope = server, scope
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+@pytest.fixture
+async def start_node(nursery: trio.Nursery) -> AsyncIterator[Callable[..., Awaitable[Node]]]:
+    async def start(url: str, **overrides: Any) -> Node:
+        server = ChatServer(test_config(cluster=url, **overrides))
+        scope = trio.CancelScope()
+
+        async def run(task_status: trio.TaskStatus[None]) -> None:
+            with scope:
+                await server.serve(task_status=task_status)
+
+        await nursery.start(run)
+        return Node(server, scope)
+
+    yield start
+
+
+async def chatters(open_client: OpenClient, *nodes_and_nicks: tuple[Node, str], caps: str = "") -> list[IrcClient]:
+    clients = []
+    for node, nick in nodes_and_nicks:
+        client = await open_client(node.port)
+        await client.register(nick, caps=caps)
+        clients.append(client)
+    return clients
+
+
+async def test_two_nodes_share_the_lobby(redis_url: str, start_node: Any, open_client: OpenClient) -> None:
+    a, b = await start_node(redis_url), await start_node(redis_url)
+    alice, bob = await chatters(open_client, (a, "alice"), (b, "bob"))
+    joined = await alice.expect("JOIN")
+    assert joined.source is not None and joined.source.startswith("bob!")
+    await alice.send("PRIVMSG #lobby :hello from A")
+    said = await bob.expect("PRIVMSG")
+    assert said.params == ("#lobby", "hello from A") and said.source == "alice!u@127.0.0.1"
+    await bob.send("PRIVMSG alice :a private word")
+    assert (await alice.expect("PRIVMSG")).params == ("alice", "a private word")
+    await bob.send("NAMES #lobby", "WHO alice")
+    names = await bob.expect("353")
+    assert set(names.params[-1].split()) == {"alice", "bob"}
+    who = await bob.expect("352")
+    assert who.params[5] == "alice"
+    await alice.send("NICK alicia")
+    assert (await bob.expect("NICK")).params == ("alicia",)
+    await alice.send("QUIT :bye")
+    quit_ = await bob.expect("QUIT")
+    assert quit_.source is not None and quit_.source.startswith("alicia!") and quit_.params == ("Quit: bye",)
+
+
+async def test_a_channel_reads_the_same_on_every_node(redis_url: str, start_node: Any, open_client: OpenClient) -> None:
+    a, b = await start_node(redis_url, flood_burst=0), await start_node(redis_url, flood_burst=0)
+    alice, carol, bob, dave = await chatters(
+        open_client, (a, "alice"), (a, "carol"), (b, "bob"), (b, "dave"), caps="echo-message"
+    )
+    for peer in (carol, bob, dave):
+        await peer.sync()
+
+    async def say(client: IrcClient) -> None:
+        for n in range(20):
+            await client.send(f"PRIVMSG #lobby :{client.nick} {n}")
+
+    async def read(client: IrcClient, into: list[str]) -> None:
+        while len(into) < 40:
+            message = await client.expect("PRIVMSG")
+            into.append(message.params[1])
+
+    seen: dict[str, list[str]] = {name: [] for name in ("alice", "carol", "bob", "dave")}
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(say, alice)
+        nursery.start_soon(say, bob)
+        for client in (alice, carol, bob, dave):
+            nursery.start_soon(read, client, seen[client.nick])
+    assert seen["alice"] == seen["carol"] == seen["bob"] == seen["dave"]
+    assert sorted(seen["alice"]) == sorted([f"alice {n}" for n in range(20)] + [f"bob {n}" for n in range(20)])
+
+
+async def test_two_clients_racing_for_a_nick_on_two_nodes(
+    redis_url: str, start_node: Any, open_client: OpenClient
+) -> None:
+    a, b = await start_node(redis_url), await start_node(redis_url)
+    first, second = await open_client(a.port), await open_client(b.port)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(first.send, "NICK racer", "USER u 0 * :one")
+        nursery.start_soon(second.send, "NICK racer", "USER u 0 * :two")
+
+    async def outcome(client: IrcClient) -> str:
+        while True:
+            message = await client.recv()
+            if message.command in ("001", "433"):
+                return message.command
+
+    results = sorted([await outcome(first), await outcome(second)])
+    assert results == ["001", "433"]
+    observer = await open_client(a.port)
+    await observer.register("observer")
+    await observer.send("WHO racer")
+    assert len([m for m in await observer.sync() if m.command == "352"]) == 1
+
+
+async def test_modes_kicks_and_bans_hold_on_every_node(
+    redis_url: str, start_node: Any, open_client: OpenClient
+) -> None:
+    a, b = await start_node(redis_url), await start_node(redis_url)
+    alice, bob = await chatters(open_client, (a, "alice"), (b, "bob"))
+    await alice.send("JOIN #den")
+    await alice.expect("366")
+    await bob.send("JOIN #den")
+    await bob.expect("366")
+    await alice.expect("JOIN", lambda m: m.params[0] == "#den")
+    await alice.send("MODE #den +v bob", "TOPIC #den :the den")
+    assert (await bob.expect("MODE")).params == ("#den", "+v", "bob")
+    assert (await bob.expect("TOPIC")).params == ("#den", "the den")
+    await alice.send("MODE #den +b bob!*@*", "KICK #den bob :out")
+    kick = await bob.expect("KICK")
+    assert kick.params == ("#den", "bob", "out")
+    await bob.send("JOIN #den")
+    assert (await bob.expect("474")).params[1] == "#den"
+    await bob.send("PRIVMSG #den :let me in")
+    assert (await bob.expect("404")).params[1] == "#den"  # +n: not a member
+
+
+async def test_the_flood_limit_holds_wherever_a_user_connects(
+    redis_url: str, start_node: Any, open_client: OpenClient
+) -> None:
+    a, b = await start_node(redis_url, flood_burst=5), await start_node(redis_url, flood_burst=5)
+    alice, bob = await chatters(open_client, (a, "alice"), (b, "bob"))
+    await bob.send(*[f"PRIVMSG #lobby :spam {n}" for n in range(30)])
+    assert any(m.command == "ERROR" and "Excess Flood" in m.params[0] for m in await bob.wait_closed())
+    quit_ = await alice.expect("QUIT")
+    assert quit_.source is not None and quit_.source.startswith("bob!") and quit_.params == ("Excess Flood",)
+
+
+async def test_a_killed_node_has_its_users_removed_within_the_bound(
+    redis_url: str, start_node: Any, open_client: OpenClient
+) -> None:
+    a, b = await start_node(redis_url, cluster_ttl=1.0), await start_node(redis_url, cluster_ttl=1.0)
+    alice, _bob = await chatters(open_client, (a, "alice"), (b, "bob"))
+    await alice.expect("JOIN")
+    started = trio.current_time()
+    b.scope.cancel()  # no goodbye: as a SIGKILL, its key expires
+    alice.timeout = 10
+    quit_ = await alice.expect("QUIT")
+    assert quit_.source is not None and quit_.source.startswith("bob!") and quit_.params == ("*.net *.split",)
+    assert trio.current_time() - started < 1.0 + 1.0 / 3 + 1.5  # the TTL, a heartbeat, the log's round trip
+    await alice.send("WHO bob")
+    assert not [m for m in await alice.sync() if m.command == "352"]
+
+
+async def test_a_stopped_node_takes_its_users_at_once(redis_url: str, start_node: Any, open_client: OpenClient) -> None:
+    a, b = await start_node(redis_url), await start_node(redis_url)
+    alice, _bob = await chatters(open_client, (a, "alice"), (b, "bob"))
+    await alice.expect("JOIN")
+    b.server.stop()
+    quit_ = await alice.expect("QUIT")
+    assert quit_.params == ("Server shutting down",)
+
+
+async def test_chathistory_gives_the_same_answer_on_either_node(
+    redis_url: str, start_node: Any, open_client: OpenClient
+) -> None:
+    a, b = await start_node(redis_url, db=":memory:"), await start_node(redis_url, db=":memory:")
+    caps = "draft/chathistory batch server-time message-tags echo-message"
+    alice, bob = await chatters(open_client, (a, "alice"), (b, "bob"), caps=caps)
+    for n in range(3):
+        await alice.send(f"PRIVMSG #lobby :line {n}")
+        await bob.expect("PRIVMSG")
+    answers = []
+    for client in (alice, bob):
+        await client.send("CHATHISTORY LATEST #lobby * 10")
+        lines = []
+        while (message := await client.recv()).command != "BATCH" or not message.params[0].startswith("-"):
+            lines += [message] if message.command == "PRIVMSG" and "batch" in message.tags else []
+        answers.append([(m.params[1], m.tags.get("msgid"), m.tags.get("time")) for m in lines])
+    assert [text for text, _, _ in answers[0]] == ["line 0", "line 1", "line 2"]
+    assert answers[0] == answers[1]
+
+
+async def test_redis_unreachable_at_startup_is_a_clear_error() -> None:
+    port = RedisServer().port  # nothing listens there
+    server = ChatServer(test_config(cluster=f"redis://127.0.0.1:{port}/0"))
+    with pytest.RaisesGroup(pytest.RaisesExc(StartupError, match="cannot reach Redis"), flatten_subgroups=True):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
+
+
+async def test_a_redis_restart_leaves_every_node_serving(start_node: Any, open_client: OpenClient) -> None:
+    redis = RedisServer()
+    redis.start()
+    try:
+        a, b = await start_node(redis.url), await start_node(redis.url)
+        alice, carol, bob = await chatters(open_client, (a, "alice"), (a, "carol"), (b, "bob"))
+        await alice.sync()
+        redis.kill()
+        alice.timeout = carol.timeout = bob.timeout = 15
+        down = await alice.expect("NOTICE", lambda m: "link is down" in m.params[1])
+        assert down.source == "irc.local" or down.source
+        await alice.send("PRIVMSG #lobby :while Redis is away")
+        assert (await carol.expect("PRIVMSG")).params[1] == "while Redis is away"  # same node: still served
+        redis.start()  # empty: nothing persisted
+        for client in (alice, bob):
+            await client.expect("NOTICE", lambda m: "reachable again" in m.params[1])
+        # Each node's users come back (as after a netsplit): bob sees alice in his NAMES, or her JOIN after.
+        await bob.expect("JOIN", lambda m: m.source is not None and m.source.startswith("bob!"))
+        names = await bob.expect("353")
+        if "alice" not in names.params[-1].split():
+            await bob.expect("JOIN", lambda m: m.source is not None and m.source.startswith("alice!"))
+        await alice.send("PRIVMSG #lobby :Redis is back")
+        assert (await bob.expect("PRIVMSG")).params[1] == "Redis is back"
+        await bob.send("PRIVMSG alice :and PMs too")
+        assert (await alice.expect("PRIVMSG", lambda m: m.params[0] == "alice")).params[1] == "and PMs too"
+    finally:
+        redis.close()
