@@ -15,6 +15,7 @@ from multichat_trio.ircd.server import ChatServer
 from .conftest import OpenClient, test_config
 from .ircclient import IrcClient
 from .redisserver import RedisServer, shared_redis_url
+from .test_web import events_until, get_json, http_get, next_event, open_viewer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject:ResourceWarning")
 
@@ -259,3 +260,22 @@ async def test_a_redis_restart_leaves_every_node_serving(start_node: Any, open_c
         assert (await alice.expect("PRIVMSG", lambda m: m.params[0] == "alice")).params[1] == "and PMs too"
     finally:
         redis.close()
+
+
+async def test_node_b_monitor_shows_node_a_message_and_the_cluster_figures(
+    redis_url: str, start_monitor: Any, open_client: OpenClient
+) -> None:
+    a = await start_monitor(cluster=redis_url)
+    b = await start_monitor(cluster=redis_url)
+    async with open_viewer(b.ws_port) as ws:
+        assert (await next_event(ws))["type"] == "snapshot"
+        alice = await open_client(a.server.port)
+        await alice.register("alice")
+        await alice.send("PRIVMSG #lobby :seen from the other node")
+        said = await events_until(ws, lambda event: event["type"] == "message")
+        assert said[-1]["nick"] == "alice" and said[-1]["text"] == "seen from the other node"
+    stats = await get_json(b.http_port, "/api/stats")
+    assert stats["clients"] == 1 and stats["cluster"]["state"] == "up"
+    assert stats["cluster"]["nodes"][b.server.link.node] == {"users": 0}
+    metrics = (await http_get(b.http_port, "/metrics"))[2].decode()
+    assert "multichat_cluster_up 1.0" in metrics

@@ -364,7 +364,7 @@ class Link:
     async def _heartbeat(self, writer: coredis.Redis[str]) -> None:
         """Refresh this node's key; a node whose key is gone has its users removed (a `down` entry)."""
         while True:
-            figures = {"users": sum(1 for c in self.hub.clients if not c.node and c.registered), "at": time.time()}
+            figures = self.stats()["nodes"][self.node] | {"at": time.time()}
             with trio.fail_after(CALL_TIMEOUT):
                 await writer.set(PREFIX + "node:" + self.node, json.dumps(figures), px=int(self.ttl * 1000))
                 others = sorted(self.replica.mirrors_of())
@@ -399,7 +399,8 @@ class Link:
 
     def stats(self) -> dict[str, Any]:
         """This node's id and state, and the other nodes' last figures (for `/api/stats`)."""
-        return {"node": self.node, "state": self.state, "nodes": self.nodes, "remote_users": self._remote()}
+        local = sum(1 for client in self.hub.clients if client.registered and not client.node)
+        return {"node": self.node, "state": self.state, "nodes": {self.node: {"users": local}} | self.nodes}
 
 
 def inbox(node: str) -> str:

@@ -201,12 +201,15 @@ class MonitorApp:
 
     def stats(self, query: dict[str, list[str]]) -> tuple[int, Any]:
         """Counters now; `rate` is messages per second over the last 10 seconds."""
-        return 200, self.server.stats.read() | {
+        stats = self.server.stats.read() | {
             "rate": self.feed.rate(),
             "viewers": self.feed.viewer_count,
             "viewers_dropped": self.feed.dropped,
             "last_event_id": self.feed.last_id,
         }
+        if self.server.link is not None:  # `clients` is the cluster's; `cluster` says who serves how many
+            stats["cluster"] = self.server.link.stats()
+        return 200, stats
 
     def users(self, query: dict[str, list[str]]) -> tuple[int, Any]:
         """Registered users now (straight from the hub), sorted by nick; hosts are not shown."""
@@ -252,6 +255,17 @@ class MetricsCollector(Collector):
             "multichat_feed_viewers_dropped", "Viewers disconnected for falling behind", value=self.feed.dropped
         )
         yield CounterMetricFamily("multichat_feed_events", "Events published on the feed", value=self.feed.last_id)
+        if self.server.link is not None:
+            cluster = self.server.link.stats()
+            per_node = GaugeMetricFamily(
+                "multichat_cluster_node_clients", "Users each cluster node serves", labels=["node"]
+            )
+            for node, figures in cluster["nodes"].items():
+                per_node.add_metric([node], figures.get("users", 0))
+            yield per_node
+            yield GaugeMetricFamily(
+                "multichat_cluster_up", "1 while this node reaches Redis", value=cluster["state"] == "up"
+            )
 
 
 async def serve_http(
