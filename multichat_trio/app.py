@@ -118,6 +118,10 @@ async def serve_services(
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
         feed.restore(server.restored)  # the recent past from the history store, before anything new
+        if server.link is not None:  # a node joining a cluster finds users online
+            feed.seed_users(
+                {c.nick: [ch.name for ch in c.channels.values()] for c in hub.nicks.values() if c.registered}
+            )
         nursery.start_soon(feed.run, events_out)
         bound_ws = bound_http = None
         if ws_port is not None:

@@ -214,6 +214,7 @@ async def test_chathistory_gives_the_same_answer_on_either_node(
     for n in range(3):
         await alice.send(f"PRIVMSG #lobby :line {n}")
         await bob.expect("PRIVMSG")
+        await alice.expect("PRIVMSG")  # the echo: stored on both nodes once each has shown it
     answers = []
     for client in (alice, bob):
         await client.send("CHATHISTORY LATEST #lobby * 10")
@@ -266,16 +267,50 @@ async def test_node_b_monitor_shows_node_a_message_and_the_cluster_figures(
     redis_url: str, start_monitor: Any, open_client: OpenClient
 ) -> None:
     a = await start_monitor(cluster=redis_url)
+    carol = await open_client(a.server.port)
+    await carol.register("carol")
     b = await start_monitor(cluster=redis_url)
     async with open_viewer(b.ws_port) as ws:
-        assert (await next_event(ws))["type"] == "snapshot"
+        snapshot = await next_event(ws)
+        assert snapshot["users"] == [{"nick": "carol", "channels": ["#lobby"]}]  # online before B started
         alice = await open_client(a.server.port)
         await alice.register("alice")
         await alice.send("PRIVMSG #lobby :seen from the other node")
         said = await events_until(ws, lambda event: event["type"] == "message")
         assert said[-1]["nick"] == "alice" and said[-1]["text"] == "seen from the other node"
     stats = await get_json(b.http_port, "/api/stats")
-    assert stats["clients"] == 1 and stats["cluster"]["state"] == "up"
+    assert stats["clients"] == 2 and stats["cluster"]["state"] == "up"
     assert stats["cluster"]["nodes"][b.server.link.node] == {"users": 0}
     metrics = (await http_get(b.http_port, "/metrics"))[2].decode()
     assert "multichat_cluster_up 1.0" in metrics
+
+
+async def test_an_account_name_is_taken_once_and_logs_in_on_any_node(
+    redis_url: str, start_node: Any, open_client: OpenClient
+) -> None:
+    a, b = await start_node(redis_url), await start_node(redis_url)
+    first, second = await open_client(a.port), await open_client(b.port)
+    for client in (first, second):
+        client.timeout = 10  # two argon2 hashes
+        await client.send("CAP LS 302", "NICK shared", "CAP REQ :draft/account-registration")
+        await client.expect("CAP", lambda m: m.params[1] == "ACK")
+    async with trio.open_nursery() as nursery:
+        for client in (first, second):
+            nursery.start_soon(client.send, "REGISTER * * correct-horse-battery")
+
+    async def outcome(client: IrcClient) -> str:
+        while True:
+            message = await client.recv()
+            if message.command == "REGISTER" or (message.command == "FAIL" and message.params[0] == "REGISTER"):
+                return message.params[0] if message.command == "REGISTER" else message.params[1]
+
+    assert sorted([await outcome(first), await outcome(second)]) == ["ACCOUNT_EXISTS", "SUCCESS"]
+    # Either node knows the account: a third client logs in to it on node B and node A's users see that.
+    alice, carol = await chatters(open_client, (a, "alice"), (b, "carol"))
+    carol.timeout = 10
+    await carol.send("PRIVMSG NickServ :IDENTIFY shared correct-horse-battery")
+    assert (await carol.expect("900")).params[2] == "shared"
+    await carol.send("PRIVMSG #lobby :logged in")  # after the login in the log: once alice has it, she knows
+    await alice.expect("PRIVMSG")
+    await alice.send("WHOIS carol")
+    assert (await alice.expect("330")).params[2] == "shared"

@@ -12,7 +12,7 @@ import base64
 import binascii
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,11 @@ class Accounts:
     def __init__(self) -> None:
         self._by_key: dict[str, Account] = {}
         self._changed: dict[str, Account | None] = {}
+        #: Told of every change made here (cluster mode writes it to the log), not of `put` or `restore`.
+        self.on_change: Callable[[str, Account | None], None] | None = None
+
+    def __iter__(self) -> Iterator[Account]:
+        return iter(list(self._by_key.values()))
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -92,19 +97,32 @@ class Accounts:
         return next((account for account in self._by_key.values() if fp in account.certfps), None)
 
     def add(self, account: Account) -> None:
-        key = casefold(account.name)
-        self._by_key[key] = account
-        self._changed[key] = account
+        self.put(account.name, account)
+        self._told(account.name, account)
 
     def changed(self, account: Account) -> None:
         self._changed[casefold(account.name)] = account
+        self._told(account.name, account)
 
     def drop(self, name: str) -> Account | None:
-        key = casefold(name)
-        account = self._by_key.pop(key, None)
+        account = self._by_key.get(casefold(name))
         if account is not None:
-            self._changed[key] = None
+            self.put(name, None)
+            self._told(name, None)
         return account
+
+    def put(self, name: str, account: Account | None) -> None:
+        """`name` is now `account` (None: gone), as another cluster node said: stored, not told back."""
+        key = casefold(name)
+        if account is None:
+            self._by_key.pop(key, None)
+        else:
+            self._by_key[key] = account
+        self._changed[key] = account
+
+    def _told(self, name: str, account: Account | None) -> None:
+        if self.on_change is not None:
+            self.on_change(name, account)
 
     def restore(self, account: Account) -> None:
         """At startup, from the store: not a change to write back."""

@@ -34,7 +34,7 @@ from ..protocol import (
 )
 from ..protocol import numerics as rpl
 from . import events
-from .accounts import NICKSERV, Accounts, LoginLimiter, SaslState
+from .accounts import NICKSERV, Account, Accounts, LoginLimiter, SaslState
 from .bans import BanList
 from .channel import Channel
 from .events import Event
@@ -166,6 +166,10 @@ class Cluster(Protocol):
 
     def changed(self, client: Client) -> None:
         """Local `client`'s account or operator name changed (a login, OPER): the other nodes' copies follow."""
+        ...
+
+    def create_account(self, client: Client, account: Account, done: Callable[[bool], None]) -> None:
+        """Register `account` for `client` if its name is still free when the log says: `done(created)`."""
         ...
 
 

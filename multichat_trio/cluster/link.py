@@ -31,7 +31,7 @@ import coredis
 import trio
 from coredis.exceptions import RedisError
 
-from ..chat.accounts import CHANSERV
+from ..chat.accounts import CHANSERV, Account
 from ..chat.channel import Channel
 from ..chat.commands import accounts
 from ..chat.commands.nickserv import is_service
@@ -109,6 +109,7 @@ class Link:
         self._stopping = trio.Event()
         #: The other nodes' last heartbeats (their figures, for the stats API), by node id.
         self.nodes: dict[str, dict[str, Any]] = {}
+        hub.accounts.on_change = self._account_changed
 
     @property
     def node(self) -> str:
@@ -156,7 +157,22 @@ class Link:
 
     def changed(self, client: Client) -> None:
         data = {key: value for key, value in (("acct", client.account), ("oper", client.oper)) if value}
-        self._submit(Op("attrs", client.uid, data=data))
+        self._submit(Op("attrs", client.uid, data=data), client)
+
+    def create_account(self, client: Client, account: Account, done: Callable[[bool], None]) -> None:
+        def registered(created: bool) -> None:  # on the log's word, not at once (see `Hub.applying`)
+            before = (client.account, client.oper)
+            done(created)
+            if (client.account, client.oper) != before and client.registered and not client.closed:
+                self.changed(client)
+
+        self.replica.registering[self._seq + 1] = registered
+        self._submit(Op("account", data={"name": account.name, "state": account.snapshot(), "new": True}), client)
+
+    def _account_changed(self, name: str, account: Account | None) -> None:
+        """An account changed here (a password, a certificate, a drop): every node's copy follows."""
+        if not self.hub.applying:
+            self._submit(Op("account", data={"name": name, "state": account.snapshot() if account else None}))
 
     def _submit(self, op: Op, client: Client | None = None, streams: list[str] | None = None) -> None:
         self._seq += 1
@@ -234,6 +250,7 @@ class Link:
         with trio.fail_after(CALL_TIMEOUT):
             await writer.eval(_NEWER, keys=[SNAPSHOT], args=["0-0", json.dumps(seed)])
             stored = await writer.hgetall(SNAPSHOT)
+        known = {casefold(account.name) for account in self.hub.accounts}
         if first:
             self.hub.channels.clear()
         try:
@@ -249,6 +266,11 @@ class Link:
         while await self._read(reader, block=None):
             pass
         self.state = "up"
+        if first:  # accounts this node's store has and the cluster not: registered cluster-wide if still free
+            shared = {casefold(row.get("name", "")) for row in state.get("accounts", ()) if isinstance(row, dict)}
+            for account in self.hub.accounts:
+                if casefold(account.name) in known - shared:
+                    self._submit(Op("account", data={"name": account.name, "state": account.snapshot(), "new": True}))
 
     async def _rejoin(self, writer: coredis.Redis[str], reader: coredis.Redis[str]) -> None:
         """Back after the log was lost (or this node taken for gone): a new id, the snapshot, our users again."""

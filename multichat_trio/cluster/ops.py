@@ -10,6 +10,7 @@ changes: an entry that is not one of these shapes is refused with a reason and s
 - `attrs`: a user's account or operator name changed on its node (a login, OPER).
 - `rejoin`: a user back after its node lost the log: into its channels again, whatever their modes.
 - `down`: a node is gone (stopped, or its heartbeat key expired): every user it served leaves.
+- `account`: a registered account created (`new`: only if the name is still free), changed or dropped.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Any, Literal
 
 from ..protocol import MAX_LINE, Message, RemoteProtocolError, format_message, is_channel_name, is_valid_nick, parse
 
-Kind = Literal["line", "intro", "quit", "attrs", "rejoin", "down"]
-KINDS: frozenset[str] = frozenset(("line", "intro", "quit", "attrs", "rejoin", "down"))
+Kind = Literal["line", "intro", "quit", "attrs", "rejoin", "down", "account"]
+KINDS: frozenset[str] = frozenset(("line", "intro", "quit", "attrs", "rejoin", "down", "account"))
+#: The kinds that are about no one user.
+UNOWNED = frozenset(("down", "account"))
 #: The longest text field an entry may carry (a realname, an away message, a reason).
 MAX_TEXT = 512
 #: Channels one `rejoin` may name.
@@ -66,7 +69,7 @@ def decode(fields: dict[str, str]) -> Op:
     kind, uid, node, seq = body.pop("k", None), body.pop("u", ""), body.pop("n", ""), body.pop("s", 0)
     if kind not in KINDS:
         raise BadEntry(f"unknown kind {kind!r}")
-    if not _is_id(node) or not isinstance(seq, int) or (kind != "down" and not _is_id(uid)):
+    if not _is_id(node) or not isinstance(seq, int) or (kind not in UNOWNED and not _is_id(uid)):
         raise BadEntry("bad node, user id or sequence number")
     _CHECKS[kind](body)
     return Op(kind, uid, node, seq, body)
@@ -148,7 +151,14 @@ def _check_down(body: dict[str, Any]) -> None:
     _text(body, "why")
 
 
+def _check_account(body: dict[str, Any]) -> None:
+    _word(body, "name")
+    if not isinstance(body.get("state"), dict | None) or not isinstance(body.get("new", False), bool):
+        raise BadEntry("state: not an account")
+
+
 _CHECKS = {
+    "account": _check_account,
     "line": _check_line,
     "intro": _check_intro,
     "quit": _check_quit,

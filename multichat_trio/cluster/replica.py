@@ -14,12 +14,13 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..chat.accounts import Account
 from ..chat.bans import ServerBan, parse_mask
 from ..chat.channel import Channel
 from ..chat.commands.channels import try_join
 from ..chat.hub import Client, Hub
 from ..chat.ratelimit import TokenBucket
-from ..protocol import Message, casefold, is_channel_name
+from ..protocol import Message, casefold, is_channel_name, is_valid_nick
 from ..protocol import numerics as rpl
 from . import ops
 from .ops import BadEntry, Op
@@ -62,6 +63,8 @@ class Replica:
         self.own_seq = 0
         #: Ids of this node's clients that left before their `intro` was read back (a `quit` follows).
         self._orphans: list[str] = []
+        #: What to tell when this node's account registrations are read back: by the entry's sequence number.
+        self.registering: dict[int, Callable[[bool], None]] = {}
 
     def take_orphans(self) -> list[str]:
         orphans, self._orphans = self._orphans, []
@@ -181,6 +184,21 @@ class Replica:
                     self.hub.join(client, name)
         return True
 
+    def _account(self, op: Op) -> bool:
+        accounts, name, state = self.hub.accounts, op.data["name"], op.data.get("state")
+        try:
+            account = Account.restore(state) if state is not None else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadEntry(f"state: {exc}") from None
+        if account is not None and casefold(account.name) != casefold(name):
+            raise BadEntry("state: another account's")
+        created = not op.data.get("new") or accounts.find(name) is None
+        if created:
+            accounts.put(name, account)
+        if op.node == self.node and (done := self.registering.pop(op.seq, None)) is not None:
+            done(created)
+        return True
+
     def _down(self, op: Op) -> bool:
         gone = op.data["gone"]
         if gone == self.node:
@@ -237,7 +255,8 @@ class Replica:
             channels.append(channel.snapshot() | {"members": members, "invited": list(channel.invited)})
         now = hub.wallclock()
         bans = [[b.mask, b.reason, b.set_by, b.set_at, b.expires] for b in hub.bans.active(now)]
-        return {"v": 1, "id": self.last_id, "users": users, "channels": channels, "bans": bans}
+        accounts = [account.snapshot() for account in hub.accounts]
+        return {"v": 1, "id": self.last_id, "users": users, "channels": channels, "bans": bans, "accounts": accounts}
 
     def load(self, state: dict[str, Any]) -> None:
         """Take a snapshot's state (see `dump`): what is malformed in it is left out, with a warning."""
@@ -279,6 +298,15 @@ class Replica:
                 hub.bans.add(ServerBan(mask, str(reason), str(by), float(at), float(expires)))
             except (TypeError, ValueError):
                 skipped += 1
+        for row in _rows(state.get("accounts")):
+            try:
+                account = Account.restore(row)
+                if not is_valid_nick(account.name):
+                    raise ValueError(account.name)
+            except (KeyError, TypeError, ValueError):
+                skipped += 1
+                continue
+            hub.accounts.put(account.name, account)
         if skipped:
             logger.warning("cluster: %d malformed users, channels or bans left out of the snapshot", skipped)
         self.last_id = str(state.get("id", "0-0"))
@@ -312,6 +340,7 @@ _HANDLERS: dict[str, Callable[[Replica, Op], bool]] = {
     "attrs": Replica._attrs,
     "rejoin": Replica._rejoin,
     "down": Replica._down,
+    "account": Replica._account,
 }
 
 __all__ = ["DROP", "SPLIT", "Message", "Replica", "introduction"]

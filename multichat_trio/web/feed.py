@@ -161,6 +161,11 @@ class Feed:
         if self._recent:
             self.forgotten_id = self._recent[0]["id"] - 1
 
+    def seed_users(self, users: dict[str, list[str]]) -> None:
+        """Who is online already when this server starts: in cluster mode, the other nodes' users."""
+        for nick, channels in users.items():
+            self._users.setdefault(nick, {}).update(dict.fromkeys(channels))
+
     def _record(self, event: Event, event_id: int, stamp: str) -> dict[str, Any]:
         data = event.data
         if event.type == "pm":

@@ -173,11 +173,18 @@ def register_account(
     def hashed(password_hash: str) -> None:
         if client.closed:
             return
-        if hub.accounts.find(name) is not None:
+        account = Account(name, password_hash, hub.wallclock())
+        if hub.cluster is not None and not hub.applying:  # the name must be free cluster-wide: the log decides
+            hub.cluster.create_account(client, account, lambda created: finish(account, created))
+        else:
+            finish(account, hub.accounts.find(name) is None)
+
+    def finish(account: Account, free: bool) -> None:
+        if not free:
             answer("ACCOUNT_EXISTS", f"{name} is already registered")
             return
-        account = Account(name, password_hash, hub.wallclock())
-        hub.accounts.add(account)
+        if hub.accounts.find(name) is not account:
+            hub.accounts.add(account)
         hub.record(events.account("account_register", client.nick, name))
         log.info("%s registered account %s", client.prefix, name)
         answer("SUCCESS", f"Account {name} registered")
