@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -52,6 +53,8 @@ class Peer:
     name: str
     command: Callable[[int, Path], list[str]]  # (port, scratch dir) → argv
     available: Callable[[], bool]
+    #: Cluster mode: this many nodes, sharing a redis-server started for the run (0: a single server).
+    nodes: int = 0
 
 
 def _multichat(port: int, scratch: Path, db: str = "") -> list[str]:
@@ -131,6 +134,10 @@ PEERS = [
     Peer("multichat-memory", lambda port, scratch: _multichat(port, scratch, ":memory:"), lambda: True),
     # TCP_NODELAY always: every write a segment, even under load to a client that has not acked the last.
     Peer("multichat-nodelay", lambda port, scratch: [*_multichat(port, scratch), "--no-nagle-when-busy"], lambda: True),
+    # Cluster mode (--cluster) with a redis-server of its own: one node (what the log costs), two nodes
+    # (clients split between them, every message crossing Redis): what a second core buys.
+    Peer("multichat-1node", _multichat, lambda: bool(_which("redis-server")), nodes=1),
+    Peer("multichat-2nodes", _multichat, lambda: bool(_which("redis-server")), nodes=2),
     Peer("ngircd", _ngircd, lambda: bool(_which("ngircd"))),
     Peer("inspircd", _inspircd, lambda: bool(_which("inspircd"))),
     Peer("miniircd", _miniircd, lambda: bool(_which("miniircd"))),
@@ -169,17 +176,46 @@ def cpu_idle_share(seconds: float = 0.5) -> float:
     return (idle1 - idle0) / max(1, total1 - total0)
 
 
+def start_processes(peer: Peer, scratch: Path, log: IO[bytes]) -> tuple[list[int], list[subprocess.Popen[bytes]]]:
+    """The server's processes (a cluster's Redis first) and the ports its clients connect to."""
+    if not peer.nodes:
+        port = free_port()
+        return [port], [subprocess.Popen(peer.command(port, scratch), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)]
+    redis_port = free_port()
+    redis = [
+        _which("redis-server"),
+        "--port",
+        str(redis_port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+        str(scratch),
+    ]
+    procs = [subprocess.Popen([*redis, "--appendonly", "no"], cwd=scratch, stdout=log, stderr=subprocess.STDOUT)]
+    if not wait_listening(redis_port, procs[0]):
+        return [], procs
+    ports = [free_port() for _ in range(peer.nodes)]
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    for port in ports:
+        argv = [*peer.command(port, scratch), "--cluster", url]
+        procs.append(subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+    return ports, procs
+
+
 def run_one(peer: Peer, row: str, extra: list[str], timeout: float) -> dict[str, object]:
     scratch = Path(tempfile.mkdtemp(prefix=f"bench-{peer.name}-"))
-    port = free_port()
     log = (scratch / "server.log").open("wb")
     idle = cpu_idle_share()
-    proc = subprocess.Popen(peer.command(port, scratch), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    ports, procs = start_processes(peer, scratch, log)
     try:
-        if not wait_listening(port, proc):
+        servers = procs[-len(ports) :] if ports else procs
+        if not ports or not all(wait_listening(port, proc) for port, proc in zip(ports, servers, strict=True)):
             return {"label": f"{peer.name}/{row}", "error": f"did not start (see {scratch}/server.log)"}
         time.sleep(0.3)
-        argv = [sys.executable, str(LOAD), "--port", str(port), "--pid", str(proc.pid)]
+        pids = ",".join(str(proc.pid) for proc in procs)  # a cluster's CPU and memory: its nodes' and Redis's
+        argv = [sys.executable, str(LOAD), "--port", ",".join(map(str, ports)), "--pid", pids]
         argv += ["--label", f"{peer.name}/{row}", "--timeout", str(timeout), *ROWS[row], *extra]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30, check=False)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -191,12 +227,13 @@ def run_one(peer: Peer, row: str, extra: list[str], timeout: float) -> dict[str,
     except subprocess.TimeoutExpired:
         return {"label": f"{peer.name}/{row}", "error": "load generator timed out"}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in reversed(procs):  # the nodes before their Redis
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         log.close()
 
 
@@ -269,9 +306,12 @@ def _fmt(value: float | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma list of {', '.join(ROWS)}")
-    default_servers = ",".join(p.name for p in PEERS if p.name not in ("multichat-memory", "multichat-nodelay"))
+    extras = ("multichat-memory", "multichat-nodelay", "multichat-1node", "multichat-2nodes")
+    default_servers = ",".join(p.name for p in PEERS if p.name not in extras)
     parser.add_argument(
-        "--servers", default=default_servers, help="comma list to run (also multichat-memory, -nodelay)"
+        "--servers",
+        default=default_servers,
+        help="comma list to run (also multichat-memory, -nodelay, -1node, -2nodes)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per pair; the table shows medians")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run at most")

@@ -27,6 +27,7 @@ import select
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -96,7 +97,7 @@ class Load:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         channel = f"#bench{index % self.args.channels}" if self.args.channels > 1 else "#bench"
         conn = Conn(sock, index, f"b{index}", channel)
-        err = sock.connect_ex((HOST, self.args.port))
+        err = sock.connect_ex((HOST, self.args.port[index % len(self.args.port)]))  # nodes of a cluster in turn
         if err not in (0, errno.EINPROGRESS):
             self.fail(conn, f"connect: {os.strerror(err)}", registered=False)
             return
@@ -372,6 +373,11 @@ def proc_rss_kb(pid: int | None) -> int:
     return 0
 
 
+def total(sample: Callable[[int], float], pids: list[int]) -> float:
+    """A /proc figure summed over the server's processes (a cluster's nodes and its Redis)."""
+    return sum(sample(pid) for pid in pids)
+
+
 def listen_overflows() -> int:
     """The kernel's count of connections dropped because an accept queue was full."""
     try:
@@ -403,13 +409,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     load = Load(args)
     hard_deadline = time.monotonic() + args.timeout
-    rss_base = proc_rss_kb(args.pid)
+    rss_base = total(proc_rss_kb, args.pid)
     overflow_base = listen_overflows()
-    cpu0, gen0 = proc_cpu(args.pid), self_cpu()
+    cpu0, gen0 = total(proc_cpu, args.pid), self_cpu()
     connect_s = load.connect_all(hard_deadline)
-    cpu1, gen1 = proc_cpu(args.pid), self_cpu()
+    cpu1, gen1 = total(proc_cpu, args.pid), self_cpu()
     load.settle(args.settle)
-    rss_joined = proc_rss_kb(args.pid)
+    rss_joined = total(proc_rss_kb, args.pid)
     joined = [c for c in load.conns.values() if c.state == JOINED]
     joined.sort(key=lambda c: c.index)
     load.senders = [Sender(conn, i) for i, conn in enumerate(joined[-args.senders :] if args.senders else [])]
@@ -434,11 +440,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     cpu2 = cpu3 = gen2 = gen3 = 0.0
     if args.senders and args.messages and load.senders:
         expected = load.expected()
-        cpu2, gen2 = proc_cpu(args.pid), self_cpu()
+        cpu2, gen2 = total(proc_cpu, args.pid), self_cpu()
         t0 = time.monotonic()
         duration = load.run_messages(hard_deadline)
         msg_wall = time.monotonic() - t0
-        cpu3, gen3 = proc_cpu(args.pid), self_cpu()
+        cpu3, gen3 = total(proc_cpu, args.pid), self_cpu()
         lat = sorted(load.latencies)
         result.update(
             {
@@ -480,7 +486,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--port", type=int, required=True, help="server port on 127.0.0.1")
+    p.add_argument(
+        "--port", type=_ints, required=True, help="server port on 127.0.0.1 (a comma list: a cluster's nodes)"
+    )
     p.add_argument("--clients", type=int, default=100, help="clients that register and join")
     p.add_argument("--channels", type=int, default=1, help="spread clients over this many channels")
     p.add_argument("--concurrency", type=int, default=50, help="connections registering at once")
@@ -494,7 +502,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain", type=float, default=3.0, help="seconds without a delivery that end a run")
     p.add_argument("--sweep", type=float, default=0.02, help="read counting receivers every so often (0: always)")
     p.add_argument("--timeout", type=float, default=120.0, help="hard limit on the whole run, seconds")
-    p.add_argument("--pid", type=int, default=0, help="server pid, for CPU and RSS from /proc")
+    p.add_argument("--pid", type=_ints, default=[], help="server pid(s), for CPU and RSS from /proc (summed)")
     p.add_argument("--label", default="", help="name to put in the JSON line")
     return p.parse_args(argv)
 
@@ -509,6 +517,10 @@ def spread(receivers: list[T], count: int) -> list[T]:
         return []
     step = max(1, len(receivers) // count)
     return receivers[::step][:count]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
 
 
 def main(argv: list[str] | None = None) -> int:
