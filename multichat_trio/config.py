@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import dataclasses
 import errno
+import ipaddress
 import os
 import socket
 import tomllib
@@ -189,6 +190,12 @@ class ServerConfig:
     )
     retention_days: float = _setting(30.0, "days of history kept (0: no age limit)", group="history")
     max_events: int = _setting(100_000, "events kept in the history at most (0: no limit)", group="history")
+    proxy_from: str = _setting(
+        "",
+        "comma list of load balancers (addresses, CIDR ranges) whose connections open with a PROXY protocol"
+        " header naming the real client (HAProxy send-proxy; docs/cluster.md)",
+        group="cluster",
+    )
     cluster: str | None = _setting(
         None,
         "Redis URL (redis://HOST:PORT/DB) of the cluster this node joins (docs/cluster.md); unset: a single server",
@@ -215,6 +222,10 @@ class ServerConfig:
             raise ValueError(f"setting registration: {self.registration!r} must be open, closed or operators")
         if self.nick_protection_grace < 0:
             raise ValueError("setting nick_protection_grace: must be 0 or more seconds")
+        try:
+            self.proxy_networks  # noqa: B018  (parsed once here, so a bad one stops the start)
+        except ValueError as exc:
+            raise ValueError(f"setting proxy_from: {exc}") from None
         if self.cluster is not None and not self.cluster.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"setting cluster: {self.cluster!r} must be a redis://HOST:PORT/DB URL")
         if self.cluster_ttl < 1:
@@ -233,6 +244,11 @@ class ServerConfig:
     @property
     def autojoin_channels(self) -> list[str]:
         return [name.strip() for name in self.autojoin.split(",") if name.strip()]
+
+    @property
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """`proxy_from` as networks (checked when the settings were built)."""
+        return [ipaddress.ip_network(part.strip(), strict=False) for part in self.proxy_from.split(",") if part.strip()]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ import secrets
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -168,6 +168,10 @@ class Cluster(Protocol):
         """Local `client`'s account or operator name changed (a login, OPER): the other nodes' copies follow."""
         ...
 
+    def behind(self, client: Client) -> Callable[[], Awaitable[None]] | None:
+        """None if every line `client` sent is handled; else what to await first (a query then sees them)."""
+        ...
+
     def create_account(self, client: Client, account: Account, done: Callable[[bool], None]) -> None:
         """Register `account` for `client` if its name is still free when the log says: `done(created)`."""
         ...
@@ -313,7 +317,13 @@ class Hub:
             self.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
             return
         if self.cluster is not None and client.registered and not self.applying:
-            if not self.cluster.takes(client, message):  # else handled when the cluster log hands it back
+            if self.cluster.takes(client, message):
+                return  # handled when the cluster log hands it back
+            if (caught_up := self.cluster.behind(client)) is not None:  # it sees its own lines first
+                self.defer(
+                    client, caught_up, lambda _: self._watching(client, handler, self, client, message), awaited=True
+                )
+            else:
                 self._watching(client, handler, self, client, message)
             return
         handler(self, client, message)

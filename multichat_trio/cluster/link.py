@@ -58,6 +58,8 @@ BATCH = 1000
 #: Entries an inbox keeps (about): more than a node can fall behind by, bounded for one that died.
 INBOX_KEEP = 10_000
 MAXLEN, ABOUT = coredis.PureToken.MAXLEN, coredis.PureToken.APPROXIMATELY
+#: Entries waiting to be written past which every sending client waits for its own to be read back.
+QUEUE_BOUND = 10_000
 #: How long a client's line waits to be read back before its next line is read anyway (Redis stalling).
 WAIT_BOUND = 5.0
 #: How long one XREAD blocks (milliseconds), and the deadline of every other Redis call (seconds).
@@ -99,6 +101,8 @@ class Link:
         self.state = "sync"
         #: Entries waiting to be written, each with the stream it goes to (the log, or nodes' inboxes).
         self._out: list[tuple[str, Op]] = []
+        #: This node's clients with entries not read back yet: the sequence number of the last one.
+        self._sent: dict[Client, int] = {}
         #: The last entry read from this node's inbox (private messages to its users).
         self._inbox_id = "0-0"
         self._seq = 0
@@ -150,9 +154,10 @@ class Link:
     def introduce(self, client: Client, welcome: Callable[[], None]) -> None:
         uid = _new_id()
         self.replica.introducing[uid] = (client, welcome)
-        self._submit(Op("intro", uid, data=introduction(client)), client)
+        self._submit(Op("intro", uid, data=introduction(client)), client, wait=True)
 
     def leave(self, client: Client, reason: str, kind: str) -> None:
+        self._sent.pop(client, None)
         self._submit(Op("quit", client.uid, data={"why": reason[: ops.MAX_TEXT], "how": kind}))
 
     def changed(self, client: Client) -> None:
@@ -167,14 +172,29 @@ class Link:
                 self.changed(client)
 
         self.replica.registering[self._seq + 1] = registered
-        self._submit(Op("account", data={"name": account.name, "state": account.snapshot(), "new": True}), client)
+        self._submit(
+            Op("account", data={"name": account.name, "state": account.snapshot(), "new": True}), client, wait=True
+        )
 
     def _account_changed(self, name: str, account: Account | None) -> None:
         """An account changed here (a password, a certificate, a drop): every node's copy follows."""
         if not self.hub.applying:
             self._submit(Op("account", data={"name": name, "state": account.snapshot() if account else None}))
 
-    def _submit(self, op: Op, client: Client | None = None, streams: list[str] | None = None) -> None:
+    def behind(self, client: Client) -> Callable[[], Awaitable[None]] | None:
+        seq = self._sent.get(client)
+        if seq is None:
+            return None
+        if seq <= self.replica.own_seq or self.state == "down":
+            del self._sent[client]
+            return None
+        return lambda: self._wait_for(seq)
+
+    def _submit(
+        self, op: Op, client: Client | None = None, streams: list[str] | None = None, *, wait: bool = False
+    ) -> None:
+        """Queue `op` for the log. `client`'s later queries wait until it is read back (`behind`); with `wait`
+        (a registration) its next line does too, and so does every line while the queue is over its bound."""
         self._seq += 1
         op = replace(op, node=self.node, seq=self._seq)
         if self.state == "down":
@@ -183,7 +203,9 @@ class Link:
         self._out += [(stream, op) for stream in streams or (LOG,)]
         self._wake.set()
         if client is not None:
-            self.hub.defer(client, lambda: self._wait_for(op.seq), _ignore, awaited=True)
+            self._sent[client] = op.seq
+            if wait or len(self._out) > QUEUE_BOUND:
+                self.hub.defer(client, lambda: self._wait_for(op.seq), _ignore, awaited=True)
 
     async def _wait_for(self, seq: int) -> None:
         with trio.move_on_after(WAIT_BOUND):
@@ -280,6 +302,7 @@ class Link:
         kept = self.replica.forget()
         self.replica.node = _new_id()
         self._out.clear()
+        self._sent.clear()
         self._reported.clear()
         self._inbox_id = "0-0"
         self.state = "sync"  # what is submitted now is written once the log is read up to its end

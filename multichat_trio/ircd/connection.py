@@ -184,13 +184,16 @@ class Connection:
             self._drain_scope = None
             drained.set()
 
-    async def run(self) -> None:
-        """Serve the client until it leaves or is dropped; never raises for the peer's faults."""
+    async def run(self, first: bytes = b"") -> None:
+        """Serve the client until it leaves or is dropped; never raises for the peer's faults.
+
+        `first`: bytes the client sent that were read already (after a load balancer's PROXY header).
+        """
         grace = self.hub.config.shutdown_grace
         try:
             try:
                 if await self._handshake():
-                    await self._read()
+                    await self._read(first)
             finally:
                 # Whatever ended the reader, the goodbye (and the drain task) only get a grace period from here on.
                 with trio.move_on_at(trio.current_time() + grace):
@@ -239,9 +242,12 @@ class Connection:
         self.hub.disconnect(self.client, reason, kind=kind)
         await self.publish(self.hub.take_events())
 
-    async def _read(self) -> None:
+    async def _read(self, first: bytes) -> None:
         hub, client, config = self.hub, self.client, self.hub.config
         framer = LineFramer()
+        if first:
+            await self._handle(framer.feed(first))
+            del first
         last_heard = trio.current_time()
         awaiting_pong = False
         while not client.closed:

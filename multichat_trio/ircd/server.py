@@ -10,6 +10,7 @@ never on the room's readers.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 from collections import deque
@@ -31,6 +32,7 @@ from ..config import ServerConfig, StartupError, naming_listener
 from ..history.store import HistoryStore, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
+from ..protocol.proxy import Parsed, ProxyError, ProxyHeader
 from ..tls import LiveCertificate, certfp
 from ..web.origins import OriginPolicy, parse_origins
 from .accept import LOG_INTERVAL, accept_forever, client_cap
@@ -99,6 +101,7 @@ class ChatServer:
             from ..cluster.link import Link  # Redis's client is imported only by a node of a cluster
 
             self.link = Link(self.hub, config.cluster, self.publish, ttl=config.cluster_ttl)
+        self._proxies = config.proxy_networks
         self._all_gone = trio.Event()
         self._stop = trio.Event()
         self.stopped = trio.Event()
@@ -333,7 +336,16 @@ class ChatServer:
         except OSError:
             await trio.aclose_forcefully(plain)
             return
-        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = plain
+        first = b""
+        if self._proxies and _among(host, self._proxies):  # a load balancer's header says who it is
+            parsed = await _proxy_header(plain, self.config.register_timeout)
+            if parsed is None:
+                await trio.aclose_forcefully(plain)
+                return
+            host, first = parsed.address or host, parsed.rest
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | Prefixed = plain
+        if first and tls:  # the handshake's first bytes came with the header
+            stream, first = Prefixed(plain, first), b""
         if tls:
             assert self.tls is not None
             # The handshake is the connection's first step (counted, with the registration deadline);
@@ -351,7 +363,7 @@ class ChatServer:
         del plain, stream
         self._connections[connection] = None
         try:
-            await connection.run()  # not in a helper coroutine: its frame would be memory every client holds
+            await connection.run(first)  # not in a helper coroutine: its frame would be memory every client holds
         finally:
             self._gone(connection)
 
@@ -435,6 +447,55 @@ class ChatServer:
             sample = self.stats.sample()
             log.info("%s", format_line(sample))
             await self.publish([Event("stats", sample)])
+
+
+def _among(host: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+async def _proxy_header(stream: trio.SocketStream, timeout: float) -> Parsed | None:
+    """A trusted balancer's PROXY header, within the registration deadline; None (logged) if it sends none."""
+    header = ProxyHeader()
+    with trio.move_on_after(timeout):
+        try:
+            while (data := await stream.receive_some(1024)) and (parsed := header.feed(data)) is None:
+                pass
+            if data:
+                return parsed
+        except ProxyError as exc:
+            log.warning("connection from a --proxy-from balancer closed: %s", exc)
+        except (trio.BrokenResourceError, OSError):
+            pass
+    return None
+
+
+class Prefixed(trio.abc.Stream):
+    """A TCP stream whose first bytes were read already (they came with a PROXY header): TLS reads them first."""
+
+    def __init__(self, stream: trio.SocketStream, first: bytes) -> None:
+        self.transport = stream
+        self.socket = stream.socket
+        self._first = first
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._first:
+            data, self._first = self._first, b""
+            await trio.lowlevel.checkpoint()
+            return data
+        return await self.transport.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.transport.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
 
 
 async def _refuse(stream: trio.abc.Stream, reason: str) -> None:
