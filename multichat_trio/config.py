@@ -202,7 +202,7 @@ class ServerConfig:
         group="cluster",
     )
     cluster_ttl: float = _setting(
-        6.0, "seconds a silent node counts as alive: its users leave the others' view that long after", group="cluster"
+        5.0, "seconds a silent node counts as alive: its users leave the others' view that long after", group="cluster"
     )
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR", group="logging")
     #: Server operators, from the config file's `[opers.NAME]` tables only (no flag, no variable).

@@ -210,7 +210,7 @@ def test_malformed_snapshot_rows_are_left_out() -> None:
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(), st.text(max_size=20), st.lists(st.text(max_size=8), max_size=3)
 )
-FIELDS = ["u", "n", "s", "l", "nick", "user", "host", "real", "c", "gone", "why", "how", "acct", "oper", "away"]
+FIELDS = ["u", "n", "s", "c", "p", "nick", "user", "host", "real", "c", "gone", "why", "how", "acct", "oper", "away"]
 
 
 @given(
@@ -221,7 +221,7 @@ FIELDS = ["u", "n", "s", "l", "nick", "user", "host", "real", "c", "gone", "why"
 )
 def test_any_json_entry_is_read_or_refused_never_crashes(body: dict[str, Any]) -> None:
     try:
-        op = ops.decode({"op": json.dumps(body)})
+        op = ops.decode({"ops": json.dumps([body])})
         if op.kind == "line":
             ops.message_of(op)
     except BadEntry:
@@ -233,19 +233,29 @@ def test_entries_that_would_break_a_line_are_refused() -> None:
     for body in (
         {"k": "intro", "u": "u1", "n": "n1", "nick": "x\r\nQUIT", "user": "u", "host": "h", "real": "r"},
         {"k": "quit", "u": "u1", "n": "n1", "why": "a\nb", "how": "quit"},
-        {"k": "line", "u": "../", "n": "n1", "l": "PRIVMSG #a :x"},
+        {"k": "line", "u": "../", "n": "n1", "c": "PRIVMSG", "p": ["#a", "x"]},
+        {"k": "line", "u": "u1", "n": "n1", "c": "PRIVMSG", "p": ["#a b", "x"]},
+        {"k": "line", "u": "u1", "n": "n1", "c": "PRIVMSG", "p": ["#a", "x\x00QUIT"]},
+        {"k": "line", "u": "u1", "n": "n1", "c": "PRIV MSG", "p": []},
+        {"k": "line", "u": "u1", "n": "n1", "c": "PRIVMSG", "p": ["#a", "x" * 600]},
         {"k": "rejoin", "u": "u1", "n": "n1", "c": ["not a channel"]},
         {"k": "down", "n": "n1", "gone": "", "why": "x"},
     ):
         try:
-            ops.decode({"op": json.dumps(body)})
+            ops.decode({"ops": json.dumps([body])})
         except BadEntry:
             continue
         raise AssertionError(f"accepted {body}")
-    line = ops.decode(Op("line", "u1", "n1", 1, {"l": "PRIVMSG #a :\x00x"}).encode())
-    try:
-        ops.message_of(line)
-    except BadEntry:
-        pass
-    else:
-        raise AssertionError("a NUL inside a line was accepted")
+    longest = ops.decode(Op("line", "u1", "n1", 1, {"c": "PRIVMSG", "p": ["#a", "x" * 498]}).encode())
+    assert ops.message_of(longest).params[1] == "x" * 498  # PRIVMSG #a :xxx… is 510 bytes: a line still
+
+
+def test_one_entry_carries_a_batch_and_a_bad_op_in_it_is_skipped_alone() -> None:
+    good = Op("quit", "u1", "n1", 1, {"why": "bye", "how": "quit"})
+    fields = ops.encode_entry([good, good])
+    bodies = json.loads(fields["ops"])
+    bodies.insert(1, {"k": "quit", "u": "u2", "n": "n1", "s": 2, "why": "a\r\nb", "how": "quit"})
+    checked = ops.decode_entry({"ops": json.dumps(bodies)})
+    assert [type(op).__name__ for op in checked] == ["Op", "BadEntry", "Op"]
+    assert ops.decode_entry({"ops": "{"}) and isinstance(ops.decode_entry({"ops": "{"})[0], BadEntry)
+    assert isinstance(ops.decode_entry({"op": "[]"})[0], BadEntry)

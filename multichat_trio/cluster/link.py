@@ -24,7 +24,6 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 import coredis
@@ -90,7 +89,7 @@ class Resync(Exception):
 class Link:
     """The hub's `Cluster`: a node of the cluster at `url`."""
 
-    def __init__(self, hub: Hub, url: str, publish: Publish, *, ttl: float = 6.0, snapshot_every: float = 5.0) -> None:
+    def __init__(self, hub: Hub, url: str, publish: Publish, *, ttl: float = 5.0, snapshot_every: float = 5.0) -> None:
         self.hub = hub
         self.url = url
         self.publish = publish
@@ -133,7 +132,7 @@ class Link:
             return False  # a query
         if command == "NICK" and message.params and accounts.protection_refuses(self.hub, client, message.params[0]):
             return True  # nick protection is this node's (its accounts): checked before the log
-        data = ops.line(client.uid, message)
+        data = ops.line(message)
         streams = self._inboxes(message) if command in ("PRIVMSG", "NOTICE") else None
         if streams is not None:  # a private message: only the nodes of its two ends see it, with one msgid
             data["m"] = secrets.token_urlsafe(12)
@@ -196,7 +195,7 @@ class Link:
         """Queue `op` for the log. `client`'s later queries wait until it is read back (`behind`); with `wait`
         (a registration) its next line does too, and so does every line while the queue is over its bound."""
         self._seq += 1
-        op = replace(op, node=self.node, seq=self._seq)
+        op = Op(op.kind, op.uid, self.node, self._seq, op.data)
         if self.state == "down":
             self._alone(op)
             return
@@ -270,6 +269,7 @@ class Link:
         self.state = "sync"
         seed = self.replica.dump() | {"id": "0-0", "users": []}
         with trio.fail_after(CALL_TIMEOUT):
+            await self._beat(writer)  # alive before any entry of ours names this node
             await writer.eval(_NEWER, keys=[SNAPSHOT], args=["0-0", json.dumps(seed)])
             stored = await writer.hgetall(SNAPSHOT)
         known = {casefold(account.name) for account in self.hub.accounts}
@@ -359,13 +359,11 @@ class Link:
             batch = self._out[:BATCH]
             with trio.fail_after(CALL_TIMEOUT):
                 async with writer.pipeline(transaction=False) as pipe:
-                    for stream, op in batch:
+                    for stream, entry in _entries(batch):
                         if stream == LOG:
-                            pipe.xadd(LOG, op.encode())
+                            pipe.xadd(LOG, entry)
                         else:  # an inbox nobody reads any more (its node died) keeps its last entries only
-                            pipe.xadd(
-                                stream, op.encode(), trim_strategy=MAXLEN, threshold=INBOX_KEEP, trim_operator=ABOUT
-                            )
+                            pipe.xadd(stream, entry, trim_strategy=MAXLEN, threshold=INBOX_KEEP, trim_operator=ABOUT)
             del self._out[: len(batch)]
 
     async def _reader(self, reader: coredis.Redis[str]) -> None:
@@ -389,15 +387,13 @@ class Link:
                 break
             if stream != LOG:
                 self._inbox_id = entry.identifier
-            try:
-                op = ops.decode(dict(entry.field_values))
-            except BadEntry as exc:
-                log.warning("cluster: entry %s of %s skipped: %s", entry.identifier, stream, exc)
-                if stream == LOG:
-                    self.replica.last_id = entry.identifier
-                continue
-            if not self.replica.apply(entry.identifier, op, log=stream == LOG):
-                raise Resync
+            else:
+                self.replica.last_id = entry.identifier  # (also for an entry none of whose ops stands)
+            for index, op in enumerate(ops.decode_entry(dict(entry.field_values))):
+                if isinstance(op, BadEntry):
+                    log.warning("cluster: op %d of entry %s of %s skipped: %s", index, entry.identifier, stream, op)
+                elif not self.replica.apply(entry.identifier, op, log=stream == LOG, index=index):
+                    raise Resync
         for uid in self.replica.take_orphans():  # left while its intro was on the way: the others added it
             self._submit(Op("quit", uid, data={"why": "Connection closed", "how": "quit"}))
         if merged:
@@ -408,22 +404,27 @@ class Link:
 
     async def _heartbeat(self, writer: coredis.Redis[str]) -> None:
         """Refresh this node's key; a node whose key is gone has its users removed (a `down` entry)."""
+        missing: set[str] = set()
         while True:
-            figures = self.stats()["nodes"][self.node] | {"at": time.time()}
             with trio.fail_after(CALL_TIMEOUT):
-                await writer.set(PREFIX + "node:" + self.node, json.dumps(figures), px=int(self.ttl * 1000))
+                await self._beat(writer)
                 others = sorted(self.replica.mirrors_of())
                 values = await writer.mget([PREFIX + "node:" + node for node in others]) if others else []
             self.nodes = {}
+            seen_missing, missing = missing, {node for node, value in zip(others, values, strict=True) if value is None}
             for node, value in zip(others, values, strict=True):
                 if value is None:
-                    if node not in self._reported:
+                    if node in seen_missing and node not in self._reported:  # twice in a row: not a race
                         self._reported.add(node)
                         log.warning("cluster: node %s stopped answering: its users leave", node)
                         self._submit(Op("down", data={"gone": node, "why": SPLIT}))
                 else:
                     self.nodes[node] = _figures(value)
             await trio.sleep(self.ttl / 3)
+
+    async def _beat(self, writer: coredis.Redis[str]) -> None:
+        figures = self.stats()["nodes"][self.node] | {"at": time.time()}
+        await writer.set(PREFIX + "node:" + self.node, json.dumps(figures), px=int(self.ttl * 1000))
 
     async def _snapshots(self, writer: coredis.Redis[str]) -> None:
         """Every few seconds, the state as of the last entry handled; the log before the previous one is trimmed."""
@@ -451,6 +452,18 @@ class Link:
 def inbox(node: str) -> str:
     """The stream of the private messages to `node`'s users."""
     return f"{PREFIX}inbox:{node}"
+
+
+def _entries(batch: list[tuple[str, Op]]) -> list[tuple[str, dict[str, str]]]:
+    """The log entries for `batch`: each run of ops to the same stream as one entry (of `MAX_OPS` at most)."""
+    entries: list[tuple[str, dict[str, str]]] = []
+    run: list[Op] = []
+    for index, (stream, op) in enumerate(batch):
+        run.append(op)
+        if index + 1 == len(batch) or batch[index + 1][0] != stream or len(run) == ops.MAX_OPS:
+            entries.append((stream, ops.encode_entry(run)))
+            run = []
+    return entries
 
 
 def _order(identifier: str) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 """The cluster log's entries, sans-IO: what a node writes to Redis and checks when it reads it back.
 
-Every entry of the log stream is one field, `op`, holding a JSON object. Redis is another process
+Every entry of the log stream is one field, `ops`: a JSON array of the ops one node wrote at once (a
+batch: one entry, not one per line, so Redis and its client handle far fewer). Redis is another process
 (and anyone who can reach it can write to it), so what is read is checked here before any state
 changes: an entry that is not one of these shapes is refused with a reason and skipped.
 
@@ -19,16 +20,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..protocol import MAX_LINE, Message, RemoteProtocolError, format_message, is_channel_name, is_valid_nick, parse
+from ..protocol import MAX_LINE, Message, is_channel_name, is_valid_nick
 
 Kind = Literal["line", "intro", "quit", "attrs", "rejoin", "down", "account"]
 KINDS: frozenset[str] = frozenset(("line", "intro", "quit", "attrs", "rejoin", "down", "account"))
 #: The kinds that are about no one user.
 UNOWNED = frozenset(("down", "account"))
+_BREAKS = frozenset("\r\n\0")
 #: The longest text field an entry may carry (a realname, an away message, a reason).
 MAX_TEXT = 512
 #: Channels one `rejoin` may name.
 MAX_REJOIN = 1000
+#: Ops one entry holds at most, and its size at most (the writer stays well under both).
+MAX_OPS = 500
+MAX_ENTRY = MAX_OPS * 2 * MAX_LINE
 
 
 class BadEntry(ValueError):
@@ -45,27 +50,60 @@ class Op:
     seq: int = 0
     data: dict[str, Any] = field(default_factory=dict)
 
+    def body(self) -> dict[str, Any]:
+        return {"k": self.kind, "u": self.uid, "n": self.node, "s": self.seq, **self.data}
+
     def encode(self) -> dict[str, str]:
-        body = {"k": self.kind, "u": self.uid, "n": self.node, "s": self.seq, **self.data}
-        return {"op": json.dumps(body, separators=(",", ":"), ensure_ascii=False)}
+        """A log entry holding this op alone."""
+        return encode_entry([self])
 
 
-def line(uid: str, message: Message) -> dict[str, Any]:
-    """The `line` entry's data: the message without its prefix, formatted as any line we send."""
-    return {"l": format_message(Message(message.command, message.params, tags=message.tags))}
+def encode_entry(batch: list[Op]) -> dict[str, str]:
+    """One log entry holding `batch`, in order."""
+    return {"ops": json.dumps([op.body() for op in batch], separators=(",", ":"), ensure_ascii=False)}
+
+
+def line(message: Message) -> dict[str, Any]:
+    """The `line` entry's data: the message's command and parameters (its prefix and tags are not the
+    cluster's: the reading node knows who sent it)."""
+    return {"c": message.command, "p": list(message.params)}
+
+
+def decode_entry(fields: dict[str, str]) -> list[Op | BadEntry]:
+    """The ops of a log entry, each checked: a malformed one is its `BadEntry` (the others stand)."""
+    raw = fields.get("ops")
+    if not isinstance(raw, str) or len(raw) > MAX_ENTRY:
+        return [BadEntry("no ops field, or one too long")]
+    try:
+        bodies = json.loads(raw)
+    except ValueError as exc:
+        return [BadEntry(f"not JSON: {exc}")]
+    if not isinstance(bodies, list):
+        return [BadEntry("not a JSON array")]
+    checked: list[Op | BadEntry] = []
+    for body in bodies:
+        try:
+            checked.append(parse_op(body))
+        except BadEntry as exc:
+            checked.append(exc)
+    return checked
 
 
 def decode(fields: dict[str, str]) -> Op:
-    """The op in a log entry's fields; raises `BadEntry` unless it is well formed."""
-    raw = fields.get("op")
-    if not isinstance(raw, str) or len(raw) > 16 * MAX_LINE:
-        raise BadEntry("no op field, or one too long")
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise BadEntry(f"not JSON: {exc}") from None
+    """The one op of an entry; raises `BadEntry` unless it holds exactly one, well formed."""
+    checked = decode_entry(fields)
+    if len(checked) != 1:
+        raise BadEntry(f"{len(checked)} ops, not one")
+    if isinstance(checked[0], BadEntry):
+        raise checked[0]
+    return checked[0]
+
+
+def parse_op(body: object) -> Op:
+    """One op from its JSON object; raises `BadEntry` unless it is one of the shapes above."""
     if not isinstance(body, dict):
         raise BadEntry("not a JSON object")
+    body = dict(body)
     kind, uid, node, seq = body.pop("k", None), body.pop("u", ""), body.pop("n", ""), body.pop("s", 0)
     if kind not in KINDS:
         raise BadEntry(f"unknown kind {kind!r}")
@@ -76,11 +114,8 @@ def decode(fields: dict[str, str]) -> Op:
 
 
 def message_of(op: Op) -> Message:
-    """The `line` op's message, parsed as a line from a socket would be."""
-    try:
-        return parse(op.data["l"])
-    except RemoteProtocolError as exc:
-        raise BadEntry(f"not an IRC line: {exc}") from None
+    """The `line` op's message (checked in `decode` as a line from a socket would be)."""
+    return Message(op.data["c"], tuple(op.data["p"]))
 
 
 def _is_id(value: object) -> bool:
@@ -103,9 +138,17 @@ def _word(body: dict[str, Any], key: str, *, optional: bool = False) -> None:
 
 
 def _check_line(body: dict[str, Any]) -> None:
-    text = body.get("l")
-    if not isinstance(text, str) or len(text.encode()) > MAX_LINE + 4096:
-        raise BadEntry("l: not a line")
+    """What `parse` lets through from a socket: a command word, at most 15 parameters, the middle ones
+    words, none holding NUL, CR or LF, all within one line."""
+    command, params = body.get("c"), body.get("p")
+    if not isinstance(command, str) or not command.isascii() or not command.isalnum():
+        raise BadEntry("c: not a command")
+    if not isinstance(params, list) or len(params) > 15 or not all(isinstance(p, str) for p in params):
+        raise BadEntry("p: not a list of parameters")
+    if any(not p or " " in p or p[0] == ":" for p in params[:-1]) or any(_BREAKS.intersection(p) for p in params):
+        raise BadEntry("p: a parameter that cannot be in a line")
+    if len(command) + sum(len(p.encode()) + 1 for p in params) + bool(params) > MAX_LINE:
+        raise BadEntry("p: longer than a line")
     msgid = body.get("m")
     if msgid is not None and not (isinstance(msgid, str) and 0 < len(msgid) <= 32 and msgid.isascii()):
         raise BadEntry("m: not a message id")

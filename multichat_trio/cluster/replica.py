@@ -72,13 +72,15 @@ class Replica:
 
     # --- handling entries ------------------------------------------------------------------
 
-    def apply(self, identifier: str, op: Op, *, log: bool = True) -> bool:
-        """Handle one entry (of the log, or else of an inbox); False if it says this node is gone (it must
-        start again: `Link`). A private message's copies carry the message id they share (`m`)."""
+    def apply(self, identifier: str, op: Op, *, log: bool = True, index: int = 0) -> bool:
+        """Handle the `index`th op of an entry (of the log, or else of an inbox); False if it says this node is
+        gone (it must start again: `Link`). Its message ids are the entry id's (`id`, then `id-2`, ...); a
+        private message's two copies carry the id they share (`m`)."""
         hub = self.hub
         when = ops.entry_time(identifier)
         wallclock = hub.wallclock
-        hub.wallclock, hub.msgids, hub.applying = (lambda: when), _msgids(op.data.get("m") or identifier), True
+        base = op.data.get("m") or (f"{identifier}-{index}" if index else identifier)
+        hub.wallclock, hub.msgids, hub.applying = (lambda: when), _msgids(base), True
         try:
             return _HANDLERS[op.kind](self, op)
         except BadEntry as exc:
