@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import coredis
@@ -232,6 +234,18 @@ async def test_redis_unreachable_at_startup_is_a_clear_error() -> None:
     with pytest.RaisesGroup(pytest.RaisesExc(StartupError, match="cannot reach Redis"), flatten_subgroups=True):
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
+
+
+async def test_serve_without_its_redis_exits_1_with_one_line(tmp_path: Path) -> None:
+    port = RedisServer().port  # nothing listens there
+    argv = [sys.executable, "-m", "multichat_trio", "serve", "--port", "0", "--no-web", "--db", ""]
+    with trio.fail_after(20):
+        done = await trio.run_process(
+            [*argv, "--cluster", f"redis://127.0.0.1:{port}/0"], capture_stderr=True, check=False, cwd=tmp_path
+        )
+    assert done.returncode == 1
+    last = done.stderr.decode().splitlines()[-1]
+    assert last.startswith(f"multichat-trio serve: error: cluster: cannot reach Redis at redis://127.0.0.1:{port}/0")
 
 
 async def test_a_redis_restart_leaves_every_node_serving(start_node: Any, open_client: OpenClient) -> None:

@@ -103,10 +103,12 @@ def leave(nick: str, channel: str | None, reason: str, kind: str) -> Event:
     return Event("leave", {"nick": nick, "channel": channel, "reason": reason, "kind": kind})
 
 
-def message(nick: str, channel: str, text: str, command: str, msgid: str | None = None) -> Event:
+def message(nick: str, channel: str, text: str, command: str, msgid: str | None = None, ts: float = 0.0) -> Event:
     """`msgid` (IRCv3 message-ids) is stored with the message, so it stays the same after a restart."""
     data = {"nick": nick, "channel": channel, "text": text, "command": command}
-    return Event("message", data | ({"msgid": msgid} if msgid else {}))
+    if msgid:
+        data["msgid"] = msgid
+    return Event("message", data, ts=ts)
 
 
 def private_message(
@@ -115,12 +117,13 @@ def private_message(
     text: str | None = None,
     msgid: str | None = None,
     accounts: tuple[str | None, str | None] = (None, None),
+    ts: float = 0.0,
 ) -> Event:
     """The text is included only for the store (`--store-pms`); the feed always drops it, and the two
     parties' accounts (None: not logged in), which decide who may read the PM back (CHATHISTORY)."""
     data = {"from": sender, "to": recipient, "from_account": accounts[0], "to_account": accounts[1]}
     data |= {"text": text} if text is not None else {}
-    return Event("pm", data | ({"msgid": msgid} if msgid else {}))
+    return Event("pm", data | ({"msgid": msgid} if msgid else {}), ts=ts)
 
 
 def nick_change(old: str, new: str) -> Event:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ...protocol import Message, casefold
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANTYPES
@@ -55,9 +53,8 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         echo = "echo-message" in client.caps
         hub.messages_total += 1
         msgid = hub.new_msgid()
-        event = events.message(client.nick, channel.name, text, command, msgid)
         now = hub.wallclock()
-        hub.record(replace(event, ts=now))  # first: the line waits for it
+        hub.record(events.message(client.nick, channel.name, text, command, msgid, now))  # first: the line waits for it
         line = Message(command, (channel.name, text), client.prefix)
         skip = None if echo else client
         hub.broadcast(channel, line, durable=True, skip=skip, account=client.account, msgid=msgid, when=now)
@@ -73,8 +70,8 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
     msgid, now, stored = hub.new_msgid(), hub.wallclock(), hub.config.store_pms
     hub.messages_total += 1
     parties = (client.account, recipient.account)
-    event = events.private_message(client.nick, recipient.nick, text if stored else None, msgid, parties)
-    hub.record(replace(event, ts=now))  # a stored PM, like a public message, waits for its commit (CHATHISTORY)
+    event = events.private_message(client.nick, recipient.nick, text if stored else None, msgid, parties, now)
+    hub.record(event)  # a stored PM, like a public message, waits for its commit (CHATHISTORY)
     to = [recipient, client] if echo else [recipient]
     hub.broadcast(to, line, durable=stored, account=client.account, msgid=msgid, when=now)
     if recipient.away is not None and not is_notice:
