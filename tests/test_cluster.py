@@ -328,3 +328,39 @@ async def test_an_account_name_is_taken_once_and_logs_in_on_any_node(
     await alice.expect("PRIVMSG")
     await alice.send("WHOIS carol")
     assert (await alice.expect("330")).params[2] == "shared"
+
+
+async def test_a_node_started_later_has_the_same_history(
+    redis_url: str, start_node: Any, open_client: OpenClient, tmp_path: Path
+) -> None:
+    a = await start_node(redis_url, db=":memory:")
+    caps = "draft/chathistory batch server-time message-tags echo-message"
+    (alice,) = await chatters(open_client, (a, "alice"), caps=caps)
+    said = []
+    for n in range(3):
+        await alice.send(f"PRIVMSG #lobby :before B {n}")
+        said.append((await alice.expect("PRIVMSG")).tags["msgid"])
+    link = a.server.link
+    assert link is not None
+    await link.write_snapshot()
+    await link.write_snapshot()  # the log before the first one is trimmed: B cannot read those lines in it
+    b = await start_node(redis_url, db=str(tmp_path / "b.sqlite3"))
+    (bob,) = await chatters(open_client, (b, "bob"), caps=caps)
+
+    async def history(client: IrcClient) -> list[tuple[str, str]]:
+        await client.send("CHATHISTORY LATEST #lobby * 10")
+        lines = []
+        while (message := await client.recv()).command != "BATCH" or not message.params[0].startswith("-"):
+            if message.command == "PRIVMSG" and "batch" in message.tags:
+                lines.append((message.params[1], message.tags["msgid"]))
+        return lines
+
+    expected = [(f"before B {n}", msgid) for n, msgid in enumerate(said)]
+    assert await history(bob) == expected
+    await bob.send("PRIVMSG #lobby :from B")
+    await alice.expect("PRIVMSG")
+    b.server.stop()  # B again, on its own file: nothing twice
+    await bob.wait_closed()
+    b = await start_node(redis_url, db=str(tmp_path / "b.sqlite3"))
+    (bob,) = await chatters(open_client, (b, "bob2"), caps=caps)
+    assert [text for text, _ in await history(bob)] == [*(text for text, _ in expected), "from B"]

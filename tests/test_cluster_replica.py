@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from multichat_trio.chat.commands import COMMANDS
 from multichat_trio.chat.hub import Client, Hub
 from multichat_trio.cluster import ops
-from multichat_trio.cluster.link import LOG, Link, inbox
+from multichat_trio.cluster.link import LOG, Link, inbox, order
 from multichat_trio.cluster.ops import BadEntry, Op
 
 from .conftest import test_config
@@ -259,3 +259,9 @@ def test_one_entry_carries_a_batch_and_a_bad_op_in_it_is_skipped_alone() -> None
     assert [type(op).__name__ for op in checked] == ["Op", "BadEntry", "Op"]
     assert ops.decode_entry({"ops": "{"}) and isinstance(ops.decode_entry({"ops": "{"})[0], BadEntry)
     assert isinstance(ops.decode_entry({"op": "[]"})[0], BadEntry)
+
+
+def test_message_ids_sort_as_they_were_written() -> None:
+    written = ["1796000000000-0", "1796000000000-0-2", "1796000000000-0-2.1", "1796000000000-1", "1796000000001-0"]
+    assert sorted(written, key=order) == written
+    assert order("Zq3k9w") == order("1-2-3-4") == order("12.x") == (0, 0, 0, 0)  # a random msgid: none of these

@@ -417,6 +417,15 @@ class Hub:
     def take_deferred(self, client: Client) -> Deferred | None:
         return self._deferred.pop(client, None)
 
+    @property
+    def events_waiting(self) -> int:
+        """Events recorded and not taken yet."""
+        return len(self._events)
+
+    def peek_events(self, start: int) -> list[Event]:
+        """The waiting events from the `start`th on (cluster mode looks at what one entry recorded)."""
+        return self._events[start:]
+
     def take_events(self) -> list[Event]:
         taken, self._events = self._events, []
         return taken

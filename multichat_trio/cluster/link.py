@@ -34,8 +34,9 @@ from ..chat.accounts import CHANSERV, Account
 from ..chat.channel import Channel
 from ..chat.commands import accounts
 from ..chat.commands.nickserv import is_service
-from ..chat.events import Event
+from ..chat.events import Event, well_formed
 from ..chat.hub import Client, Hub
+from ..chat.replay import stored_line
 from ..config import StartupError
 from ..protocol import Message, casefold
 from ..protocol.names import CHANTYPES
@@ -56,6 +57,8 @@ REPLICATED = frozenset(
 BATCH = 1000
 #: Entries an inbox keeps (about): more than a node can fall behind by, bounded for one that died.
 INBOX_KEEP = 10_000
+#: Public messages each channel's history stream keeps (about): what a node that starts later brings into its store.
+HISTORY_KEEP = 1000
 MAXLEN, ABOUT = coredis.PureToken.MAXLEN, coredis.PureToken.APPROXIMATELY
 #: Entries waiting to be written past which every sending client waits for its own to be read back.
 QUEUE_BOUND = 10_000
@@ -100,6 +103,17 @@ class Link:
         self.state = "sync"
         #: Entries waiting to be written, each with the stream it goes to (the log, or nodes' inboxes).
         self._out: list[tuple[str, Op]] = []
+        #: This node's users' public messages, for their channel's history stream (`history_stream`).
+        self._history: list[tuple[str, dict[str, str]]] = []
+        #: Stores messages another node's history has and this one's store lacks (a start); None: no store.
+        self.backfill: Callable[[list[Event]], Awaitable[None]] | None = None
+        #: The newest message id this node's store had at start: the log's replay does not store those again.
+        self.stored_upto: tuple[int, int, int, int] = (0, 0, 0, 0)
+        self._resuming = False
+        self._snapshot_id = ""
+        self._writing = False
+        self._written = trio.Event()
+        self._writer_client: coredis.Redis[str] = _client(url)
         #: This node's clients with entries not read back yet: the sequence number of the last one.
         self._sent: dict[Client, int] = {}
         #: The last entry read from this node's inbox (private messages to its users).
@@ -221,7 +235,7 @@ class Link:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Join the cluster (a clear error if Redis cannot be reached), then serve until `stop()`."""
-        writer, reader = _client(self.url), _client(self.url)
+        writer, reader = self._writer_client, _client(self.url)
         async with writer, reader:
             try:
                 with trio.fail_after(CALL_TIMEOUT):
@@ -285,14 +299,36 @@ class Link:
         self.replica.load(state)
         for name in self.hub.config.autojoin_channels:
             self.hub.channels.setdefault(casefold(name), Channel(name, created=int(self.hub.wallclock())))
+        if first and self.backfill is not None:
+            await self._bring_history(reader, self.replica.last_id)
+        self._resuming = first
         while await self._read(reader, block=None):
             pass
+        self._resuming = False
         self.state = "up"
         if first:  # accounts this node's store has and the cluster not: registered cluster-wide if still free
             shared = {casefold(row.get("name", "")) for row in state.get("accounts", ()) if isinstance(row, dict)}
             for account in self.hub.accounts:
                 if casefold(account.name) in known - shared:
                     self._submit(Op("account", data={"name": account.name, "state": account.snapshot(), "new": True}))
+
+    async def _bring_history(self, reader: coredis.Redis[str], upto: str) -> None:
+        """The channels' history streams up to the snapshot (the log's replay brings the rest), into the store."""
+        keys = list(self.hub.channels)
+        found: list[Event] = []
+        with trio.fail_after(CALL_TIMEOUT):
+            async with reader.pipeline(transaction=False) as pipe:
+                requests = [pipe.xrevrange(history_stream(key), "+", "-", count=HISTORY_KEEP) for key in keys]
+            replies = [await request for request in requests]
+        last = (*order(upto)[:2], 1 << 31, 1 << 31)  # every op of the snapshot's entry, and their second targets
+        for key, entries in zip(keys, replies, strict=True):
+            for entry in reversed(entries):  # by the message's id: the log's replay brings those after the snapshot
+                event = _history_event(entry.field_values.get("e"), key)
+                if event is not None and self.stored_upto < order(event.data["msgid"]) <= last:
+                    found.append(event)
+        if found and self.backfill is not None:
+            await self.backfill(found)
+            log.info("cluster: %d messages of %d channels brought into this node's history", len(found), len(keys))
 
     async def _rejoin(self, writer: coredis.Redis[str], reader: coredis.Redis[str]) -> None:
         """Back after the log was lost (or this node taken for gone): a new id, the snapshot, our users again."""
@@ -303,6 +339,7 @@ class Link:
         self.replica.node = _new_id()
         self._out.clear()
         self._sent.clear()
+        self._snapshot_id = ""
         self._reported.clear()
         self._inbox_id = "0-0"
         self.state = "sync"  # what is submitted now is written once the log is read up to its end
@@ -352,11 +389,12 @@ class Link:
     async def _writer(self, writer: coredis.Redis[str]) -> None:
         """This node's entries, in order, pipelined: one round trip for everything queued meanwhile."""
         while True:
-            if not self._out:
+            if not self._out and not self._history:
                 await self._wake.wait()
                 self._wake = trio.Event()
                 continue
-            batch = self._out[:BATCH]
+            batch, history = self._out[:BATCH], self._history[:BATCH]
+            self._writing = bool(history)
             with trio.fail_after(CALL_TIMEOUT):
                 async with writer.pipeline(transaction=False) as pipe:
                     for stream, entry in _entries(batch):
@@ -364,7 +402,13 @@ class Link:
                             pipe.xadd(LOG, entry)
                         else:  # an inbox nobody reads any more (its node died) keeps its last entries only
                             pipe.xadd(stream, entry, trim_strategy=MAXLEN, threshold=INBOX_KEEP, trim_operator=ABOUT)
+                    for stream, entry in history:
+                        pipe.xadd(stream, entry, trim_strategy=MAXLEN, threshold=HISTORY_KEEP, trim_operator=ABOUT)
             del self._out[: len(batch)]
+            del self._history[: len(history)]
+            self._writing = False
+            self._written.set()
+            self._written = trio.Event()
 
     async def _reader(self, reader: coredis.Redis[str]) -> None:
         while True:
@@ -380,10 +424,10 @@ class Link:
         merged = [(entry, stream) for stream in (LOG, mine) for entry in reply.get(stream, ())]
         # A stream that filled its COUNT may have more before another's next entry: stop at the first such end.
         ends = [entries[-1].identifier for entries in reply.values() if len(entries) == BATCH]
-        cutoff = min(ends, key=_order) if ends else None
-        merged.sort(key=lambda pair: _order(pair[0].identifier))
+        cutoff = min(ends, key=order) if ends else None
+        merged.sort(key=lambda pair: order(pair[0].identifier))
         for entry, stream in merged:
-            if cutoff is not None and _order(entry.identifier) > _order(cutoff):
+            if cutoff is not None and order(entry.identifier) > order(cutoff):
                 break
             if stream != LOG:
                 self._inbox_id = entry.identifier
@@ -394,10 +438,19 @@ class Link:
                     log.warning("cluster: op %d of entry %s of %s skipped: %s", index, entry.identifier, stream, op)
                 elif not self.replica.apply(entry.identifier, op, log=stream == LOG, index=index):
                     raise Resync
+        if self.replica.said:
+            self._history += [
+                (history_stream(casefold(e.data["channel"])), _history_entry(e)) for e in self.replica.said
+            ]
+            self.replica.said.clear()
+            self._wake.set()
         for uid in self.replica.take_orphans():  # left while its intro was on the way: the others added it
             self._submit(Op("quit", uid, data={"why": "Connection closed", "how": "quit"}))
         if merged:
-            await self.publish(self.hub.take_events())
+            events = self.hub.take_events()
+            if self._resuming:  # the log's replay at start: what the store has already is not stored again
+                events = [e for e in events if e.type != "message" or order(e.data.get("msgid", "")) > self.stored_upto]
+            await self.publish(events)
             self._progress.set()
             self._progress = trio.Event()
         return bool(merged)
@@ -427,18 +480,24 @@ class Link:
         await writer.set(PREFIX + "node:" + self.node, json.dumps(figures), px=int(self.ttl * 1000))
 
     async def _snapshots(self, writer: coredis.Redis[str]) -> None:
-        """Every few seconds, the state as of the last entry handled; the log before the previous one is trimmed."""
-        written, previous = "", ""
+        """Every few seconds, the state as of the last entry handled (`write_snapshot`)."""
         while True:
             await trio.sleep(self.snapshot_every)
-            if self.replica.last_id == written:
-                continue
-            state = self.replica.dump()
-            with trio.fail_after(CALL_TIMEOUT):
-                await writer.eval(_NEWER, keys=[SNAPSHOT], args=[state["id"], json.dumps(state)])
-                if previous:
-                    await writer.xtrim(LOG, coredis.PureToken.MINID, previous)  # type: ignore[arg-type]
-            written, previous = state["id"], state["id"]
+            if self.replica.last_id != self._snapshot_id:
+                await self.write_snapshot(writer)
+
+    async def write_snapshot(self, writer: coredis.Redis[str] | None = None) -> None:
+        """The state as of the last entry handled, for nodes that start later; the log before this node's
+        previous snapshot is trimmed (a node starting from that one, or a newer, needs none of it)."""
+        writer = writer or self._writer_client
+        while self._history or self._writing:  # the history before the snapshot is in Redis first
+            await self._written.wait()
+        state = self.replica.dump()
+        with trio.fail_after(CALL_TIMEOUT):
+            await writer.eval(_NEWER, keys=[SNAPSHOT], args=[state["id"], json.dumps(state)])
+            if self._snapshot_id:
+                await writer.xtrim(LOG, coredis.PureToken.MINID, self._snapshot_id)  # type: ignore[arg-type]
+        self._snapshot_id = state["id"]
 
     def _remote(self) -> int:
         return sum(1 for client in self.replica.users.values() if client.node)
@@ -454,6 +513,35 @@ def inbox(node: str) -> str:
     return f"{PREFIX}inbox:{node}"
 
 
+def history_stream(key: str) -> str:
+    """The stream of the public messages of the channel whose casefolded name is `key`."""
+    return f"{PREFIX}chan:{key}"
+
+
+def _history_entry(event: Event) -> dict[str, str]:
+    return {"e": json.dumps({"ts": event.ts, "data": event.data}, separators=(",", ":"), ensure_ascii=False)}
+
+
+def _history_event(raw: object, key: str) -> Event | None:
+    """A history stream's entry as the message event it holds, or None if it is not a well-formed one of `key`."""
+    try:
+        body = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not well_formed("message", body.get("data"), body.get("ts")):
+        return None
+    data = body["data"]
+    if (
+        casefold(data["channel"]) != key
+        or not isinstance(data.get("msgid"), str)
+        or order(data["msgid"]) == (0, 0, 0, 0)
+    ):
+        return None
+    if stored_line(body["ts"], data) is None:  # what a join's replay could not show is not history to keep
+        return None
+    return Event("message", data, ts=float(body["ts"]))
+
+
 def _entries(batch: list[tuple[str, Op]]) -> list[tuple[str, dict[str, str]]]:
     """The log entries for `batch`: each run of ops to the same stream as one entry (of `MAX_OPS` at most)."""
     entries: list[tuple[str, dict[str, str]]] = []
@@ -466,9 +554,15 @@ def _entries(batch: list[tuple[str, Op]]) -> list[tuple[str, dict[str, str]]]:
     return entries
 
 
-def _order(identifier: str) -> tuple[int, int]:
-    ms, _, seq = identifier.partition("-")
-    return int(ms), int(seq or 0)
+def order(identifier: str) -> tuple[int, int, int, int]:
+    """A stream id, or a msgid made of one (`ms-seq`, then `-op` for an op of a batch, `.n` for a second
+    target), as a tuple that sorts as they were written; zeros if it is none of these (a random msgid)."""
+    head, _, target = identifier.partition(".")
+    parts = head.split("-")
+    if not 1 <= len(parts) <= 3 or not all(part.isdigit() for part in parts) or (target and not target.isdigit()):
+        return (0, 0, 0, 0)
+    ms, seq, index = (*map(int, parts), 0, 0)[:3]
+    return ms, seq, index, int(target or 0)
 
 
 def _client(url: str) -> coredis.Redis[str]:

@@ -18,6 +18,7 @@ from ..chat.accounts import Account
 from ..chat.bans import ServerBan, parse_mask
 from ..chat.channel import Channel
 from ..chat.commands.channels import try_join
+from ..chat.events import Event
 from ..chat.hub import Client, Hub
 from ..chat.ratelimit import TokenBucket
 from ..protocol import Message, casefold, is_channel_name, is_valid_nick
@@ -63,6 +64,8 @@ class Replica:
         self.own_seq = 0
         #: Ids of this node's clients that left before their `intro` was read back (a `quit` follows).
         self._orphans: list[str] = []
+        #: Public messages of this node's users, read back and not yet written to their channel's history.
+        self.said: list[Event] = []
         #: What to tell when this node's account registrations are read back: by the entry's sequence number.
         self.registering: dict[int, Callable[[bool], None]] = {}
 
@@ -81,6 +84,7 @@ class Replica:
         wallclock = hub.wallclock
         base = op.data.get("m") or (f"{identifier}-{index}" if index else identifier)
         hub.wallclock, hub.msgids, hub.applying = (lambda: when), _msgids(base), True
+        recorded = hub.events_waiting
         try:
             return _HANDLERS[op.kind](self, op)
         except BadEntry as exc:
@@ -90,6 +94,8 @@ class Replica:
             hub.wallclock, hub.msgids, hub.applying = wallclock, None, False
             if log:
                 self.last_id = identifier
+            if op.node == self.node and op.kind == "line":  # this node's user spoke: it keeps the history
+                self.said += [event for event in hub.peek_events(recorded) if event.type == "message"]
             if op.node == self.node:
                 self.own_seq = max(self.own_seq, op.seq)
 

@@ -262,6 +262,43 @@ class HistoryStore:
             raise StoreError(f"cannot write history to {self.path!r}: {exc}") from exc
         return ids
 
+    def import_messages(self, events: Sequence[NewEvent]) -> int:
+        """Store the `message` events whose msgid is not stored yet (another cluster node's history); how many.
+
+        They take ids after every stored event: the caller brings in only what is older than anything it
+        will store next and newer than anything stored (a node catching up on what it missed).
+        """
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            wanted = [event for event in events if isinstance(event.data.get("msgid"), str)]
+            known: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = [event.data["msgid"] for event in wanted[start : start + 500]]
+                marks = ",".join("?" * len(chunk))
+                known.update(row[0] for row in db.execute(f"SELECT msgid FROM events WHERE msgid IN ({marks})", chunk))
+            run = _Run(db, [])
+            added = 0
+            for event in wanted:
+                if event.data["msgid"] not in known:
+                    known.add(event.data["msgid"])
+                    run.add(event)
+                    added += 1
+            run.flush()
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"cannot write history to {self.path!r}: {exc}") from exc
+        return added
+
+    def newest_msgid(self) -> str | None:
+        """The msgid of the newest stored public message (cluster mode resumes after it), if any."""
+        row = self.db.execute(
+            "SELECT msgid FROM events WHERE type = 'message' AND msgid IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return row[0] if row else None
+
     def channels(self) -> list[dict[str, Any]]:
         """Every stored channel state (rows that are not a JSON object are left out)."""
         states = []

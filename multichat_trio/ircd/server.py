@@ -29,7 +29,7 @@ from ..chat.limits import LogEvery
 from ..chat.replay import ReplayLine, stored_line
 from ..chat.stats import StatsMeter, format_line
 from ..config import ServerConfig, StartupError, naming_listener
-from ..history.store import HistoryStore, StoreError, locate
+from ..history.store import HistoryStore, NewEvent, StoreError, locate
 from ..history.writer import HistoryWriter
 from ..protocol import casefold
 from ..protocol.proxy import Parsed, ProxyError, ProxyHeader
@@ -129,6 +129,8 @@ class ChatServer:
             link_done = trio.Event()
             if self.link is not None:  # before the listeners: the node starts from the cluster's state
                 self.hub.cluster = self.link
+                if store is not None:
+                    await self._share_history(self.link, store, writer.limiter)
                 await recording.start(self._run_link, self.link, link_done)
             else:
                 link_done.set()
@@ -309,6 +311,27 @@ class ChatServer:
             ids = ", ".join(map(str, sorted(skipped)[:10])) + (", ..." if len(skipped) > 10 else "")
             log.warning("history: %d stored events left out, malformed (ids %s)", len(skipped), ids)
         return recent, restored, channels
+
+    async def _share_history(self, link: Link, store: HistoryStore, limiter: Any) -> None:
+        """Cluster mode with a store: it takes in what the other nodes said that it lacks, once, at start."""
+        from ..cluster.link import order
+
+        newest = await trio.to_thread.run_sync(store.newest_msgid, limiter=limiter)
+        link.stored_upto = order(newest or "")
+
+        async def backfill(events: list[Event]) -> None:
+            rows = [NewEvent(e.ts, "message", casefold(e.data["channel"]), e.data) for e in events]
+            try:
+                await trio.to_thread.run_sync(store.import_messages, rows, limiter=limiter)
+            except StoreError as exc:
+                log.error("%s; the other nodes' history is not brought in", exc)
+                return
+            for event in events:  # the replay for joiners, as if this node had seen them
+                if (line := stored_line(event.ts, event.data)) is not None and self.config.replay > 0:
+                    key = casefold(event.data["channel"])
+                    self.hub.recent.setdefault(key, deque(maxlen=self.config.replay)).append(line)
+
+        link.backfill = backfill
 
     async def _run_link(self, link: Link, done: trio.Event, *, task_status: trio.TaskStatus[None]) -> None:
         try:
