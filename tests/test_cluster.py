@@ -10,8 +10,9 @@ from typing import Any
 import coredis
 import pytest
 import trio
+from argon2 import PasswordHasher
 
-from multichat_trio.config import StartupError
+from multichat_trio.config import OperEntry, StartupError
 from multichat_trio.ircd.server import ChatServer
 
 from .conftest import OpenClient, test_config
@@ -364,3 +365,38 @@ async def test_a_node_started_later_has_the_same_history(
     b = await start_node(redis_url, db=str(tmp_path / "b.sqlite3"))
     (bob,) = await chatters(open_client, (b, "bob2"), caps=caps)
     assert [text for text, _ in await history(bob)] == [*(text for text, _ in expected), "from B"]
+
+
+async def test_histserv_forget_holds_on_every_node_and_for_later_ones(
+    redis_url: str, start_node: Any, open_client: OpenClient, tmp_path: Path
+) -> None:
+    a = await start_node(redis_url, db=":memory:", opers=(ADMIN,))
+    b = await start_node(redis_url, db=":memory:", opers=(ADMIN,))
+    caps = "draft/chathistory batch server-time message-tags echo-message"
+    (troll,) = await chatters(open_client, (a, "troll"))
+    (admin,) = await chatters(open_client, (b, "admin"), caps=caps)
+    await troll.send("PRIVMSG #lobby :spam")
+    await admin.expect("PRIVMSG")
+    await admin.send("PRIVMSG #lobby :kept")
+    await admin.expect("PRIVMSG")
+    admin.timeout = 10
+    await admin.send("OPER admin hunter2")
+    await admin.expect("381")
+    await admin.send("HISTSERV FORGET troll", "PRIVMSG #lobby :forgotten")
+    await troll.expect("PRIVMSG", lambda m: m.params[1] == "forgotten")  # A has the FORGET too: it came first
+    link = b.server.link
+    assert link is not None
+    await link.write_snapshot()
+    await link.write_snapshot()  # the log is trimmed: a node started now has the history streams only
+    c = await start_node(redis_url, db=":memory:")
+    for node, nick in ((a, "watcher"), (c, "newcomer")):  # A was told; C brought in what was not forgotten
+        (watcher,) = await chatters(open_client, (node, nick), caps=caps)
+        await watcher.send("CHATHISTORY LATEST #lobby * 10")
+        texts = []
+        while (message := await watcher.recv()).command != "BATCH" or not message.params[0].startswith("-"):
+            if message.command == "PRIVMSG" and "batch" in message.tags:
+                texts.append(message.params[1])
+        assert texts == ["kept", "forgotten"], nick
+
+
+ADMIN = OperEntry("admin", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("hunter2"))

@@ -30,7 +30,7 @@ import coredis
 import trio
 from coredis.exceptions import RedisError
 
-from ..chat.accounts import CHANSERV, Account
+from ..chat.accounts import Account
 from ..chat.channel import Channel
 from ..chat.commands import accounts
 from ..chat.commands.nickserv import is_service
@@ -51,7 +51,7 @@ LOG, SNAPSHOT = PREFIX + "log", PREFIX + "snapshot"
 #: The lines that change what other nodes' users see; every other command is answered where it arrives.
 REPLICATED = frozenset(
     {*("JOIN", "PART", "TOPIC", "MODE", "KICK", "INVITE", "NICK", "PRIVMSG", "NOTICE", "AWAY")}
-    | {"KILL", "KLINE", "DLINE", "UNKLINE", "UNDLINE"}
+    | {"KILL", "KLINE", "DLINE", "UNKLINE", "UNDLINE", "HISTSERV", "CHANSERV", "CS"}
 )
 #: Entries written in one pipeline, and read in one XREAD, at most.
 BATCH = 1000
@@ -105,6 +105,7 @@ class Link:
         self._out: list[tuple[str, Op]] = []
         #: This node's users' public messages, for their channel's history stream (`history_stream`).
         self._history: list[tuple[str, dict[str, str]]] = []
+        self._forgets: list[Event] = []
         #: Stores messages another node's history has and this one's store lacks (a start); None: no store.
         self.backfill: Callable[[list[Event]], Awaitable[None]] | None = None
         #: The newest message id this node's store had at start: the log's replay does not store those again.
@@ -138,10 +139,8 @@ class Link:
         command = message.command
         if command not in REPLICATED:
             return False
-        if command in ("PRIVMSG", "NOTICE"):
-            targets = message.param(0).split(",")
-            if any(is_service(t) or casefold(t) == casefold(CHANSERV) for t in targets):
-                return False  # services hold passwords and this node's accounts: never in the log
+        if command in ("PRIVMSG", "NOTICE") and any(is_service(target) for target in message.param(0).split(",")):
+            return False  # NickServ: passwords, checked on this node (its logins reach the others as `attrs`)
         if (command == "TOPIC" and len(message.params) < 2) or (command == "MODE" and len(message.params) < 2):
             return False  # a query
         if command == "NICK" and message.params and accounts.protection_refuses(self.hub, client, message.params[0]):
@@ -389,6 +388,11 @@ class Link:
     async def _writer(self, writer: coredis.Redis[str]) -> None:
         """This node's entries, in order, pipelined: one round trip for everything queued meanwhile."""
         while True:
+            if self._forgets:
+                self._writing = True
+                await self._forget(writer, self._forgets.pop(0))
+                self._wrote()
+                continue
             if not self._out and not self._history:
                 await self._wake.wait()
                 self._wake = trio.Event()
@@ -406,9 +410,28 @@ class Link:
                         pipe.xadd(stream, entry, trim_strategy=MAXLEN, threshold=HISTORY_KEEP, trim_operator=ABOUT)
             del self._out[: len(batch)]
             del self._history[: len(history)]
-            self._writing = False
-            self._written.set()
-            self._written = trio.Event()
+            self._wrote()
+
+    def _wrote(self) -> None:
+        self._writing = False
+        self._written.set()
+        self._written = trio.Event()
+
+    async def _forget(self, writer: coredis.Redis[str], event: Event) -> None:
+        """A HISTSERV FORGET: the nick's messages (since its time) leave every channel's history stream."""
+        target, since = casefold(event.data["target"]), float(event.data.get("since") or 0)
+        for key in list(self.hub.channels):
+            with trio.fail_after(CALL_TIMEOUT):
+                entries = await writer.xrange(history_stream(key), count=HISTORY_KEEP * 2)
+                doomed = [
+                    entry.identifier
+                    for entry in entries
+                    if (said := _history_event(entry.field_values.get("e"), key)) is not None
+                    and casefold(said.data["nick"]) == target
+                    and said.ts >= since
+                ]
+                if doomed:
+                    await writer.xdel(history_stream(key), doomed)
 
     async def _reader(self, reader: coredis.Redis[str]) -> None:
         while True:
@@ -439,9 +462,11 @@ class Link:
                 elif not self.replica.apply(entry.identifier, op, log=stream == LOG, index=index):
                     raise Resync
         if self.replica.said:
-            self._history += [
-                (history_stream(casefold(e.data["channel"])), _history_entry(e)) for e in self.replica.said
-            ]
+            for event in self.replica.said:
+                if event.type == "message":
+                    self._history.append((history_stream(casefold(event.data["channel"])), _history_entry(event)))
+                else:  # HISTSERV FORGET by one of this node's operators: out of the history streams too
+                    self._forgets.append(event)
             self.replica.said.clear()
             self._wake.set()
         for uid in self.replica.take_orphans():  # left while its intro was on the way: the others added it
@@ -490,7 +515,7 @@ class Link:
         """The state as of the last entry handled, for nodes that start later; the log before this node's
         previous snapshot is trimmed (a node starting from that one, or a newer, needs none of it)."""
         writer = writer or self._writer_client
-        while self._history or self._writing:  # the history before the snapshot is in Redis first
+        while self._history or self._forgets or self._writing:  # the history up to the snapshot is in Redis first
             await self._written.wait()
         state = self.replica.dump()
         with trio.fail_after(CALL_TIMEOUT):

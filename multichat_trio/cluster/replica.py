@@ -95,7 +95,7 @@ class Replica:
             if log:
                 self.last_id = identifier
             if op.node == self.node and op.kind == "line":  # this node's user spoke: it keeps the history
-                self.said += [event for event in hub.peek_events(recorded) if event.type == "message"]
+                self.said += [event for event in hub.peek_events(recorded) if event.type in ("message", "forget")]
             if op.node == self.node:
                 self.own_seq = max(self.own_seq, op.seq)
 
