@@ -365,6 +365,9 @@ async def test_a_node_started_later_has_the_same_history(
     b = await start_node(redis_url, db=str(tmp_path / "b.sqlite3"))
     (bob,) = await chatters(open_client, (b, "bob2"), caps=caps)
     assert [text for text, _ in await history(bob)] == [*(text for text, _ in expected), "from B"]
+    await bob.send("PRIVMSG #lobby :after the restart")
+    assert (await bob.expect("PRIVMSG")).params[1] == "after the restart"  # its echo waits for B's commit: it came
+    assert (await alice.expect("PRIVMSG")).params[1] == "after the restart"
 
 
 async def test_histserv_forget_holds_on_every_node_and_for_later_ones(

@@ -51,7 +51,7 @@ LOG, SNAPSHOT = PREFIX + "log", PREFIX + "snapshot"
 #: The lines that change what other nodes' users see; every other command is answered where it arrives.
 REPLICATED = frozenset(
     {*("JOIN", "PART", "TOPIC", "MODE", "KICK", "INVITE", "NICK", "PRIVMSG", "NOTICE", "AWAY")}
-    | {"KILL", "KLINE", "DLINE", "UNKLINE", "UNDLINE", "HISTSERV", "CHANSERV", "CS"}
+    | {"KILL", "KLINE", "DLINE", "UNKLINE", "UNDLINE", "HISTSERV", "CHANSERV", "CS", "MARKREAD"}
 )
 #: Entries written in one pipeline, and read in one XREAD, at most.
 BATCH = 1000
@@ -59,7 +59,6 @@ BATCH = 1000
 INBOX_KEEP = 10_000
 #: Public messages each channel's history stream keeps (about): what a node that starts later brings into its store.
 HISTORY_KEEP = 1000
-MAXLEN, ABOUT = coredis.PureToken.MAXLEN, coredis.PureToken.APPROXIMATELY
 #: Entries waiting to be written past which every sending client waits for its own to be read back.
 QUEUE_BOUND = 10_000
 #: How long a client's line waits to be read back before its next line is read anyway (Redis stalling).
@@ -67,6 +66,8 @@ WAIT_BOUND = 5.0
 #: How long one XREAD blocks (milliseconds), and the deadline of every other Redis call (seconds).
 BLOCK_MS = 1000
 CALL_TIMEOUT = 5.0
+#: What Redis out of reach looks like (a refused or dropped connection, an error reply, a call past its deadline).
+UNREACHABLE = (RedisError, OSError, trio.TooSlowError)
 #: Seconds between retries while Redis is unreachable (doubling up to the second).
 RETRY = (0.2, 5.0)
 
@@ -80,6 +81,21 @@ if cur then
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', ARGV[2])
 return 1
+"""
+
+#: Every entry of one write in one call (a pipeline costs this client several times a call): KEYS the streams,
+#: ARGV for each how many entries it keeps (0: all), the field and the value.
+_ADD = """
+local ids = {}
+for i, key in ipairs(KEYS) do
+  local keep, field, value = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  if keep == '0' then
+    ids[i] = redis.call('XADD', key, '*', field, value)
+  else
+    ids[i] = redis.call('XADD', key, 'MAXLEN', '~', keep, '*', field, value)
+  end
+end
+return ids
 """
 
 Publish = Callable[[list[Event]], Awaitable[None]]
@@ -141,7 +157,7 @@ class Link:
             return False
         if command in ("PRIVMSG", "NOTICE") and any(is_service(target) for target in message.param(0).split(",")):
             return False  # NickServ: passwords, checked on this node (its logins reach the others as `attrs`)
-        if (command == "TOPIC" and len(message.params) < 2) or (command == "MODE" and len(message.params) < 2):
+        if command in ("TOPIC", "MODE", "MARKREAD") and len(message.params) < 2:
             return False  # a query
         if command == "NICK" and message.params and accounts.protection_refuses(self.hub, client, message.params[0]):
             return True  # nick protection is this node's (its accounts): checked before the log
@@ -240,13 +256,12 @@ class Link:
                 with trio.fail_after(CALL_TIMEOUT):
                     await writer.ping()
                 await self._sync(writer, reader, first=True)
-            except (RedisError, OSError, trio.TooSlowError) as exc:
+            except UNREACHABLE as exc:
                 raise StartupError(f"cluster: cannot reach Redis at {_shown(self.url)}: {exc or 'timed out'}") from None
             task_status.started()
             log.info(
                 "cluster: node %s joined %s (%d users on other nodes)", self.node, _shown(self.url), self._remote()
             )
-            delay = RETRY[0]
             while not self._stopping.is_set():
                 try:
                     async with trio.open_nursery() as nursery:
@@ -260,19 +275,23 @@ class Link:
                     return
                 except* Resync:
                     log.warning("cluster: this node was taken for gone (heartbeat lapsed): joining again")
-                    await self._rejoin(writer, reader)
-                except* (RedisError, OSError, trio.TooSlowError) as group:
+                except* UNREACHABLE as group:
                     self._lost(group.exceptions[0])
-                    while not self._stopping.is_set():
-                        with trio.move_on_after(delay):
-                            await self._stopping.wait()
-                        delay = min(delay * 2, RETRY[1])
-                        try:
-                            await self._rejoin(writer, reader)
-                            delay = RETRY[0]
-                            break
-                        except (RedisError, OSError, trio.TooSlowError):
-                            continue
+                await self._come_back(writer, reader)
+
+    async def _come_back(self, writer: coredis.Redis[str], reader: coredis.Redis[str]) -> None:
+        """Join again, retrying with back-off while Redis cannot be reached (serving this node's users alone)."""
+        delay = RETRY[0]
+        while not self._stopping.is_set():
+            try:
+                await self._rejoin(writer, reader)
+                return
+            except UNREACHABLE as exc:
+                if self.state != "down":
+                    self._lost(exc)
+            with trio.move_on_after(delay):
+                await self._stopping.wait()
+            delay = min(delay * 2, RETRY[1])
 
     def stop(self) -> None:
         self._stopping.set()
@@ -386,7 +405,8 @@ class Link:
                 log.warning("cluster: could not say this node is leaving: %s", exc)
 
     async def _writer(self, writer: coredis.Redis[str]) -> None:
-        """This node's entries, in order, pipelined: one round trip for everything queued meanwhile."""
+        """This node's entries, in order: one call for everything queued meanwhile."""
+        add = writer.register_script(_ADD)
         while True:
             if self._forgets:
                 self._writing = True
@@ -399,15 +419,17 @@ class Link:
                 continue
             batch, history = self._out[:BATCH], self._history[:BATCH]
             self._writing = bool(history)
+            keys: list[str] = []
+            args: list[str] = []
+            # An inbox nobody reads any more (its node died) keeps its last entries only; the log is trimmed
+            # by the snapshots; a channel's history keeps its last messages.
+            for stream, entry in [*_entries(batch), *history]:
+                keep = 0 if stream == LOG else INBOX_KEEP if stream.startswith(INBOX) else HISTORY_KEEP
+                ((field, value),) = entry.items()
+                keys.append(stream)
+                args += [str(keep), field, value]
             with trio.fail_after(CALL_TIMEOUT):
-                async with writer.pipeline(transaction=False) as pipe:
-                    for stream, entry in _entries(batch):
-                        if stream == LOG:
-                            pipe.xadd(LOG, entry)
-                        else:  # an inbox nobody reads any more (its node died) keeps its last entries only
-                            pipe.xadd(stream, entry, trim_strategy=MAXLEN, threshold=INBOX_KEEP, trim_operator=ABOUT)
-                    for stream, entry in history:
-                        pipe.xadd(stream, entry, trim_strategy=MAXLEN, threshold=HISTORY_KEEP, trim_operator=ABOUT)
+                await add(keys=keys, args=args)
             del self._out[: len(batch)]
             del self._history[: len(history)]
             self._wrote()
@@ -459,7 +481,9 @@ class Link:
             for index, op in enumerate(ops.decode_entry(dict(entry.field_values))):
                 if isinstance(op, BadEntry):
                     log.warning("cluster: op %d of entry %s of %s skipped: %s", index, entry.identifier, stream, op)
-                elif not self.replica.apply(entry.identifier, op, log=stream == LOG, index=index):
+                elif self._resuming and self._stored_already(entry.identifier, index, op):
+                    continue
+                elif not self._apply(entry.identifier, op, stream == LOG, index):
                     raise Resync
         if self.replica.said:
             for event in self.replica.said:
@@ -472,13 +496,25 @@ class Link:
         for uid in self.replica.take_orphans():  # left while its intro was on the way: the others added it
             self._submit(Op("quit", uid, data={"why": "Connection closed", "how": "quit"}))
         if merged:
-            events = self.hub.take_events()
-            if self._resuming:  # the log's replay at start: what the store has already is not stored again
-                events = [e for e in events if e.type != "message" or order(e.data.get("msgid", "")) > self.stored_upto]
-            await self.publish(events)
+            await self.publish(self.hub.take_events())
             self._progress.set()
             self._progress = trio.Event()
         return bool(merged)
+
+    def _apply(self, identifier: str, op: Op, log_entry: bool, index: int) -> bool:
+        """The replica handles the op; a fault of ours in doing so skips that op (logged), never the node."""
+        try:
+            return self.replica.apply(identifier, op, log=log_entry, index=index)
+        except Exception:
+            log.exception("cluster: handling op %d of entry %s failed; skipped", index, identifier)
+            return True
+
+    def _stored_already(self, identifier: str, index: int, op: Op) -> bool:
+        """At start, a message this node's store has (it handled it before it stopped): not again. Messages
+        change no state, and no one is connected yet to be shown them."""
+        if op.kind != "line" or op.data.get("c") not in ("PRIVMSG", "NOTICE"):
+            return False
+        return order(f"{identifier}-{index}" if index else identifier) <= self.stored_upto
 
     async def _heartbeat(self, writer: coredis.Redis[str]) -> None:
         """Refresh this node's key; a node whose key is gone has its users removed (a `down` entry)."""
@@ -533,9 +569,12 @@ class Link:
         return {"node": self.node, "state": self.state, "nodes": {self.node: {"users": local}} | self.nodes}
 
 
+INBOX = PREFIX + "inbox:"
+
+
 def inbox(node: str) -> str:
     """The stream of the private messages to `node`'s users."""
-    return f"{PREFIX}inbox:{node}"
+    return INBOX + node
 
 
 def history_stream(key: str) -> str:
