@@ -496,6 +496,9 @@ class Link:
         for uid in self.replica.take_orphans():  # left while its intro was on the way: the others added it
             self._submit(Op("quit", uid, data={"why": "Connection closed", "how": "quit"}))
         if merged:
+            # Written now, not by the flusher's next round: that waits for this task's next XREAD to be sent,
+            # half a millisecond of this client's work, and a batch read is a round of its own already.
+            self.hub.fanout.flush()
             await self.publish(self.hub.take_events())
             self._progress.set()
             self._progress = trio.Event()
