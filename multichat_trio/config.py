@@ -270,14 +270,6 @@ class RelayConfig:
         "multichat-relay.secret", "file holding the relay secret, written by serve", group="relay trust"
     )
     stats_interval: float = _setting(10.0, "seconds between console stats lines (0: none)", group="logging")
-    cluster: str | None = _setting(
-        None,
-        "Redis URL (redis://HOST:PORT/DB) of the cluster this node joins (docs/cluster.md); unset: a single server",
-        group="cluster",
-    )
-    cluster_ttl: float = _setting(
-        6.0, "seconds a silent node counts as alive: its users leave the others' view that long after", group="cluster"
-    )
     log_level: str = _setting("INFO", "logging level: DEBUG, INFO, WARNING, ERROR", group="logging")
 
 

@@ -10,10 +10,11 @@ exclusively while open: one server owns it, and no `-shm` file is used (see `ope
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -215,9 +216,7 @@ class HistoryStore:
 
         Returns the events' ids (consecutive, increasing; 0 for a `STATE_ONLY` event, which takes no row).
         """
-        db = self.db
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with self._transaction() as db:
             for key, state in (channels or {}).items():
                 if state is None:
                     db.execute("DELETE FROM channels WHERE key = ?", (key,))
@@ -255,12 +254,20 @@ class HistoryStore:
                     run.flush()
                     _keep_state(db, event, ids[-1])
             run.flush()
+        return ids
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed if the block ends, rolled back (a `StoreError`) if SQLite fails."""
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise StoreError(f"cannot write history to {self.path!r}: {exc}") from exc
-        return ids
 
     def import_messages(self, events: Sequence[NewEvent]) -> int:
         """Store the `message` events whose msgid is not stored yet (another cluster node's history); how many.
@@ -268,9 +275,7 @@ class HistoryStore:
         They take ids after every stored event: the caller brings in only what is older than anything it
         will store next and newer than anything stored (a node catching up on what it missed).
         """
-        db = self.db
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with self._transaction() as db:
             wanted = [event for event in events if isinstance(event.data.get("msgid"), str)]
             known: set[str] = set()
             for start in range(0, len(wanted), 500):
@@ -285,11 +290,6 @@ class HistoryStore:
                     run.add(event)
                     added += 1
             run.flush()
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StoreError(f"cannot write history to {self.path!r}: {exc}") from exc
         return added
 
     def newest_msgid(self) -> str | None:
