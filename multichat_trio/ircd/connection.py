@@ -192,8 +192,65 @@ class Connection:
         grace = self.hub.config.shutdown_grace
         try:
             try:
-                if await self._handshake():
-                    await self._read(first)
+                if not await self._handshake():
+                    return
+                # The reader, in this coroutine: a helper's frame would be memory every idle client holds.
+                hub, client, config = self.hub, self.client, self.hub.config
+                framer = LineFramer()
+                plain = self.stream.socket if isinstance(self.stream, PlainSocket) else None
+                if first:
+                    await self._handle(framer.feed(first))
+                    del first
+                last_heard = trio.current_time()
+                awaiting_pong = False
+                while not client.closed:
+                    if not client.registered:
+                        deadline = client.connected_at + config.register_timeout
+                    else:
+                        deadline = last_heard + (config.ping_timeout if awaiting_pong else config.ping_interval)
+                    liveness = deadline
+                    if client.rename_at is not None:  # nick protection: the grace to log in ends then
+                        deadline = min(deadline, client.rename_at)
+                    with trio.CancelScope(deadline=deadline) as scope:
+                        self._receive_scope = scope
+                        try:
+                            if plain is None:
+                                data = await self.stream.receive_some(RECEIVE_SIZE)
+                            else:  # `PlainSocket.receive_some` inline: one coroutine fewer held by every idle client
+                                await trio.lowlevel.checkpoint_if_cancelled()
+                                while (data := _recv(plain, RECEIVE_SIZE)) is None:
+                                    await trio.lowlevel.wait_readable(plain)
+                                await trio.lowlevel.cancel_shielded_checkpoint()
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                            data = b""
+                    self._receive_scope = None
+                    if client.closed:
+                        return
+                    if self.outbox.broken:
+                        await self._close("Connection reset", "error")
+                        return
+                    if client.rename_at is not None and trio.current_time() >= client.rename_at:
+                        hub.nick_grace_over(client)
+                        await self.publish(hub.take_events())
+                        if scope.cancelled_caught and trio.current_time() < liveness:
+                            continue  # only the grace ran out: read on (data that came meanwhile is handled below)
+                    if scope.cancelled_caught:
+                        if not client.registered:
+                            await self._close("Registration timed out", "ping")
+                        elif awaiting_pong:
+                            await self._close(f"Ping timeout: {config.ping_timeout:g} seconds", "ping")
+                        else:
+                            hub.ping(client)
+                            awaiting_pong = True
+                            last_heard = trio.current_time()
+                        continue
+                    if not data:
+                        await self._close("Connection closed", "quit")
+                        return
+                    last_heard = trio.current_time()
+                    awaiting_pong = False
+                    await self._handle(framer.feed(data))
+                    data = b""  # what this loop's frame holds, it holds for every idle client: not the bytes read
             finally:
                 # Whatever ended the reader, the goodbye (and the drain task) only get a grace period from here on.
                 with trio.move_on_at(trio.current_time() + grace):
@@ -241,57 +298,6 @@ class Connection:
     async def _close(self, reason: str, kind: str) -> None:
         self.hub.disconnect(self.client, reason, kind=kind)
         await self.publish(self.hub.take_events())
-
-    async def _read(self, first: bytes) -> None:
-        hub, client, config = self.hub, self.client, self.hub.config
-        framer = LineFramer()
-        if first:
-            await self._handle(framer.feed(first))
-            del first
-        last_heard = trio.current_time()
-        awaiting_pong = False
-        while not client.closed:
-            if not client.registered:
-                deadline = client.connected_at + config.register_timeout
-            else:
-                deadline = last_heard + (config.ping_timeout if awaiting_pong else config.ping_interval)
-            liveness = deadline
-            if client.rename_at is not None:  # nick protection: the grace to log in ends then
-                deadline = min(deadline, client.rename_at)
-            with trio.CancelScope(deadline=deadline) as scope:
-                self._receive_scope = scope
-                try:
-                    data = await self.stream.receive_some(RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    data = b""
-            self._receive_scope = None
-            if client.closed:
-                return
-            if self.outbox.broken:
-                await self._close("Connection reset", "error")
-                return
-            if client.rename_at is not None and trio.current_time() >= client.rename_at:
-                hub.nick_grace_over(client)
-                await self.publish(hub.take_events())
-                if scope.cancelled_caught and trio.current_time() < liveness:
-                    continue  # only the grace ran out: read on (data that came meanwhile is handled below)
-            if scope.cancelled_caught:
-                if not client.registered:
-                    await self._close("Registration timed out", "ping")
-                elif awaiting_pong:
-                    await self._close(f"Ping timeout: {config.ping_timeout:g} seconds", "ping")
-                else:
-                    hub.ping(client)
-                    awaiting_pong = True
-                    last_heard = trio.current_time()
-                continue
-            if not data:
-                await self._close("Connection closed", "quit")
-                return
-            last_heard = trio.current_time()
-            awaiting_pong = False
-            await self._handle(framer.feed(data))
-            data = b""  # what this loop's frame holds, it holds for every idle client: not the bytes read
 
     async def _handle(self, lines: list[bytes | LineTooLong]) -> None:
         """The hub takes each line in turn; then what they caused is published (a frame of its own: see above)."""
