@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -403,3 +404,20 @@ async def test_histserv_forget_holds_on_every_node_and_for_later_ones(
 
 
 ADMIN = OperEntry("admin", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("hunter2"))
+
+
+async def test_garbage_in_the_log_is_skipped_and_the_chat_goes_on(
+    redis_url: str, start_node: Any, open_client: OpenClient
+) -> None:
+    a, b = await start_node(redis_url), await start_node(redis_url)
+    alice, bob = await chatters(open_client, (a, "alice"), (b, "bob"))
+    await alice.expect("JOIN")
+    raw = coredis.Redis.from_url(redis_url)  # anyone who can reach Redis can write to the log
+    async with raw:
+        bad_line = {"k": "line", "u": "x1", "n": "n1", "s": 1, "c": "PRIVMSG", "p": ["#lobby", "a\r\nQUIT :x"]}
+        for value in (b"\xff\xfe not UTF-8", b"[{", b"x" * 70_000, json.dumps([bad_line, {"k": "nope"}]).encode()):
+            await raw.xadd("multichat:log", {"ops": value})
+    await alice.send("PRIVMSG #lobby :still here")
+    assert (await bob.expect("PRIVMSG")).params == ("#lobby", "still here")
+    await bob.send("QUIT :bye")
+    assert (await alice.expect("QUIT")).params == ("Quit: bye",)

@@ -32,6 +32,18 @@ class ServerBan:
     def active(self, now: float) -> bool:
         return not self.expires or now < self.expires
 
+    @classmethod
+    def from_row(cls, row: object) -> ServerBan | None:
+        """A ban from its stored fields `(mask, reason, set_by, set_at, expires)` (the history store's row, a
+        cluster snapshot's list), or None for one a person edited into no ban (a mask in no canonical form)."""
+        if not isinstance(row, tuple | list) or len(row) != 5:
+            return None
+        mask, reason, set_by, set_at, expires = row
+        texts = isinstance(mask, str) and isinstance(reason, str) and isinstance(set_by, str)
+        if not texts or parse_mask(mask) != mask or not all(isinstance(t, int | float) for t in (set_at, expires)):
+            return None
+        return cls(mask, reason, set_by, set_at, expires)
+
     def matches(self, host: str, prefix: str) -> bool:
         """True if a client at `host` known as `prefix` (`nick!user@host`) falls under this ban."""
         network = _network(self.mask)

@@ -146,7 +146,7 @@ class Deferred:
 
 
 class Cluster(Protocol):
-    """What the hub asks of cluster mode (`cluster/replica.py`): the lines and leavings other nodes must see.
+    """What the hub asks of cluster mode (`cluster/link.py`): the lines and leavings other nodes must see.
 
     The hub handles a line there when the cluster's log hands it back (`Hub.applying` then), on every node in
     the same order; so every node keeps the same chat state.
@@ -252,8 +252,12 @@ class Hub:
         self.addresses = AddressBook(
             config.max_clients_per_ip, config.max_connects_per_ip, config.connect_window, clock()
         )
-        for name in config.autojoin_channels:  # they exist from startup, so no first joiner gets +o
-            self.channels[casefold(name)] = Channel(name, created=int(wallclock()))
+        self.make_autojoin_channels()
+
+    def make_autojoin_channels(self) -> None:
+        """The autojoin channels exist from startup (and after a cluster snapshot), so no first joiner gets +o."""
+        for name in self.config.autojoin_channels:
+            self.channels.setdefault(casefold(name), Channel(name, created=int(self.wallclock())))
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -321,25 +325,30 @@ class Hub:
                 return  # handled when the cluster log hands it back
             if (caught_up := self.cluster.behind(client)) is not None:  # it sees its own lines first
                 self.defer(
-                    client, caught_up, lambda _: self._watching(client, handler, self, client, message), awaited=True
+                    client, caught_up, lambda _: self.watching(client, handler, self, client, message), awaited=True
                 )
             else:
-                self._watching(client, handler, self, client, message)
+                self.watching(client, handler, self, client, message)
             return
         handler(self, client, message)
 
     def finish(self, client: Client, deferred: Deferred, result: Any) -> None:
         """A deferred command's blocking work is done: its follow-up (see `Deferred`)."""
         if self.cluster is not None and client.registered and not self.applying:
-            self._watching(client, deferred.then, result)
+            self.watching(client, deferred.then, result)
         else:
             deferred.then(result)
 
-    def _watching(self, client: Client, call: Callable[..., None], *args: Any) -> None:
+    def watching(self, client: Client, call: Callable[..., None], *args: Any) -> None:
         """`call(*args)`, and the other cluster nodes told if it changed `client`'s account or operator name."""
         before = (client.account, client.oper)
         call(*args)
-        if (client.account, client.oper) != before and client.registered and self.cluster is not None:
+        if (
+            (client.account, client.oper) != before
+            and client.registered
+            and not client.closed
+            and self.cluster is not None
+        ):
             self.cluster.changed(client)
 
     def apply(self, client: Client, message: Message) -> None:

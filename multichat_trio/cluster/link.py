@@ -31,7 +31,6 @@ import trio
 from coredis.exceptions import RedisError
 
 from ..chat.accounts import Account
-from ..chat.channel import Channel
 from ..chat.commands import accounts
 from ..chat.commands.nickserv import is_service
 from ..chat.events import Event, well_formed
@@ -193,21 +192,14 @@ class Link:
         self._submit(Op("attrs", client.uid, data=data), client)
 
     def create_account(self, client: Client, account: Account, done: Callable[[bool], None]) -> None:
-        def registered(created: bool) -> None:  # on the log's word, not at once (see `Hub.applying`)
-            before = (client.account, client.oper)
-            done(created)
-            if (client.account, client.oper) != before and client.registered and not client.closed:
-                self.changed(client)
-
-        self.replica.registering[self._seq + 1] = registered
-        self._submit(
-            Op("account", data={"name": account.name, "state": account.snapshot(), "new": True}), client, wait=True
-        )
+        # On the log's word, not at once (see `Hub.applying`); a login it brings reaches the others too.
+        self.replica.registering[self._seq + 1] = lambda created: self.hub.watching(client, done, created)
+        self._submit(_account_op(account.name, account, new=True), client, wait=True)
 
     def _account_changed(self, name: str, account: Account | None) -> None:
         """An account changed here (a password, a certificate, a drop): every node's copy follows."""
         if not self.hub.applying:
-            self._submit(Op("account", data={"name": name, "state": account.snapshot() if account else None}))
+            self._submit(_account_op(name, account))
 
     def behind(self, client: Client) -> Callable[[], Awaitable[None]] | None:
         seq = self._sent.get(client)
@@ -304,7 +296,7 @@ class Link:
             await self._beat(writer)  # alive before any entry of ours names this node
             await writer.eval(_NEWER, keys=[SNAPSHOT], args=["0-0", json.dumps(seed)])
             stored = await writer.hgetall(SNAPSHOT)
-        known = {casefold(account.name) for account in self.hub.accounts}
+        known = {casefold(account.name) for account in self.hub.accounts} if first else set()
         if first:
             self.hub.channels.clear()
         try:
@@ -315,8 +307,7 @@ class Link:
             log.error("cluster: the snapshot is unreadable (%s): starting from the log", exc)
             state = {}
         self.replica.load(state)
-        for name in self.hub.config.autojoin_channels:
-            self.hub.channels.setdefault(casefold(name), Channel(name, created=int(self.hub.wallclock())))
+        self.hub.make_autojoin_channels()
         if first and self.backfill is not None:
             await self._bring_history(reader, self.replica.last_id)
         self._resuming = first
@@ -328,7 +319,7 @@ class Link:
             shared = {casefold(row.get("name", "")) for row in state.get("accounts", ()) if isinstance(row, dict)}
             for account in self.hub.accounts:
                 if casefold(account.name) in known - shared:
-                    self._submit(Op("account", data={"name": account.name, "state": account.snapshot(), "new": True}))
+                    self._submit(_account_op(account.name, account, new=True))
 
     async def _bring_history(self, reader: coredis.Redis[str], upto: str) -> None:
         """The channels' history streams up to the snapshot (the log's replay brings the rest), into the store."""
@@ -630,6 +621,12 @@ def order(identifier: str) -> tuple[int, int, int, int]:
         return (0, 0, 0, 0)
     ms, seq, index = (*map(int, parts), 0, 0)[:3]
     return ms, seq, index, int(target or 0)
+
+
+def _account_op(name: str, account: Account | None, *, new: bool = False) -> Op:
+    """`name` is now `account` (None: dropped); `new`: created only if the name is still free then."""
+    data: dict[str, Any] = {"name": name, "state": account.snapshot() if account else None}
+    return Op("account", data=data | ({"new": True} if new else {}))
 
 
 def _client(url: str) -> coredis.Redis[str]:

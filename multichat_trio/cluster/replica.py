@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..chat.accounts import Account
-from ..chat.bans import ServerBan, parse_mask
+from ..chat.bans import ServerBan
 from ..chat.channel import Channel
 from ..chat.commands.channels import try_join
 from ..chat.events import Event
@@ -211,11 +211,15 @@ class Replica:
         gone = op.data["gone"]
         if gone == self.node:
             return False
-        for uid, client in list(self.users.items()):
-            if client.node == gone:
-                del self.users[uid]
-                self._remove(client, op.data["why"], "split")
+        self._split(op.data["why"], gone)
         return True
+
+    def _split(self, reason: str, node: str | None = None) -> None:
+        """The users of `node` (None: of every other node) leave, as in a netsplit."""
+        for uid, client in list(self.users.items()):
+            if client.node and (node is None or client.node == node):
+                del self.users[uid]
+                self._remove(client, reason, "split")
 
     # --- the state as a whole --------------------------------------------------------------
 
@@ -231,10 +235,7 @@ class Replica:
         hub = self.hub
         hub.applying = True
         try:
-            for uid, client in list(self.users.items()):
-                if client.node:
-                    del self.users[uid]
-                    self._remove(client, SPLIT, "split")
+            self._split(SPLIT)
         finally:
             hub.applying = False
         kept = []
@@ -273,8 +274,8 @@ class Replica:
         for entry in _rows(state.get("users")):
             try:
                 uid, node = entry.pop("uid"), entry.pop("node")
-                ops.decode(Op("intro", uid, node, 0, entry | {"autojoin": False}).encode())
-            except (BadEntry, KeyError, TypeError):
+                ops.parse_op({"k": "intro", "u": uid, "n": node, "s": 0, **entry})
+            except (BadEntry, KeyError):
                 skipped += 1
                 continue
             if uid not in self.users and casefold(entry["nick"]) not in hub.nicks:
@@ -299,12 +300,9 @@ class Replica:
                 continue
             hub.channels[casefold(channel.name)] = channel
         for row in state.get("bans") or ():
-            try:
-                mask, reason, by, at, expires = row
-                if parse_mask(str(mask)) != mask:
-                    raise ValueError(mask)
-                hub.bans.add(ServerBan(mask, str(reason), str(by), float(at), float(expires)))
-            except (TypeError, ValueError):
+            if (ban := ServerBan.from_row(row)) is not None:
+                hub.bans.add(ban)
+            else:
                 skipped += 1
         for row in _rows(state.get("accounts")):
             try:
@@ -316,7 +314,7 @@ class Replica:
                 continue
             hub.accounts.put(account.name, account)
         if skipped:
-            logger.warning("cluster: %d malformed users, channels or bans left out of the snapshot", skipped)
+            logger.warning("cluster: %d malformed users, channels, bans or accounts left out of the snapshot", skipped)
         self.last_id = str(state.get("id", "0-0"))
 
 

@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 
 from .. import datadir
-from ..chat.bans import ServerBan, parse_mask
+from ..chat.bans import ServerBan
 from ..chat.chathistory import Query, Ref
 from ..chat.readmarkers import MAX_TARGETS
 from ..protocol import casefold
@@ -462,7 +462,7 @@ class HistoryStore:
             found = rows.fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read server bans from {self.path!r}: {exc}") from exc
-        return [ServerBan(*row) for row in found if _ban_row(row)]
+        return [ban for row in found if (ban := ServerBan.from_row(row)) is not None]
 
     def prune(self, *, older_than: float | None = None, keep: int | None = None) -> int:
         """Delete events older than `older_than` (unix time) and beyond the newest `keep`; returns how many."""
@@ -575,12 +575,6 @@ def _keep_state(db: sqlite3.Connection, event: NewEvent, event_id: int) -> None:
             " AND irc_casefold(coalesce(json_extract(data, '$.nick'), json_extract(data, '$.from'))) = ?",
             (event_id, data["since"], casefold(data["target"])),
         )
-
-
-def _ban_row(row: tuple[Any, ...]) -> bool:
-    mask, reason, set_by, set_at, expires = row
-    texts = isinstance(mask, str) and isinstance(reason, str) and isinstance(set_by, str)
-    return texts and parse_mask(mask) == mask and all(isinstance(t, int | float) for t in (set_at, expires))
 
 
 def _irc_casefold(text: object) -> str | None:
