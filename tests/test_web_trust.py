@@ -232,8 +232,8 @@ async def test_a_viewer_that_stops_reading_then_sends_too_much_is_closed_and_res
             await alice.sync()
             await trio.testing.wait_all_tasks_blocked()
 
-    # Events queued after everyone else is idle: the server's send to this viewer is blocked.
-    await flood_until(lambda: any(viewer.queued_bytes for viewer in feed._viewers))
+    # A batch waits in the viewer's channel while everyone else is idle: its sender is blocked in a send.
+    await flood_until(lambda: any(viewer.batches.statistics().current_buffer_used for viewer in feed._viewers))
     await stuck.stream.send_all(stuck.ws.send(TextMessage("x" * 5000)))  # 1009, behind the blocked send
     await flood_until(lambda: feed.dropped == 1)  # the viewer falls behind and is dropped (1008)
     await trio.sleep(3 * CLOSE_TIMEOUT)  # virtual: the bound on every close

@@ -121,10 +121,17 @@ class Fanout:
         self.on_pending: Callable[[], None] = lambda: None
         #: Called for each client whose outbox passed its limit (the hub drops it).
         self.on_overflow: Callable[[Recipient], None] = lambda client: None
+        #: Called by `settled()`: the flusher writes at once unless it is busy (`flusher.py`).
+        self.on_settled: Callable[[], None] = lambda: None
 
     @property
     def pending(self) -> bool:
         return bool(self._items)
+
+    def settled(self) -> None:
+        """A task is through the input it had (a reader's lines, a commit's release): its output may go now."""
+        if self._items:
+            self.on_settled()
 
     def send(self, client: Recipient, data: bytes) -> None:
         """`data` (whole lines) for one client."""

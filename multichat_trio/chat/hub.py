@@ -9,6 +9,7 @@ import it); this module keeps the state and the rules every command shares.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import sys
@@ -240,6 +241,8 @@ class Hub:
         self.applying = False
         #: Where `new_msgid` takes ids from while a log entry is handled (ids from the entry's, alike everywhere).
         self.msgids: Iterator[str] | None = None
+        #: This run's msgids: a random prefix (so no counter to persist: none repeats an earlier run's) and a count.
+        self._own_msgids = map(f"{secrets.token_urlsafe(12)}{{:x}}".format, itertools.count(1))
         #: Work waiting to run off the trio thread, one per client at most (see `Deferred`).
         self._deferred: dict[Client, Deferred] = {}
         #: Reads the settings again (REHASH, SIGHUP): set by whoever knows where they came from.
@@ -527,11 +530,10 @@ class Hub:
             self.fanout.broadcast(line)
 
     def new_msgid(self) -> str:
-        """A fresh IRCv3 `msgid`: random (no counter to persist), stored in the message's event, so stable
-        across restarts."""
-        if self.msgids is not None:
-            return next(self.msgids)
-        return secrets.token_urlsafe(12)
+        """A fresh IRCv3 `msgid`, unique across restarts, stored in the message's event, so stable across them.
+
+        No random bytes per message: that is a system call on the path of every message."""
+        return next(self.msgids if self.msgids is not None else self._own_msgids)
 
     def batch_ref(self) -> str:
         """A new IRCv3 batch reference, unique on this server."""

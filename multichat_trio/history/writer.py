@@ -157,6 +157,7 @@ class HistoryWriter:
         so one is logged and the chat goes on)."""
         try:
             self.hub.release(stored)
+            self.hub.fanout.settled()
         except Exception:
             log.exception("history: letting the held lines out failed")
 

@@ -218,9 +218,14 @@ class Connection:
                                 data = await self.stream.receive_some(RECEIVE_SIZE)
                             else:  # `PlainSocket.receive_some` inline: one coroutine fewer held by every idle client
                                 await trio.lowlevel.checkpoint_if_cancelled()
-                                while (data := _recv(plain, RECEIVE_SIZE)) is None:
-                                    await trio.lowlevel.wait_readable(plain)
-                                await trio.lowlevel.cancel_shielded_checkpoint()
+                                if (data := _recv(plain, RECEIVE_SIZE)) is None:
+                                    # Waited: that was this read's schedule point. No second one, which at light
+                                    # load would be a whole scheduler pass on a message's way for nothing.
+                                    while data is None:
+                                        await trio.lowlevel.wait_readable(plain)
+                                        data = _recv(plain, RECEIVE_SIZE)
+                                else:  # there was more already: let the others run first (a flooder waits its turn)
+                                    await trio.lowlevel.cancel_shielded_checkpoint()
                         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                             data = b""
                     self._receive_scope = None
@@ -312,6 +317,7 @@ class Connection:
                 await self.publish(hub.take_events())
                 await trio.sleep_until(client.hold_until)
         await self.publish(hub.take_events())
+        hub.fanout.settled()
 
     async def _run_deferred(self, deferred: Deferred) -> None:
         """A command's blocking work (an argon2 check, reading the config): on a worker thread, one at a time.

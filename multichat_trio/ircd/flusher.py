@@ -2,7 +2,9 @@
 
 The first item of a round wakes it; it then waits one more scheduler batch, so every reader that
 was runnable has handled its input first, and one write per client carries everything those
-readers produced (instead of a task switch and a syscall per delivery). A write the kernel cannot
+readers produced (instead of a task switch and a syscall per delivery). While writing is not busy,
+there is nothing to join and those two scheduler passes would be most of a message's latency: then
+a reader writes what its lines produced itself, as soon as it is through them (`Fanout.settled`). A write the kernel cannot
 take whole is finished by that client's own drain task (see `connection.py`). After each round it
 calls `after_round` (the server publishes events of clients the round dropped).
 
@@ -64,7 +66,20 @@ class Flusher:
         self._on_load = on_load
         self._wakeup = trio.lowlevel.ParkingLot()
         fanout.on_pending = self._wakeup.unpark_all
+        fanout.on_settled = self._flush_unless_busy
         self._meter = LoadMeter(time.perf_counter())
+
+    def _flush_unless_busy(self) -> None:
+        """A task is through its input: write its output now, unless the round's joining pays (busy)."""
+        if not self._meter.busy:
+            self._flush()
+
+    def _flush(self) -> None:
+        started = time.perf_counter()
+        self._fanout.flush()
+        changed = self._meter.add(started, time.perf_counter())
+        if changed is not None:
+            self._on_load(changed)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -73,11 +88,7 @@ class Flusher:
                 await self._wakeup.park()
                 # One more scheduler batch: readers whose input arrived meanwhile queue theirs too.
                 await trio.lowlevel.checkpoint()
-            started = time.perf_counter()
-            self._fanout.flush()
-            changed = self._meter.add(started, time.perf_counter())
-            if changed is not None:
-                self._on_load(changed)
+            self._flush()
             await self._after_round()
             # Let the readers run before the next round, even if this one queued more.
             await trio.lowlevel.checkpoint()
