@@ -76,7 +76,7 @@ async def test_what_queued_during_a_commit_goes_into_the_next_at_once_and_held_l
     async def nowhere(events: list[Event]) -> None:
         pass
 
-    writer = HistoryWriter(store, hub, nowhere)
+    writer = HistoryWriter(store, hub, nowhere, inline_most=0)  # every commit on the worker thread
     send, receive = trio.open_memory_channel[list[Event]](10)
 
     async def run_writer() -> None:
@@ -101,6 +101,59 @@ async def test_what_queued_during_a_commit_goes_into_the_next_at_once_and_held_l
     # The first commit's lines were let out by trio's callback pass, before the writer's task ran again.
     assert releasers[0] is not steps.task
     assert [e.data["text"] for e in store.recent(10)] == ["first", "queued meanwhile"]
+    store.close()
+
+
+class TimedStore(HistoryStore):
+    """A store in memory that notes the thread of each commit, and whose commits take `delay` seconds."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.threads: list[int] = []
+        self.delay = 0.0
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        channels: Mapping[str, dict[str, Any] | None] | None = None,
+        accounts: Mapping[str, dict[str, Any] | None] | None = None,
+    ) -> list[int]:
+        self.threads.append(threading.get_ident())
+        if self.delay:
+            threading.Event().wait(self.delay)  # a slow disk
+        return super().append(events, channels, accounts)
+
+
+async def test_a_small_batch_is_committed_on_the_trio_thread_a_large_one_and_a_slow_disk_on_the_worker() -> None:
+    store = TimedStore()
+    store.open()
+    hub = Hub(test_config(), COMMANDS)
+    released, releases = trio.open_memory_channel[int](10)
+    hub.release = released.send_nowait  # type: ignore[method-assign]
+
+    async def nowhere(events: list[Event]) -> None:
+        pass
+
+    writer = HistoryWriter(store, hub, nowhere, inline_most=4)
+    send, receive = trio.open_memory_channel[list[Event]](10)
+    trio_thread = threading.get_ident()
+    stored = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run, receive)
+        for batch, delay in (
+            ([_event("small")], 0.0),
+            ([_event(f"large {n}") for n in range(5)], 0.0),
+            ([_event("slow")], 0.01),  # over SLOW_COMMIT: the next commit goes to the worker thread
+            ([_event("after")], 0.0),
+        ):
+            store.delay = delay
+            await send.send(batch)
+            stored.append(await releases.receive())  # every commit lets its held lines out
+        send.close()
+    on_trio = [thread == trio_thread for thread in store.threads]
+    assert on_trio == [True, False, True, False]  # small; large; small but slow (on the trio thread, once)
+    assert stored == [1, 6, 7, 8]
+    assert [e.data["text"] for e in store.recent(10)][-2:] == ["slow", "after"]
     store.close()
 
 

@@ -1,8 +1,8 @@
 """The history store: chat events in SQLite (stdlib `sqlite3`, WAL), read back after a restart.
 
-`HistoryStore` is synchronous and is only ever used from one worker thread at a time (the history
-writer calls it through `trio.to_thread.run_sync` under a one-slot limiter), never on the trio
-thread. Each `append` is one transaction: group commit. WAL with `synchronous=NORMAL` survives a
+`HistoryStore` is synchronous and is only ever used by one thread at a time, under the history
+writer's one-slot limiter: a worker thread (`trio.to_thread.run_sync`), or the trio thread for a
+small commit (see `writer.py`). Each `append` is one transaction: group commit. WAL with `synchronous=NORMAL` survives a
 killed process (SIGKILL) without corruption or loss of committed rows; it may lose the last
 transactions on a power cut, which is the usual trade for a chat server. The file is locked
 exclusively while open: one server owns it, and no `-shm` file is used (see `open`).
@@ -256,6 +256,13 @@ class HistoryStore:
             run.flush()
         return ids
 
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database file, so the WAL starts over (no commit does it)."""
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot checkpoint history in {self.path!r}: {exc}") from exc
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed if the block ends, rolled back (a `StoreError`) if SQLite fails."""
@@ -488,6 +495,7 @@ def _prepare(db: sqlite3.Connection, path: str) -> None:
     db.execute("PRAGMA locking_mode=EXCLUSIVE")  # first: so WAL never uses a -shm file
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA wal_autocheckpoint=0")  # the writer checkpoints on its worker thread (`checkpoint`)
     db.create_function("irc_casefold", 1, _irc_casefold, deterministic=True)
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
