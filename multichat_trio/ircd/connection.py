@@ -1,7 +1,8 @@
 """One client connection: a reader loop in the connection's task; sending is the flusher's job.
 
-The reader frames bytes into lines and hands each to the hub; it also keeps the liveness rules
-(registration deadline, PING when idle, drop when the PONG never comes). What the hub queues for
+The reader frames bytes into lines and hands each to the hub, and notes when it last heard from the
+client; the deadlines (registration, PING when idle, drop when the PONG never comes, the end of a
+nick grace) are kept for every connection by one task (`liveness.py`). What the hub queues for
 the client is written by the server-wide flusher (`flusher.py`) straight into the socket with a
 non-blocking `send`. Only when the kernel takes less than that (a slow reader) does the outbox
 keep the rest and the connection start a drain task, which finishes the job with `send_all` and
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +24,7 @@ from ..chat.events import Event
 from ..chat.hub import Client, Deferred, Hub
 from ..protocol import LineFramer, LineTooLong
 from ..tls import certfp
+from .liveness import Liveness
 from .outbox import Outbox
 from .websocket import IrcWebSocket
 
@@ -99,9 +102,13 @@ class Connection:
         "_drains",
         "_goodbye_queued",
         "_goodbye_waiter",
+        "_liveness",
         "_receive_scope",
         "_sock",
+        "awaiting_pong",
         "client",
+        "due",
+        "heard",
         "hub",
         "outbox",
         "publish",
@@ -116,6 +123,7 @@ class Connection:
         host: str,
         nagle: bool,
         drains: trio.Nursery,
+        liveness: Liveness,
     ) -> None:
         send: Callable[[bytes], int]
         self.stream: trio.abc.Stream
@@ -142,7 +150,14 @@ class Connection:
         self._drain_scope: trio.CancelScope | None = None
         #: Set when the drain task started last has finished (None: none started).
         self._drained: trio.Event | None = None
+        #: A TLS or WebSocket read's scope, cancelled to stop the reader (a plain socket's wait is woken instead).
         self._receive_scope: trio.CancelScope | None = None
+        self._liveness = liveness
+        #: When the client was last heard from (`trio.current_time()`), and whether a PING awaits its PONG.
+        self.heard = trio.current_time()
+        self.awaiting_pong = False
+        #: When `liveness` looks at this connection next (inf: not in its heap).
+        self.due = math.inf
         #: True once the hub has queued the client's goodbye (or the socket failed): nothing more to wait for.
         self._goodbye_queued = False
         self._goodbye_waiter: trio.Event | None = None  # made only when the end has to wait for that
@@ -157,11 +172,25 @@ class Connection:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(not on))
 
     def _stop_reading(self) -> None:
+        """The hub closed the client (or its socket failed): wake the reader, so the goodbye gets its grace."""
         self._goodbye_queued = True
         if self._goodbye_waiter is not None:
             self._goodbye_waiter.set()
         if self._receive_scope is not None:
             self._receive_scope.cancel()
+        elif self._drain_scope is not None:
+            # Waking the reader would wake the drain's wait too (one socket): the drain wakes it once done,
+            # within the grace the goodbye has.
+            self._drain_scope.deadline = min(
+                self._drain_scope.deadline, trio.current_time() + self.hub.config.shutdown_grace
+            )
+        elif isinstance(self.stream, PlainSocket):
+            self._wake_reader()
+
+    def _wake_reader(self) -> None:
+        """A plain socket's reader waiting to read wakes with `ClosedResourceError` (the socket closes soon)."""
+        with contextlib.suppress(OSError, ValueError):  # closed already
+            trio.lowlevel.notify_closing(self._sock)
 
     def _start_drain(self) -> None:
         self._drained = trio.Event()
@@ -183,6 +212,8 @@ class Connection:
         finally:
             self._drain_scope = None
             drained.set()
+            if self._goodbye_queued and isinstance(self.stream, PlainSocket):
+                self._wake_reader()  # it waited for this drain (see `_stop_reading`)
 
     async def run(self, first: bytes = b"") -> None:
         """Serve the client until it leaves or is dropped; never raises for the peer's faults.
@@ -195,65 +226,45 @@ class Connection:
                 if not await self._handshake():
                     return
                 # The reader, in this coroutine: a helper's frame would be memory every idle client holds.
-                hub, client, config = self.hub, self.client, self.hub.config
+                client = self.client
                 framer = LineFramer()
                 plain = self.stream.socket if isinstance(self.stream, PlainSocket) else None
                 if first:
                     await self._handle(framer.feed(first))
                     del first
-                last_heard = trio.current_time()
-                awaiting_pong = False
+                self._liveness.watch(self)
                 while not client.closed:
-                    if not client.registered:
-                        deadline = client.connected_at + config.register_timeout
-                    else:
-                        deadline = last_heard + (config.ping_timeout if awaiting_pong else config.ping_interval)
-                    liveness = deadline
-                    if client.rename_at is not None:  # nick protection: the grace to log in ends then
-                        deadline = min(deadline, client.rename_at)
-                    with trio.CancelScope(deadline=deadline) as scope:
-                        self._receive_scope = scope
+                    data = b""
+                    if self._goodbye_queued:
+                        pass  # stopped while this reader was busy: no read
+                    elif plain is None:
+                        failed = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+                        with trio.CancelScope() as self._receive_scope, contextlib.suppress(*failed):
+                            data = await self.stream.receive_some(RECEIVE_SIZE)
+                        self._receive_scope = None
+                    else:  # `PlainSocket.receive_some` inline: one coroutine fewer held by every idle client
                         try:
-                            if plain is None:
-                                data = await self.stream.receive_some(RECEIVE_SIZE)
-                            else:  # `PlainSocket.receive_some` inline: one coroutine fewer held by every idle client
-                                await trio.lowlevel.checkpoint_if_cancelled()
-                                if (data := _recv(plain, RECEIVE_SIZE)) is None:
-                                    # Waited: that was this read's schedule point. No second one, which at light
-                                    # load would be a whole scheduler pass on a message's way for nothing.
-                                    while data is None:
-                                        await trio.lowlevel.wait_readable(plain)
-                                        data = _recv(plain, RECEIVE_SIZE)
-                                else:  # there was more already: let the others run first (a flooder waits its turn)
-                                    await trio.lowlevel.cancel_shielded_checkpoint()
-                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                            await trio.lowlevel.checkpoint_if_cancelled()
+                            if (data := _recv(plain, RECEIVE_SIZE)) is None:
+                                # Waited: that was this read's schedule point. No second one, which at light
+                                # load would be a whole scheduler pass on a message's way for nothing.
+                                while data is None:
+                                    await trio.lowlevel.wait_readable(plain)
+                                    data = _recv(plain, RECEIVE_SIZE)
+                            else:  # there was more already: let the others run first (a flooder waits its turn)
+                                await trio.lowlevel.cancel_shielded_checkpoint()
+                        except (trio.ClosedResourceError, OSError):  # woken by `_stop_reading`, or reset
                             data = b""
-                    self._receive_scope = None
                     if client.closed:
                         return
                     if self.outbox.broken:
                         await self._close("Connection reset", "error")
                         return
-                    if client.rename_at is not None and trio.current_time() >= client.rename_at:
-                        hub.nick_grace_over(client)
-                        await self.publish(hub.take_events())
-                        if scope.cancelled_caught and trio.current_time() < liveness:
-                            continue  # only the grace ran out: read on (data that came meanwhile is handled below)
-                    if scope.cancelled_caught:
-                        if not client.registered:
-                            await self._close("Registration timed out", "ping")
-                        elif awaiting_pong:
-                            await self._close(f"Ping timeout: {config.ping_timeout:g} seconds", "ping")
-                        else:
-                            hub.ping(client)
-                            awaiting_pong = True
-                            last_heard = trio.current_time()
-                        continue
                     if not data:
                         await self._close("Connection closed", "quit")
                         return
-                    last_heard = trio.current_time()
-                    awaiting_pong = False
+                    self.heard = trio.current_time()
+                    self.awaiting_pong = False
                     await self._handle(framer.feed(data))
                     data = b""  # what this loop's frame holds, it holds for every idle client: not the bytes read
             finally:
@@ -318,6 +329,7 @@ class Connection:
                 await trio.sleep_until(client.hold_until)
         await self.publish(hub.take_events())
         hub.fanout.settled()
+        self._liveness.watch(self)  # a deadline may have come closer (registered: PINGs; a nick grace began)
 
     async def _run_deferred(self, deferred: Deferred) -> None:
         """A command's blocking work (an argon2 check, reading the config): on a worker thread, one at a time.

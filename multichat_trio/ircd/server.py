@@ -38,6 +38,7 @@ from ..web.origins import OriginPolicy, parse_origins
 from .accept import LOG_INTERVAL, accept_forever, client_cap
 from .connection import Connection, blocking_limiter
 from .flusher import Flusher
+from .liveness import Liveness
 from .websocket import MAX_MESSAGE, IrcWebSocket, choose_subprotocol, origin_header, tcp_socket
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class ChatServer:
         #: The connections' nursery, where a connection's drain task runs while the kernel lags.
         self._drains: trio.Nursery
         self._publish = self.publish  # one bound method for every Connection, not one each
+        self.liveness = Liveness(self.hub, self._publish)
         #: Cluster mode's link to the other nodes through Redis (`--cluster`), else None.
         self.link: Link | None = None
         if config.cluster:
@@ -149,6 +151,7 @@ class ChatServer:
         async with trio.open_nursery() as connections:
             self._drains = connections
             await connections.start(self.flusher.run)
+            await connections.start(self.liveness.run)
             async with trio.open_nursery() as listening:
                 with naming_listener("chat", "--port", self.config.host, self.config.port):
                     listeners = await trio.open_tcp_listeners(
@@ -378,7 +381,7 @@ class ChatServer:
             await _refuse(stream, refusal)
             return
         try:
-            connection = Connection(stream, self.hub, self._publish, host, self._nagle, self._drains)
+            connection = Connection(stream, self.hub, self._publish, host, self._nagle, self._drains, self.liveness)
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
@@ -431,7 +434,9 @@ class ChatServer:
                     if (refusal := self._refusal(host)) is not None:
                         await _refuse(adapter, refusal)
                     else:
-                        connection = Connection(adapter, self.hub, self._publish, host, self._nagle, self._drains)
+                        connection = Connection(
+                            adapter, self.hub, self._publish, host, self._nagle, self._drains, self.liveness
+                        )
                         if isinstance(stream, trio.SSLStream):
                             connection.client.tls = True
                             connection.client.certfp = certfp(stream)
@@ -446,6 +451,7 @@ class ChatServer:
 
     def _gone(self, connection: Connection) -> None:
         self._connections.pop(connection, None)
+        self.liveness.forget(connection)
         if not self._connections and self._stop.is_set():
             self._all_gone.set()
 
