@@ -156,7 +156,7 @@ async def test_out_of_descriptors_backs_off_and_logs_once_per_interval(
 ) -> None:
     listener = _ExhaustedListener()
 
-    async def never(stream: trio.SocketStream) -> None:
+    def never(stream: trio.SocketStream, nursery: trio.Nursery, name: str) -> None:
         raise AssertionError("nothing is accepted")
 
     caplog.set_level(logging.ERROR, "multichat_trio.ircd.accept")

@@ -44,15 +44,26 @@ def client_cap(config: ServerConfig) -> int:
     return max(1, min(config.max_clients, soft - reserve))
 
 
-async def accept_forever(
-    listener: trio.SocketListener,
-    handle: Callable[[trio.SocketStream], Awaitable[None]],
-    nursery: trio.Nursery,
-    what: str = "chat",
-) -> None:
-    """Start `handle(stream)` in `nursery` for each accepted connection; back off while out of resources.
+Start = Callable[[trio.SocketStream, trio.Nursery, str], None]
 
-    `handle` owns the stream: it closes it on every path.
+
+def task_each(handle: Callable[[trio.SocketStream], Awaitable[None]]) -> Start:
+    """`accept_forever`'s `start` for a handler that serves one connection: a task running `handle(stream)`."""
+
+    def start(stream: trio.SocketStream, nursery: trio.Nursery, name: str) -> None:
+        nursery.start_soon(handle, stream, name=name)
+
+    return start
+
+
+async def accept_forever(
+    listener: trio.SocketListener, start: Start, nursery: trio.Nursery, what: str = "chat"
+) -> None:
+    """`start(stream, nursery, name)` for each accepted connection; back off while out of resources.
+
+    `start` owns the stream: it starts the task (in `nursery`, named `name`) that closes it on every path.
+    Its own choice of task: the chat's plain connections run `Connection.run` itself (no wrapper's frame
+    is memory every client holds).
 
     `what` names the listener in the log line (the relay uses this loop too).
     """
@@ -74,5 +85,4 @@ async def accept_forever(
                 backoff = min(backoff * 2, BACKOFF_MOST)
                 continue
             backoff = BACKOFF_FIRST
-            # No wrapper task of ours around it: a frame that held the stream would be memory per client.
-            nursery.start_soon(handle, stream, name=name)
+            start(stream, nursery, name)

@@ -215,10 +215,11 @@ class Connection:
             if self._goodbye_queued and isinstance(self.stream, PlainSocket):
                 self._wake_reader()  # it waited for this drain (see `_stop_reading`)
 
-    async def run(self, first: bytes = b"") -> None:
+    async def run(self, first: bytes = b"", gone: Callable[[Connection], None] | None = None) -> None:
         """Serve the client until it leaves or is dropped; never raises for the peer's faults.
 
         `first`: bytes the client sent that were read already (after a load balancer's PROXY header).
+        `gone`: called at the very end (the server forgets the connection).
         """
         grace = self.hub.config.shutdown_grace
         try:
@@ -292,10 +293,14 @@ class Connection:
                 events = self.hub.take_events()
                 with trio.CancelScope(shield=True), trio.move_on_after(grace):
                     await self.publish(events)
-            if isinstance(self.stream, IrcWebSocket):
-                await self.stream.aclose()  # a bounded closing handshake, so the goodbye is not lost
-            else:
-                await trio.aclose_forcefully(self.stream)
+            try:
+                if isinstance(self.stream, IrcWebSocket):
+                    await self.stream.aclose()  # a bounded closing handshake, so the goodbye is not lost
+                else:
+                    await trio.aclose_forcefully(self.stream)
+            finally:
+                if gone is not None:
+                    gone(self)
 
     async def _handshake(self) -> bool:
         """TLS first, within the registration deadline; the client certificate's fingerprint is its CERTFP."""

@@ -35,7 +35,7 @@ from ..protocol import casefold
 from ..protocol.proxy import Parsed, ProxyError, ProxyHeader
 from ..tls import LiveCertificate, certfp
 from ..web.origins import OriginPolicy, parse_origins
-from .accept import LOG_INTERVAL, accept_forever, client_cap
+from .accept import LOG_INTERVAL, accept_forever, client_cap, task_each
 from .connection import Connection, blocking_limiter
 from .flusher import Flusher
 from .liveness import Liveness
@@ -160,7 +160,7 @@ class ChatServer:
                         backlog=self.max_clients,  # a connect storm waits in the queue, not in SYN retries
                     )
                 for listener in listeners:
-                    listening.start_soon(accept_forever, listener, self._serve_connection, connections)
+                    listening.start_soon(accept_forever, listener, self._admit, connections)
                 self.port = listeners[0].socket.getsockname()[1]
                 if self.tls is not None:
                     with naming_listener("chat TLS", "--tls-port", self.config.host, self.config.tls_port):
@@ -169,14 +169,16 @@ class ChatServer:
                         )
                     serve_tls = partial(self._serve_connection, tls=True)
                     for listener in secure:
-                        listening.start_soon(accept_forever, listener, serve_tls, connections, "chat TLS")
+                        listening.start_soon(accept_forever, listener, task_each(serve_tls), connections, "chat TLS")
                     self.tls_port = self.hub.tls_port = secure[0].socket.getsockname()[1]
                 if self._irc_ws_bind is not None:
                     port = self._irc_ws_bind
                     with naming_listener("chat WebSocket", "--irc-ws-port", self.config.host, port):
                         sockets = await trio.open_tcp_listeners(port, host=self.config.host, backlog=self.max_clients)
                     for listener in sockets:
-                        listening.start_soon(accept_forever, listener, self._serve_websocket, connections, "chat WS")
+                        listening.start_soon(
+                            accept_forever, listener, task_each(self._serve_websocket), connections, "chat WS"
+                        )
                     self.irc_ws_port = sockets[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
@@ -355,6 +357,30 @@ class ChatServer:
             await writer.close()
             done.set()
 
+    def _admit(self, plain: trio.SocketStream, nursery: trio.Nursery, name: str) -> None:
+        """A plain chat connection (`accept_forever`'s `start`): its task is `Connection.run` itself.
+
+        So the only frame an idle client's task holds is the reader's. A load balancer's (PROXY header
+        to read first) and a refused one get a task of their own.
+        """
+        try:
+            host = plain.socket.getpeername()[0]
+        except OSError:
+            nursery.start_soon(trio.aclose_forcefully, plain, name=name)
+            return
+        if self._proxies and _among(host, self._proxies):
+            nursery.start_soon(self._serve_connection, plain, name=name)
+        elif (refusal := self._refusal(host)) is not None:
+            nursery.start_soon(_refuse, plain, refusal, name=name)
+        else:
+            try:
+                connection = Connection(plain, self.hub, self._publish, host, self._nagle, self._drains, self.liveness)
+            except OSError:  # the socket failed meanwhile
+                nursery.start_soon(trio.aclose_forcefully, plain, name=name)
+                return
+            self._connections[connection] = None
+            nursery.start_soon(connection.run, b"", self._gone, name=name)
+
     async def _serve_connection(self, plain: trio.SocketStream, *, tls: bool = False) -> None:
         """One chat client; it owns `plain` (`accept_forever`), closed on every path (by the `Connection` once made)."""
         try:
@@ -388,10 +414,7 @@ class ChatServer:
         # A plain connection's socket is the Connection's now: no frame keeps the emptied wrappers while it lives.
         del plain, stream
         self._connections[connection] = None
-        try:
-            await connection.run(first)  # not in a helper coroutine: its frame would be memory every client holds
-        finally:
-            self._gone(connection)
+        await connection.run(first, self._gone)
 
     def _refusal(self, host: str) -> str | None:
         """Why a newcomer from `host` is turned away (shutting down, full, its address's limits), if it is."""
@@ -441,10 +464,7 @@ class ChatServer:
                             connection.client.tls = True
                             connection.client.certfp = certfp(stream)
                         self._connections[connection] = None
-                        try:
-                            await connection.run()
-                        finally:
-                            self._gone(connection)
+                        await connection.run(b"", self._gone)
                 nursery.cancel_scope.cancel()
         finally:
             await trio.aclose_forcefully(stream)

@@ -24,7 +24,7 @@ from functools import partial
 import trio
 
 from ..config import RelayConfig, naming_listener
-from ..ircd.accept import accept_forever
+from ..ircd.accept import accept_forever, task_each
 from ..protocol import Message, encode
 from ..tls import client_context, server_context
 from .rules import RelaySession, check_secret, webirc_line
@@ -83,7 +83,9 @@ class Relay:
                 with naming_listener("relay", "--port", self.config.host, self.config.port):
                     listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
                 for listener in listeners:  # backs off, logging once in a while, when out of descriptors
-                    listening.start_soon(partial(accept_forever, listener, self._serve_user, links, what="relay"))
+                    listening.start_soon(
+                        partial(accept_forever, listener, task_each(self._serve_user), links, what="relay")
+                    )
                 self.port = listeners[0].socket.getsockname()[1]
                 if self.config.stats_interval > 0:
                     listening.start_soon(self._print_stats)
