@@ -108,7 +108,14 @@ def test_a_write_the_kernel_takes_in_part_keeps_the_rest_in_order() -> None:
         taken.append(data[:3])
         return 3
 
-    outbox = Outbox(1 << 16, send, on_backlog=lambda: backlog_started.append(True))
+    class Owner:
+        def on_backlog(self) -> None:
+            backlog_started.append(True)
+
+        def on_stop(self) -> None:
+            pass
+
+    outbox = Outbox(1 << 16, send, Owner())
     assert outbox.write(b"abcdef") and outbox.write(b"ghi")
     assert taken == [b"abc"] and backlog_started == [True]  # the second write waits behind the first
     assert outbox.take() == b"defghi"

@@ -184,3 +184,25 @@ async def test_stop_says_goodbye_to_every_client(start_server: StartServer, open
         assert seen[-1].command == "ERROR" and seen[-1].params == ("Server shutting down",)
     with trio.fail_after(5):
         await server.stopped.wait()
+
+
+async def test_connections_that_ended_leave_the_deadline_heap(
+    start_server: StartServer, open_client: OpenClient
+) -> None:
+    """One task keeps every connection's deadlines (`liveness.py`): an ended one must not stay there until its
+    deadline (minutes), holding its client, or a server with much coming and going would grow."""
+    server = await start_server(max_clients_per_ip=0, max_connects_per_ip=0)
+    stayer = await open_client(server.port)
+    await stayer.register("stayer")
+    for round_ in range(4):
+        comers = [await open_client(server.port) for _ in range(50)]
+        for n, comer in enumerate(comers):
+            await comer.register(f"c{round_}x{n}")
+        for comer in comers:
+            await comer.send("QUIT :bye")
+            await comer.wait_closed()
+        await trio.testing.wait_all_tasks_blocked()  # the server's side of the closes done too
+        assert len(server._connections) == 1
+    assert len(server.liveness._heap) <= 64 + 2  # what compaction leaves, not the 200 that came and went
+    await stayer.send("PING :still")
+    assert (await stayer.expect("PONG")).params[-1] == "still"

@@ -161,7 +161,7 @@ class Connection:
         #: True once the hub has queued the client's goodbye (or the socket failed): nothing more to wait for.
         self._goodbye_queued = False
         self._goodbye_waiter: trio.Event | None = None  # made only when the end has to wait for that
-        self.outbox = Outbox(hub.config.sendq, send, self._start_drain, self._stop_reading)
+        self.outbox = Outbox(hub.config.sendq, send, self)
         self.client: Client = hub.connect(host, self.outbox)
         self.client.tls = isinstance(stream, trio.SSLStream)
         self.client.websocket = isinstance(stream, IrcWebSocket)
@@ -171,7 +171,7 @@ class Connection:
         with contextlib.suppress(OSError):  # closed meanwhile: nothing to tune
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(not on))
 
-    def _stop_reading(self) -> None:
+    def on_stop(self) -> None:
         """The hub closed the client (or its socket failed): wake the reader, so the goodbye gets its grace."""
         self._goodbye_queued = True
         if self._goodbye_waiter is not None:
@@ -192,7 +192,8 @@ class Connection:
         with contextlib.suppress(OSError, ValueError):  # closed already
             trio.lowlevel.notify_closing(self._sock)
 
-    def _start_drain(self) -> None:
+    def on_backlog(self) -> None:
+        """The kernel took part of a write: a drain task sends the rest (and what joins it)."""
         self._drained = trio.Event()
         self._drains.start_soon(self._drain, self._drained)
 
@@ -204,16 +205,16 @@ class Connection:
                     await self.stream.send_all(data)
         except SEND_ERRORS:
             self.outbox.finish()
-            self._stop_reading()
+            self.on_stop()
         except Exception:  # it runs in the server's nursery: one client's fault must not stop the others
             log.exception("sending to %s failed", self.client.host)
             self.outbox.finish()
-            self._stop_reading()
+            self.on_stop()
         finally:
             self._drain_scope = None
             drained.set()
             if self._goodbye_queued and isinstance(self.stream, PlainSocket):
-                self._wake_reader()  # it waited for this drain (see `_stop_reading`)
+                self._wake_reader()  # it waited for this drain (see `on_stop`)
 
     async def run(self, first: bytes = b"", gone: Callable[[Connection], None] | None = None) -> None:
         """Serve the client until it leaves or is dropped; never raises for the peer's faults.
@@ -254,7 +255,7 @@ class Connection:
                                     data = _recv(plain, RECEIVE_SIZE)
                             else:  # there was more already: let the others run first (a flooder waits its turn)
                                 await trio.lowlevel.cancel_shielded_checkpoint()
-                        except (trio.ClosedResourceError, OSError):  # woken by `_stop_reading`, or reset
+                        except (trio.ClosedResourceError, OSError):  # woken by `on_stop`, or reset
                             data = b""
                     if client.closed:
                         return

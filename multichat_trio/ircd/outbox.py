@@ -1,8 +1,8 @@
 """A client's send side: bytes go straight to the socket; what the kernel cannot take waits here.
 
 Plain Python: `send` is a non-blocking socket send (none in unit tests: everything waits). When
-the kernel takes only part of a write, the rest starts a backlog, `on_backlog` asks for a task
-that drains it (`take()` until empty), and later writes join the backlog so nothing overtakes
+the kernel takes only part of a write, the rest starts a backlog, its owner's `on_backlog` asks
+for a task that drains it (`take()` until empty), and later writes join the backlog so nothing overtakes
 it. The backlog is bounded: a write that takes it past `limit` returns False, and the hub drops
 that slow reader ("SendQ exceeded") instead of letting it slow the room or grow without bound.
 A query's answer (LIST, WHO) may take it further, by a bounded `allow`ance, until it drains.
@@ -11,10 +11,28 @@ A query's answer (LIST, WHO) may take it further, by a bounded `allow`ance, unti
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 
-def _nothing() -> None:
-    pass
+class Owner(Protocol):
+    """Who is told (the connection: one reference, where two bound methods cost a hundred bytes a client)."""
+
+    def on_backlog(self) -> None:
+        """A backlog started: start the task that drains it."""
+
+    def on_stop(self) -> None:
+        """The client was closed, or its socket failed: stop its reader."""
+
+
+class _Nobody:
+    def on_backlog(self) -> None:
+        pass
+
+    def on_stop(self) -> None:
+        pass
+
+
+NOBODY = _Nobody()
 
 
 class Outbox:
@@ -24,8 +42,7 @@ class Outbox:
         "_extra",
         "_granted",
         "_most",
-        "_on_backlog",
-        "_on_stop",
+        "_owner",
         "_send",
         "_size",
         "broken",
@@ -37,13 +54,11 @@ class Outbox:
         self,
         limit: int,
         send: Callable[[bytes], int] | None = None,
-        on_backlog: Callable[[], None] = _nothing,
-        on_stop: Callable[[], None] = _nothing,
+        owner: Owner = NOBODY,
     ) -> None:
         self.limit = limit
         self._send = send
-        self._on_backlog = on_backlog
-        self._on_stop = on_stop
+        self._owner = owner
         self._backlog: list[bytes] | None = None  # a list only while there is one: most clients never lag
         self._size = 0
         #: Bytes allowed on top of `limit` for a query's answer: granted, then in force from the next
@@ -71,13 +86,13 @@ class Outbox:
                 sent = 0
             except OSError:
                 self.finish()
-                self._on_stop()
+                self._owner.on_stop()
                 return True
             if sent == len(data):
                 return True
             data = data[sent:]
             self._draining = True
-            self._on_backlog()
+            self._owner.on_backlog()
         if self._backlog is None:
             self._backlog = [data]
         else:
@@ -105,7 +120,7 @@ class Outbox:
         """The hub closed the client: its reader stops (what is queued still goes out)."""
         if not self.closing:
             self.closing = True
-            self._on_stop()
+            self._owner.on_stop()
 
     def finish(self) -> None:
         """No more writes: the socket failed or is about to close."""
