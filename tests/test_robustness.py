@@ -206,3 +206,26 @@ async def test_connections_that_ended_leave_the_deadline_heap(
     assert len(server.liveness._heap) <= 64 + 2  # what compaction leaves, not the 200 that came and went
     await stayer.send("PING :still")
     assert (await stayer.expect("PONG")).params[-1] == "still"
+
+
+async def test_a_fault_in_one_clients_deadline_ends_that_client_only(
+    start_server: StartServer, open_client: OpenClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The liveness task serves every connection: an exception there must not stop the others' PINGs."""
+    server = await start_server(ping_interval=30, ping_timeout=20)
+    faulty, fine = await open_client(server.port), await open_client(server.port)
+    faulty.timeout = fine.timeout = 1000
+    await faulty.register("faulty")
+    await fine.register("fine")
+    ping = server.hub.ping
+
+    def broken_ping(client: object) -> None:
+        if getattr(client, "nick", "") == "faulty":
+            raise RuntimeError("a bug")
+        ping(client)  # type: ignore[arg-type]
+
+    server.hub.ping = broken_ping  # type: ignore[method-assign]
+    await fine.send(f"PONG :{(await fine.expect('PING')).params[0]}")
+    await faulty.wait_closed()
+    await fine.send(f"PONG :{(await fine.expect('PING')).params[0]}")  # the next round of PINGs came too
+    assert server.hub.find_client("fine") is not None and server.hub.find_client("faulty") is None

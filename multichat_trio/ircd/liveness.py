@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ from ..chat.hub import Hub
 
 if TYPE_CHECKING:
     from .connection import Connection
+
+log = logging.getLogger(__name__)
 
 
 class Liveness:
@@ -81,7 +84,12 @@ class Liveness:
                 connection.due = math.inf
                 if connection.client.closed:
                     continue
-                self._check(connection, now)
+                try:
+                    self._check(connection, now)
+                except Exception:  # a fault of ours with one client must not stop every client's deadlines
+                    log.exception("deadline of %s failed", connection.client.host)
+                    connection.client.outbox.close()  # its reader stops and the connection ends
+                    continue
                 if not connection.client.closed:
                     self.watch(connection)
             if (events := self.hub.take_events()) or self.hub.fanout.pending:
