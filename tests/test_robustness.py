@@ -140,14 +140,22 @@ async def test_idle_client_is_pinged_and_kept_when_it_answers(
     assert server.hub.find_client("alice") is not None
 
 
+async def _pinged_pair(
+    start_server: StartServer, open_client: OpenClient, *nicks: str
+) -> tuple[ChatServer, list[IrcClient]]:
+    """A server that PINGs after 30 s (PONG within 20), and two registered clients (virtual-time timeouts)."""
+    server = await start_server(ping_interval=30, ping_timeout=20)
+    clients = [await open_client(server.port) for _ in nicks]
+    for client, nick in zip(clients, nicks, strict=True):
+        client.timeout = 1000
+        await client.register(nick)
+    return server, clients
+
+
 async def test_silent_client_gets_ping_timeout(
     start_server: StartServer, open_client: OpenClient, autojump_clock: trio.testing.MockClock
 ) -> None:
-    server = await start_server(ping_interval=30, ping_timeout=20)
-    silent, witness = await open_client(server.port), await open_client(server.port)
-    silent.timeout = witness.timeout = 1000
-    await silent.register("silent")
-    await witness.register("witness")
+    _, (silent, witness) = await _pinged_pair(start_server, open_client, "silent", "witness")
     started = trio.current_time()
     await witness.send(f"PONG :{(await witness.expect('PING')).params[0]}")  # the witness stays alive
     seen = await silent.wait_closed()
@@ -212,11 +220,7 @@ async def test_a_fault_in_one_clients_deadline_ends_that_client_only(
     start_server: StartServer, open_client: OpenClient, autojump_clock: trio.testing.MockClock
 ) -> None:
     """The liveness task serves every connection: an exception there must not stop the others' PINGs."""
-    server = await start_server(ping_interval=30, ping_timeout=20)
-    faulty, fine = await open_client(server.port), await open_client(server.port)
-    faulty.timeout = fine.timeout = 1000
-    await faulty.register("faulty")
-    await fine.register("fine")
+    server, (faulty, fine) = await _pinged_pair(start_server, open_client, "faulty", "fine")
     ping = server.hub.ping
 
     def broken_ping(client: object) -> None:
