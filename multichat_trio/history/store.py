@@ -2,10 +2,11 @@
 
 `HistoryStore` is synchronous and is only ever used by one thread at a time, under the history
 writer's one-slot limiter: a worker thread (`trio.to_thread.run_sync`), or the trio thread for a
-small commit (see `writer.py`). Each `append` is one transaction: group commit. WAL with `synchronous=NORMAL` survives a
-killed process (SIGKILL) without corruption or loss of committed rows; it may lose the last
-transactions on a power cut, which is the usual trade for a chat server. The file is locked
-exclusively while open: one server owns it, and no `-shm` file is used (see `open`).
+small commit (see `writer.py`). Each `append` is one transaction: group commit. WAL with
+`synchronous=NORMAL` survives a killed process (SIGKILL) without corruption or loss of committed
+rows; it may lose the last transactions on a power cut, which is the usual trade for a chat server.
+The file is locked exclusively while open: one server owns it, and no `-shm` file is used (see
+`open`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The history writer: the one task that commits hub events to the store, then lets them out.
 
 It takes batches from the hub's bounded event channel, commits everything that has queued in one
-transaction (group commit), then releases the held deliveries of those events
-to their recipients (`Hub.release`) and forwards the events, now with their ids, to the feed. So
+transaction (group commit), then releases the held deliveries of those events to their recipients
+(`Hub.release`) and forwards the events, now with their ids, to the feed. So
 nothing anyone sees of a public message precedes its commit. When the disk is slow, the event
 channel fills and the clients that are sending wait; readers and the web feed do not.
 
@@ -64,9 +64,7 @@ class Slot:
         return True
 
     async def acquire_on_behalf_of(self, borrower: object) -> None:
-        try:
-            self._limiter.acquire_on_behalf_of_nowait(borrower)
-        except trio.WouldBlock:
+        if not self.try_acquire(borrower):
             await self._limiter.acquire_on_behalf_of(borrower)
 
     def release_on_behalf_of(self, borrower: object) -> None:
@@ -96,7 +94,6 @@ class HistoryWriter:
         self._prune_after = 0
         self._slow = False  # the last commit took longer than SLOW_COMMIT
         self._unchecked = 0  # events written since the last WAL checkpoint
-        self._token: trio.lowlevel.TrioToken | None = None
         self._prune_now = trio.Event()
         #: Channel states taken from the hub and not stored yet (kept for the next commit if one fails).
         self._channels: dict[str, dict[str, Any] | None] = {}
@@ -112,7 +109,6 @@ class HistoryWriter:
         """
         pending: list[Event] = []
         closed = False
-        self._token = trio.lowlevel.current_trio_token()
         async with events:
             while True:
                 while len(pending) < MAX_BATCH and not closed:
@@ -164,7 +160,7 @@ class HistoryWriter:
                     self.limiter.release_on_behalf_of(self)
                     self._release(stored)
             else:
-                on_thread = partial(self._append_then_release, append, stored)
+                on_thread = partial(self._append_then_release, append, stored, trio.lowlevel.current_trio_token())
                 ids = await trio.to_thread.run_sync(on_thread, limiter=self.limiter)
             self._appended += len(ids)
             self._unchecked += len(ids)
@@ -187,14 +183,15 @@ class HistoryWriter:
             ]
         await self.forward(batch)
 
-    def _append_then_release(self, append: Callable[[], list[int]], stored: int) -> list[int]:
+    def _append_then_release(
+        self, append: Callable[[], list[int]], stored: int, token: trio.lowlevel.TrioToken
+    ) -> list[int]:
         """On the worker thread: commit, then have the held lines let out by trio's very next callback pass, on
         the trio thread: one scheduler batch before this task would wake up to do it (and start the next commit)."""
         try:
             return append()
         finally:
-            assert self._token is not None
-            self._token.run_sync_soon(self._release, stored)
+            token.run_sync_soon(self._release, stored)
 
     def _release(self, stored: int) -> None:
         """Let the held lines out (a trio callback, not a task: an exception here would end the whole run,

@@ -184,13 +184,14 @@ class Connection:
             self._drain_scope.deadline = min(
                 self._drain_scope.deadline, trio.current_time() + self.hub.config.shutdown_grace
             )
-        elif isinstance(self.stream, PlainSocket):
+        else:
             self._wake_reader()
 
     def _wake_reader(self) -> None:
         """A plain socket's reader waiting to read wakes with `ClosedResourceError` (the socket closes soon)."""
-        with contextlib.suppress(OSError, ValueError):  # closed already
-            trio.lowlevel.notify_closing(self._sock)
+        if isinstance(self.stream, PlainSocket):
+            with contextlib.suppress(OSError, ValueError):  # closed already
+                trio.lowlevel.notify_closing(self._sock)
 
     def on_backlog(self) -> None:
         """The kernel took part of a write: a drain task sends the rest (and what joins it)."""
@@ -213,7 +214,7 @@ class Connection:
         finally:
             self._drain_scope = None
             drained.set()
-            if self._goodbye_queued and isinstance(self.stream, PlainSocket):
+            if self._goodbye_queued:
                 self._wake_reader()  # it waited for this drain (see `on_stop`)
 
     async def run(self, first: bytes = b"", gone: Callable[[Connection], None] | None = None) -> None:

@@ -6,7 +6,8 @@ readers produced (instead of a task switch and a syscall per delivery). While wr
 there is nothing to join and those two scheduler passes would be most of a message's latency: then
 a reader writes what its lines produced itself, as soon as it is through them (`Fanout.settled`).
 A write the kernel cannot take whole is finished by that client's own drain task (see
-`connection.py`). After each round it calls `after_round` (the server publishes events of clients the round dropped).
+`connection.py`). After each round it calls `after_round` (the server publishes events of clients
+the round dropped).
 
 It also measures how busy writing keeps it (`LoadMeter`) and reports when that crosses a line
 either way: the server then lets the kernel join small writes (Nagle) while it is busy, and sends

@@ -7,7 +7,7 @@ from the client (`Connection.heard`), and this task keeps one heap entry per con
 comes due it works out the connection's real deadline from its state (registration, PING sent,
 nick-protection grace), pushes the entry again if that is later, or acts: sends the PING, drops the
 client whose registration or PONG is late, ends a nick grace. Dropping a client closes it through
-the hub, which stops its reader (`Connection.stop_reading`).
+the hub, which stops its reader (`Connection.on_stop`).
 """
 
 from __future__ import annotations
@@ -62,12 +62,15 @@ class Liveness:
 
     def due(self, connection: Connection) -> float:
         """When `connection` next needs something done, from its state now."""
+        due, rename_at = self._deadline(connection), connection.client.rename_at
+        return due if rename_at is None else min(due, rename_at)
+
+    def _deadline(self, connection: Connection) -> float:
+        """When the client is late: to register, to answer the PING, or (a PING due) to be heard from."""
         client, config = connection.client, self.hub.config
         if not client.registered:
-            due = client.connected_at + config.register_timeout
-        else:
-            due = connection.heard + (config.ping_timeout if connection.awaiting_pong else config.ping_interval)
-        return due if client.rename_at is None else min(due, client.rename_at)
+            return client.connected_at + config.register_timeout
+        return connection.heard + (config.ping_timeout if connection.awaiting_pong else config.ping_interval)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -100,13 +103,13 @@ class Liveness:
         hub, client, config = self.hub, connection.client, self.hub.config
         if client.rename_at is not None and now >= client.rename_at:
             hub.nick_grace_over(client)
+        if now < self._deadline(connection):
+            return
         if not client.registered:
-            if now >= client.connected_at + config.register_timeout:
-                hub.disconnect(client, "Registration timed out", kind="ping")
+            hub.disconnect(client, "Registration timed out", kind="ping")
         elif connection.awaiting_pong:
-            if now >= connection.heard + config.ping_timeout:
-                hub.disconnect(client, f"Ping timeout: {config.ping_timeout:g} seconds", kind="ping")
-        elif now >= connection.heard + config.ping_interval:
+            hub.disconnect(client, f"Ping timeout: {config.ping_timeout:g} seconds", kind="ping")
+        else:
             hub.ping(client)
             connection.awaiting_pong = True
             connection.heard = now

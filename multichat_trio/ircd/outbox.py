@@ -2,8 +2,8 @@
 
 Plain Python: `send` is a non-blocking socket send (none in unit tests: everything waits). When
 the kernel takes only part of a write, the rest starts a backlog, its owner's `on_backlog` asks
-for a task that drains it (`take()` until empty), and later writes join the backlog so nothing overtakes
-it. The backlog is bounded: a write that takes it past `limit` returns False, and the hub drops
+for a task that drains it (`take()` until empty), and later writes join the backlog so nothing
+overtakes it. The backlog is bounded: a write that takes it past `limit` returns False, and the hub drops
 that slow reader ("SendQ exceeded") instead of letting it slow the room or grow without bound.
 A query's answer (LIST, WHO) may take it further, by a bounded `allow`ance, until it drains.
 """

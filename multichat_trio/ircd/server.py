@@ -374,12 +374,19 @@ class ChatServer:
             nursery.start_soon(_refuse, plain, refusal, name=name)
         else:
             try:
-                connection = Connection(plain, self.hub, self._publish, host, self._nagle, self._drains, self.liveness)
+                connection = self._connection(plain, host)
             except OSError:  # the socket failed meanwhile
                 nursery.start_soon(trio.aclose_forcefully, plain, name=name)
                 return
-            self._connections[connection] = None
             nursery.start_soon(connection.run, b"", self._gone, name=name)
+
+    def _connection(
+        self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | IrcWebSocket, host: str
+    ) -> Connection:
+        """A `Connection` for a client let in, counted among the server's (`_gone` forgets it)."""
+        connection = Connection(stream, self.hub, self._publish, host, self._nagle, self._drains, self.liveness)
+        self._connections[connection] = None
+        return connection
 
     async def _serve_connection(self, plain: trio.SocketStream, *, tls: bool = False) -> None:
         """One chat client; it owns `plain` (`accept_forever`), closed on every path (by the `Connection` once made)."""
@@ -407,13 +414,12 @@ class ChatServer:
             await _refuse(stream, refusal)
             return
         try:
-            connection = Connection(stream, self.hub, self._publish, host, self._nagle, self._drains, self.liveness)
+            connection = self._connection(stream, host)
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
         # A plain connection's socket is the Connection's now: no frame keeps the emptied wrappers while it lives.
         del plain, stream
-        self._connections[connection] = None
         await connection.run(first, self._gone)
 
     def _refusal(self, host: str) -> str | None:
@@ -457,13 +463,10 @@ class ChatServer:
                     if (refusal := self._refusal(host)) is not None:
                         await _refuse(adapter, refusal)
                     else:
-                        connection = Connection(
-                            adapter, self.hub, self._publish, host, self._nagle, self._drains, self.liveness
-                        )
+                        connection = self._connection(adapter, host)
                         if isinstance(stream, trio.SSLStream):
                             connection.client.tls = True
                             connection.client.certfp = certfp(stream)
-                        self._connections[connection] = None
                         await connection.run(b"", self._gone)
                 nursery.cancel_scope.cancel()
         finally:
