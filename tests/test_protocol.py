@@ -217,6 +217,13 @@ def test_encode_caps_lines_at_512_bytes_without_breaking_utf8() -> None:
 def test_rfc1459_casemapping() -> None:
     assert casefold("Nick[A]\\~") == "nick{a}|^"
     assert casefold("ALICE") == casefold("alice")
+    assert casefold("#Über[X]") == "#Über{x}"  # only ASCII letters fold, under rfc1459
+
+
+@given(st.text())
+def test_casefold_folds_exactly_the_rfc1459_letters(name: str) -> None:
+    upper, lower = "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^"
+    assert casefold(name) == "".join(lower[upper.index(c)] if c in upper else c for c in name)
 
 
 @pytest.mark.parametrize("nick", ["alice", "Bob_", "[x]", "a-1", "x" * 30, "`tick", "{brace}"])

@@ -94,6 +94,8 @@ class Channel:
 
     def is_banned(self, client: Client, prefix: str | None = None) -> bool:
         """True if a `+b` mask matches the client (or `prefix`) and no `+e` mask does."""
+        if not self.bans:
+            return False
         who, account = prefix or client.prefix, client.account
         return any(masks.match(m, who, account) for m in self.bans) and not any(
             masks.match(m, who, account) for m in self.excepts

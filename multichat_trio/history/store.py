@@ -158,7 +158,7 @@ class StoredEvent:
     data: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made for every stored event, and a frozen one costs four times as much
 class NewEvent:
     ts: float
     type: str

@@ -176,11 +176,8 @@ class HistoryWriter:
                 log.error("%s; the chat goes on, these events are not stored", exc)
                 self.failing = True
         self.committed = stored
-        if ids:
-            batch = [
-                Event(event.type, event.data, event_id, row.ts)
-                for event_id, event, row in zip(ids, batch, rows, strict=True)
-            ]
+        for event_id, event, row in zip(ids, batch, rows, strict=False):  # no ids: the commit failed
+            event.id, event.ts = event_id, row.ts
         await self.forward(batch)
 
     def _append_then_release(

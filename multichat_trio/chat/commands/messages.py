@@ -9,7 +9,8 @@ from .. import events
 from ..accounts import CHANSERV
 from ..hub import Client, Hub
 from .chanserv import chanserv
-from .nickserv import is_service, nickserv
+from .nickserv import FOLDED as NICKSERV_FOLDED
+from .nickserv import nickserv
 from .table import AWAYLEN, command
 
 
@@ -30,17 +31,21 @@ def privmsg(hub: Hub, client: Client, message: Message) -> None:
         _deliver(hub, client, message.command, target, text, is_notice)
 
 
+_CHANSERV_FOLDED = casefold(CHANSERV)
+
+
 def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_notice: bool) -> None:
-    if is_service(target):
+    folded = casefold(target)
+    if folded == NICKSERV_FOLDED:
         if not is_notice:
             nickserv(hub, client, text)  # never an event: the text may hold a password
         return
-    if casefold(target) == casefold(CHANSERV):
+    if folded == _CHANSERV_FOLDED:
         if not is_notice:
             chanserv(hub, client, text)
         return
     if target[:1] in CHANTYPES:
-        channel = hub.find_channel(target)
+        channel = hub.channels.get(folded)
         if channel is None:
             if not is_notice:
                 hub.reply(client, rpl.ERR_NOSUCHCHANNEL, target, "No such channel")

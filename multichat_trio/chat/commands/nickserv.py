@@ -24,8 +24,12 @@ HELP = (
 )
 
 
+#: NickServ's name folded once, not for every message.
+FOLDED = casefold(NICKSERV)
+
+
 def is_service(target: str) -> bool:
-    return casefold(target) == casefold(NICKSERV)
+    return casefold(target) == FOLDED
 
 
 @command("NICKSERV", "NS")
