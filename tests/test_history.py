@@ -181,6 +181,11 @@ async def test_sigkill_mid_burst_loses_nothing_anyone_received(tmp_path: Path) -
         process.kill()
         await process.wait()
     assert len(received) >= 500
+    from multichat_trio.history.store import HistoryStore
+
+    restarted = HistoryStore(str(db))  # as the next start opens it: what the journal holds goes into SQLite
+    restarted.open()
+    restarted.close()
     with contextlib.closing(sqlite3.connect(db)) as check:
         assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored: set[Any] = {
@@ -204,10 +209,7 @@ async def test_retention_prunes_old_events_in_the_background(
     now = 100 * day
     store.append([NewEvent(now - age * day, "message", "#lobby", {"text": f"{age} days old"}) for age in (9, 5, 1)])
 
-    async def nowhere(events: list[Any]) -> None:
-        pass
-
-    writer = HistoryWriter(store, Hub(test_config(), COMMANDS), nowhere, wallclock=lambda: now)
+    writer = HistoryWriter(store, Hub(test_config(), COMMANDS), wallclock=lambda: now)
     with trio.move_on_after(3600 * 1.5):  # two prunings, an hour apart, in virtual time
         await writer.prune(retention_days=3, max_events=0, every=3600)
     assert [e.data["text"] for e in store.recent(10)] == ["1 days old"]
@@ -271,30 +273,40 @@ async def test_the_store_closes_only_after_a_prune_in_progress(
     assert closed_while_pruning == [False]
 
 
-async def test_a_slow_disk_is_logged_and_delays_only_until_the_commit(
+async def test_a_slow_disk_delays_no_message_and_is_logged(
     start_server: StartServer,
     open_client: OpenClient,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The message goes out once journaled; its SQLite commit, slow here, follows on the worker thread."""
+    import threading
     import time as wall
 
     from multichat_trio.history import writer as history_writer
     from multichat_trio.history.store import HistoryStore, NewEvent
     from multichat_trio.ircd import server
 
+    delivered = threading.Event()
+
     class SlowDisk(HistoryStore):
-        def append(self, events: Sequence[NewEvent], channels: Any = None, accounts: Any = None) -> list[int]:
+        def append(self, events: Sequence[NewEvent], *args: Any, **kwargs: Any) -> list[int]:
             if any(event.type == "message" for event in events):
-                wall.sleep(0.3)  # runs in the writer's worker thread, as a slow fsync would
-            return super().append(events, channels, accounts)
+                assert delivered.wait(10)  # the commit cannot end before bob has the line
+                wall.sleep(0.3)  # a slow disk
+            return super().append(events, *args, **kwargs)
 
     monkeypatch.setattr(server, "HistoryStore", SlowDisk)
     monkeypatch.setattr(history_writer, "STALL_WARNING", 0.2)
-    chat = await start_server(db=":memory:")
+    chat = await start_server(db=str(tmp_path / "h.sqlite3"))
     alice, bob = await open_client(chat.port), await open_client(chat.port)
-    await alice.register("alice")
+    await alice.register("alice", caps="batch draft/chathistory")
     await bob.register("bob")
     await alice.send("PRIVMSG #lobby :through a slow disk")
     assert (await bob.expect("PRIVMSG")).params == ("#lobby", "through a slow disk")
+    delivered.set()
+    await alice.send("CHATHISTORY LATEST #lobby * 10")  # a read waits for the commit before it
+    answer = [m for m in await alice.sync() if m.command == "PRIVMSG"]
+    assert [m.params for m in answer] == [("#lobby", "through a slow disk")]
     assert "the disk is slow" in caplog.text

@@ -113,7 +113,7 @@ def test_no_shared_memory_file_and_a_second_owner_is_refused(
     tmp_path: Path, store: HistoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.append([_message(1.0, "a")])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.sqlite3", "h.sqlite3-wal"]  # no -shm: nothing mmapped
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.sqlite3", "h.sqlite3-wal", "h.sqlite3.pending"]  # no -shm
     monkeypatch.setattr(history_store, "LOCK_WAIT", 0.0)
     with pytest.raises(StoreError, match=r"database is locked: another server uses it\?"):
         HistoryStore(store.path).open()
@@ -194,7 +194,7 @@ def test_an_older_file_is_migrated_and_msgid_lookups_use_the_index(tmp_path: Pat
     store = HistoryStore(str(path))
     store.open()
     try:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         between = Query("BETWEEN", "#lobby", None, None, (Ref(msgid="m40"), Ref(msgid="m10")), 5)
         assert [e.data["text"] for e in store.chathistory(between) or []] == [f"t{i}" for i in range(35, 40)]
         private = Query("AFTER", None, "a", "b", (Ref(msgid="p1"),), 5)

@@ -1,182 +1,210 @@
-"""The history writer's schedule: what waits for a commit waits for nothing else (no extra scheduler pass)."""
+"""The history writer's schedule: a line waits for its journal write only; SQLite follows, reads after it."""
 
 from __future__ import annotations
 
+import errno
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
+import trio.testing
 
 from multichat_trio.chat.commands import COMMANDS
 from multichat_trio.chat.events import Event
 from multichat_trio.chat.hub import Hub
+from multichat_trio.history import writer as history_writer
+from multichat_trio.history.journal import decode
 from multichat_trio.history.store import HistoryStore, NewEvent
 from multichat_trio.history.writer import HistoryWriter
 
 from .conftest import test_config
 
 
-class WriterSteps(trio.abc.Instrument):
-    """Counts the steps the writer's task has run, and which task lets the held lines out."""
+class SizedStore(HistoryStore):
+    """A store that notes how many events each commit held."""
 
-    def __init__(self) -> None:
-        self.task: trio.lowlevel.Task | None = None
-        self.steps = 0
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.sizes: list[int] = []
 
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task is self.task:
-            self.steps += 1
+    def append(self, events: Sequence[NewEvent], *args: Any, **kwargs: Any) -> list[int]:
+        self.sizes.append(len(events))
+        return super().append(events, *args, **kwargs)
 
 
-class GatedStore(HistoryStore):
-    """A store in memory whose first commit waits for the test, and which notes the writer's steps at each one."""
+class GatedStore(SizedStore):
+    """A store whose commits each wait for the test's go-ahead, on the worker thread (`on_threads`)."""
 
-    def __init__(self, steps: WriterSteps) -> None:
-        super().__init__(":memory:")
-        self.entered, self.go, self.second = threading.Event(), threading.Event(), threading.Event()
-        self.steps_at: list[int] = []
-        self._steps = steps
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.go = threading.Semaphore(0)
 
-    def append(
-        self,
-        events: Sequence[NewEvent],
-        channels: Mapping[str, dict[str, Any] | None] | None = None,
-        accounts: Mapping[str, dict[str, Any] | None] | None = None,
-    ) -> list[int]:
-        self.steps_at.append(self._steps.steps)
-        if len(self.steps_at) == 1:
-            self.entered.set()
-            self.go.wait(10)
-        elif len(self.steps_at) == 2:
-            self.second.set()
-        return super().append(events, channels, accounts)
+    def append(self, events: Sequence[NewEvent], *args: Any, **kwargs: Any) -> list[int]:
+        assert self.go.acquire(timeout=10)
+        return super().append(events, *args, **kwargs)
+
+
+@pytest.fixture
+def on_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every commit on the worker thread, where a test can hold it (a small one would run on the trio thread)."""
+    monkeypatch.setattr(history_writer, "INLINE_MOST", 0)
 
 
 def _event(text: str) -> Event:
     return Event("message", {"nick": "alice", "channel": "#lobby", "text": text, "command": "PRIVMSG"})
 
 
-async def test_what_queued_during_a_commit_goes_into_the_next_at_once_and_held_lines_out_before_the_writer_wakes() -> (
-    None
-):
-    steps = WriterSteps()
-    store = GatedStore(steps)
+def _writer(store: HistoryStore) -> tuple[HistoryWriter, list[int]]:
     store.open()
     hub = Hub(test_config(), COMMANDS)
-    releasers: list[trio.lowlevel.Task] = []
-    release = hub.release
-
-    def noting_release(stored: int) -> None:
-        releasers.append(trio.lowlevel.current_task())
-        release(stored)
-
-    hub.release = noting_release  # type: ignore[method-assign]
-
-    async def nowhere(events: list[Event]) -> None:
-        pass
-
-    writer = HistoryWriter(store, hub, nowhere, inline_most=0)  # every commit on the worker thread
-    send, receive = trio.open_memory_channel[list[Event]](10)
-
-    async def run_writer() -> None:
-        steps.task = trio.lowlevel.current_task()
-        await writer.run(receive)
-
-    trio.lowlevel.add_instrument(steps)
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(run_writer)
-            send.send_nowait([_event("first")])
-            await trio.to_thread.run_sync(store.entered.wait, 10)
-            send.send_nowait([_event("queued meanwhile")])
-            store.go.set()
-            await trio.to_thread.run_sync(store.second.wait, 10)
-            send.close()
-    finally:
-        trio.lowlevel.remove_instrument(steps)
-    # The writer woke once after the first commit and went straight into the second: no receive, send or
-    # limiter checkpoint in between (each was a scheduler pass, at load a whole round of the flusher's writes).
-    assert store.steps_at[1] - store.steps_at[0] == 1
-    # The first commit's lines were let out by trio's callback pass, before the writer's task ran again.
-    assert releasers[0] is not steps.task
-    assert [e.data["text"] for e in store.recent(10)] == ["first", "queued meanwhile"]
-    store.close()
+    released: list[int] = []
+    hub.release = released.append  # type: ignore[method-assign]
+    return HistoryWriter(store, hub), released
 
 
-class TimedStore(HistoryStore):
-    """A store in memory that notes the thread of each commit, and whose commits take `delay` seconds."""
-
-    def __init__(self) -> None:
-        super().__init__(":memory:")
-        self.threads: list[int] = []
-        self.delay = 0.0
-
-    def append(self, *args: Any, **kwargs: Any) -> list[int]:
-        self.threads.append(threading.get_ident())
-        if self.delay:
-            threading.Event().wait(self.delay)  # a slow disk
-        return super().append(*args, **kwargs)
-
-
-async def test_a_small_batch_is_committed_on_the_trio_thread_a_large_one_and_a_slow_disk_on_the_worker() -> None:
-    store = TimedStore()
-    store.open()
-    hub = Hub(test_config(), COMMANDS)
-    released, releases = trio.open_memory_channel[int](10)
-    hub.release = released.send_nowait  # type: ignore[method-assign]
-
-    async def nowhere(events: list[Event]) -> None:
-        pass
-
-    writer = HistoryWriter(store, hub, nowhere, inline_most=4)
-    send, receive = trio.open_memory_channel[list[Event]](10)
-    trio_thread = threading.get_ident()
-    stored = []
+async def test_lines_go_out_once_journaled_and_what_queued_meanwhile_is_one_commit(
+    tmp_path: Path, on_threads: None
+) -> None:
+    store = GatedStore(tmp_path / "h.sqlite3")
+    writer, released = _writer(store)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(writer.run, receive)
-        for batch, delay in (
-            ([_event("small")], 0.0),
-            ([_event(f"large {n}") for n in range(5)], 0.0),
-            ([_event("slow")], 0.01),  # over SLOW_COMMIT: the next commit goes to the worker thread
-            ([_event("after")], 0.0),
-        ):
-            store.delay = delay
-            await send.send(batch)
-            stored.append(await releases.receive())  # every commit lets its held lines out
-        send.close()
-    on_trio = [thread == trio_thread for thread in store.threads]
-    assert on_trio == [True, False, True, False]  # small; large; small but slow (on the trio thread, once)
-    assert stored == [1, 6, 7, 8]
-    assert [e.data["text"] for e in store.recent(10)][-2:] == ["slow", "after"]
+        nursery.start_soon(writer.run)
+        first = _event("first")
+        writer.record([first])
+        assert released == [1]  # at once, in the publishing task: no scheduler pass, no thread
+        assert first.id == 1
+        (line,) = Path(store.journal.path or "").read_bytes().splitlines()
+        assert (record := decode(line)) is not None and record.rows[0][4]["text"] == "first"
+        nursery.start_soon(writer.caught_up)  # a reader waits: the writer commits without its window
+        await trio.testing.wait_all_tasks_blocked()  # the writer is in its first commit, held by the gate
+        writer.record([_event("second")])
+        writer.record([_event("third"), _event("fourth")])
+        assert released == [1, 2, 4] and writer.backlog == 4
+        store.go.release(2)
+        await writer.caught_up()
+        writer.stop()
+    assert store.sizes == [1, 3]  # the second transaction took everything that queued during the first
+    assert [(e.id, e.data["text"]) for e in store.recent(10)] == [
+        (1, "first"),
+        (2, "second"),
+        (3, "third"),
+        (4, "fourth"),
+    ]
+    assert writer.backlog == 0
     store.close()
 
 
-async def test_a_failing_release_is_logged_and_the_writer_goes_on(caplog: Any) -> None:
-    """The held lines are let out by a trio callback, where an exception would end the whole run."""
-    store = HistoryStore(":memory:")
-    store.open()
-    hub = Hub(test_config(), COMMANDS)
-    calls: list[int] = []
+async def test_a_read_waits_for_what_was_recorded_before_it(tmp_path: Path, on_threads: None) -> None:
+    store = GatedStore(tmp_path / "h.sqlite3")
+    writer, _ = _writer(store)
+    read: list[list[str]] = []
+
+    async def chathistory() -> None:
+        events = await trio.to_thread.run_sync(store.recent, 10, limiter=writer.limiter)
+        read.append([event.data["text"] for event in events])
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        writer.record([_event("said")])
+        nursery.start_soon(chathistory)
+        await trio.testing.wait_all_tasks_blocked()
+        assert read == []  # the commit has not run: the read waits for it
+        store.go.release()
+        await writer.caught_up()
+        writer.stop()
+    assert read == [["said"]]
+    store.close()
+
+
+async def test_senders_wait_while_sqlite_is_far_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_threads: None
+) -> None:
+    monkeypatch.setattr(history_writer, "MAX_BACKLOG", 2)
+    store = GatedStore(tmp_path / "h.sqlite3")
+    writer, _ = _writer(store)
+    waited = trio.Event()
+
+    async def sender() -> None:
+        await writer.room()
+        waited.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        writer.record([_event(str(n)) for n in range(3)])
+        nursery.start_soon(sender)
+        await trio.testing.wait_all_tasks_blocked()
+        assert not waited.is_set()
+        store.go.release()
+        await waited.wait()
+        writer.stop()
+    store.close()
+
+
+async def test_what_comes_within_the_window_is_one_commit_on_the_trio_thread(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    store = SizedStore(tmp_path / "h.sqlite3")
+    writer, _ = _writer(store)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        writer.record([_event("one")])
+        await trio.sleep(history_writer.APPLY_WINDOW / 2)
+        writer.record([_event("two")])
+        assert store.sizes == []  # nobody waits for SQLite: the window is still open
+        await trio.sleep(history_writer.APPLY_WINDOW)
+        assert store.sizes == [2] and writer.backlog == 0
+        writer.stop()
+    store.close()
+
+
+async def test_a_journal_that_cannot_be_written_is_logged_once_and_the_chat_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = HistoryStore(str(tmp_path / "h.sqlite3"))
+    writer, released = _writer(store)
+    real_write = store.journal.write
+
+    def full_disk(record: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.journal, "write", full_disk)
+    lost, again = _event("lost"), _event("lost too")
+    writer.record([lost])
+    writer.record([again])
+    assert released == [1, 2] and lost.id == 0 and writer.backlog == 0
+    assert caplog.text.count("No space left on device") == 1
+    monkeypatch.setattr(store.journal, "write", real_write)
+    kept = _event("kept")
+    writer.record([kept])
+    assert kept.id == 1 and "history store writable again" in caplog.text
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        await writer.caught_up()
+        writer.stop()
+    assert [e.data["text"] for e in store.recent(10)] == ["kept"]
+    store.close()
+
+
+async def test_a_failing_release_is_logged_and_the_writer_goes_on(tmp_path: Path, caplog: Any) -> None:
+    """The held lines are let out in the task that published, which serves a client: it must not end."""
+    store = HistoryStore(str(tmp_path / "h.sqlite3"))
+    writer, calls = _writer(store)
 
     def broken_release(stored: int) -> None:
         calls.append(stored)
         if len(calls) == 1:
             raise RuntimeError("a bug in delivery")
 
-    hub.release = broken_release  # type: ignore[method-assign]
-    forwarded: list[str] = []
-
-    async def forward(events: list[Event]) -> None:
-        forwarded.extend(e.data["text"] for e in events)
-
-    writer = HistoryWriter(store, hub, forward)
-    send, receive = trio.open_memory_channel[list[Event]](10)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(writer.run, receive)
-        await send.send([_event("first")])
-        await send.send([_event("second")])
-        send.close()
-    assert forwarded == ["first", "second"] and calls[-1] == 2  # one commit or two: both went out
+    writer.hub.release = broken_release  # type: ignore[method-assign]
+    writer.record([_event("first")])
+    writer.record([_event("second")])
+    assert calls == [1, 2]
     assert "letting the held lines out failed" in caplog.text
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        writer.stop()
+    assert [e.data["text"] for e in store.recent(10)] == ["first", "second"]
     store.close()

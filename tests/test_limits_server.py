@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
@@ -120,15 +119,14 @@ async def test_a_burst_of_events_is_pruned_before_the_hour(tmp_path: Path) -> No
     store = HistoryStore(str(tmp_path / "h.sqlite3"))
     store.open()
 
-    async def nowhere(events: list[Any]) -> None:
-        pass
-
-    writer = HistoryWriter(store, Hub(test_config(), COMMANDS), nowhere)
-    message = Event("message", {"nick": "a", "channel": "#lobby", "text": "x", "command": "PRIVMSG"})
+    writer = HistoryWriter(store, Hub(test_config(), COMMANDS))
+    data = {"nick": "a", "channel": "#lobby", "text": "x", "command": "PRIVMSG"}
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
         nursery.start_soon(lambda: writer.prune(retention_days=0, max_events=100, every=3600))
         for _ in range(30):
-            await writer._commit([message] * 10)
+            writer.record([Event("message", data) for _ in range(10)])
+            await writer.caught_up()
         with trio.fail_after(5):  # the pruning comes long before its hour
             while len(await trio.to_thread.run_sync(store.recent, 1000, limiter=writer.limiter)) > 110:
                 await trio.sleep(0.01)

@@ -25,11 +25,12 @@ from ..chat.bans import ServerBan
 from ..chat.chathistory import Query, Ref
 from ..chat.readmarkers import MAX_TARGETS
 from ..protocol import casefold
+from .journal import Journal, Record
 
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
 LOCK_WAIT = 0.5
 #: Version of the schema this code writes; older files are migrated on open.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -90,6 +91,11 @@ _MIGRATIONS: dict[int, str] = {
             WHERE type IN ('message', 'pm');
         DROP INDEX events_by_msgid;
         CREATE INDEX events_by_msgid ON events (msgid) WHERE msgid IS NOT NULL;
+    """,
+    # The newest journal record applied (`journal.py`): a record is applied once, in the transaction that notes it.
+    7: """
+        CREATE TABLE journal (applied INTEGER NOT NULL);
+        INSERT INTO journal (applied) VALUES (0);
     """,
 }
 #: A stored event's msgid (its column, migration 6), as CHATHISTORY's look-ups compare it.
@@ -167,9 +173,20 @@ class NewEvent:
 
 
 class HistoryStore:
+    """The database, and its journal of what was let out before SQLite took it in (`journal.py`).
+
+    `record` runs on the trio thread and touches only the journal and the counters; everything else runs
+    under the writer's limiter.
+    """
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self.journal = Journal(None if path == ":memory:" else path + ".pending")
+        #: The next event id and journal record number `record` gives.
+        self._next_id = self._next_seq = 1
+        #: At `open`: the journal records applied then (a killed server's last batches), and lines not records.
+        self.recovered = self.unreadable = 0
 
     def open(self) -> None:
         """Connect, lock the file, set WAL, migrate the schema. Raises `StoreError` with a clear message.
@@ -185,17 +202,66 @@ class HistoryStore:
         try:
             db = sqlite3.connect(self.path, timeout=LOCK_WAIT, check_same_thread=False, isolation_level=None)
             _prepare(db, self.path)
-        except (sqlite3.Error, StoreError) as exc:
+            self._db = db
+            self._recover()
+        except (sqlite3.Error, StoreError, OSError) as exc:
+            self._db = None
             if db is not None:
                 db.close()
             if isinstance(exc, StoreError):
                 raise
+            if isinstance(exc, OSError):
+                raise StoreError(f"{where}: journal {self.journal.path!r}: {exc.strerror or exc}") from exc
             if getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY":
                 raise StoreError(f"{where}: database is locked: another server uses it?") from exc
             raise StoreError(f"{where}: {exc}") from exc
         self._db = db
 
+    def _recover(self) -> None:
+        """Apply the journal's records that SQLite lacks (a killed server's last batches), then empty it."""
+        records, self.unreadable = self.journal.read()
+        applied = self.db.execute("SELECT applied FROM journal").fetchone()[0]
+        for record in records:
+            if record.seq > applied:
+                rows = [NewEvent(ts, kind, channel, data) for _, ts, kind, channel, data in record.rows]
+                self.append(rows, record.channels, record.accounts, ids=[row[0] for row in record.rows], seq=record.seq)
+                applied = record.seq
+                self.recovered += 1
+        self.journal.open()
+        newest = self.db.execute(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
+            " coalesce((SELECT max(id) FROM events), 0))"
+        ).fetchone()[0]
+        self._next_id, self._next_seq = newest + 1, applied + 1
+
+    def record(
+        self,
+        events: Sequence[NewEvent],
+        channels: dict[str, dict[str, Any] | None],
+        accounts: dict[str, dict[str, Any] | None],
+    ) -> tuple[int, list[int]]:
+        """Write a batch to the journal (on the trio thread): its record's number and the events' ids.
+
+        The ids are the ones `append` stores them under; a `STATE_ONLY` event gets 0. Raises `StoreError`.
+        """
+        ids, next_id = [], self._next_id
+        for event in events:
+            if event.type in STATE_ONLY:
+                ids.append(0)
+            else:
+                ids.append(next_id)
+                next_id += 1
+        rows = [(i, e.ts, e.type, e.channel, e.data) for i, e in zip(ids, events, strict=True)]
+        record = Record(self._next_seq, rows, channels, accounts)
+        try:
+            self.journal.write(record)
+        except OSError as exc:
+            raise StoreError(f"cannot write history to {self.journal.path!r}: {exc.strerror or exc}") from exc
+        self._next_id, self._next_seq = next_id, record.seq + 1
+        return record.seq, ids
+
     def close(self) -> None:
+        self.journal.close()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -211,13 +277,18 @@ class HistoryStore:
         events: Sequence[NewEvent],
         channels: Mapping[str, dict[str, Any] | None] | None = None,
         accounts: Mapping[str, dict[str, Any] | None] | None = None,
+        *,
+        ids: Sequence[int] | None = None,
+        seq: int = 0,
     ) -> list[int]:
         """Store `events`, and the channel states and accounts changed with them (None: forget it), in one
-        transaction.
+        transaction; under the `ids` that `record` gave them and noting its record `seq`, if given.
 
         Returns the events' ids (consecutive, increasing; 0 for a `STATE_ONLY` event, which takes no row).
         """
         with self._transaction() as db:
+            if seq:
+                db.execute("UPDATE journal SET applied = ?", (seq,))
             for key, state in (channels or {}).items():
                 if state is None:
                     db.execute("DELETE FROM channels WHERE key = ?", (key,))
@@ -242,20 +313,23 @@ class HistoryStore:
                             json.dumps(account["flags"]),
                         ),
                     )
-            ids: list[int] = []
-            run = _Run(db, ids)
+            given = iter(ids) if ids is not None else None
+            taken: list[int] = []
+            run = _Run(db, taken)
             for event in events:
                 if event.type in STATE_ONLY:
+                    if given is not None:
+                        next(given)
                     run.flush()
-                    ids.append(0)
+                    taken.append(0)
                     _keep_state(db, event, 0)
                     continue
-                run.add(event)
+                run.add(event, next(given) if given is not None else None)
                 if event.type in STATE_EVENTS:
                     run.flush()
-                    _keep_state(db, event, ids[-1])
+                    _keep_state(db, event, taken[-1])
             run.flush()
-        return ids
+        return taken
 
     def checkpoint(self) -> None:
         """Copy what the WAL holds into the database file, so the WAL starts over (no commit does it)."""
@@ -298,6 +372,8 @@ class HistoryStore:
                     run.add(event)
                     added += 1
             run.flush()
+            newest = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            self._next_id = max(self._next_id, newest + 1)  # `record` numbers after them
         return added
 
     def newest_msgid(self) -> str | None:
@@ -522,10 +598,11 @@ class _Run:
         self.sql = ""
         self.rows: list[tuple[Any, ...]] = []
 
-    def add(self, event: NewEvent) -> None:
+    def add(self, event: NewEvent, event_id: int | None = None) -> None:
+        """Add a row: under `event_id` (the journal's), or the next AUTOINCREMENT gives if None."""
         data = event.data
         msgid = data.get("msgid")
-        head = (event.ts, event.type, event.channel, msgid if isinstance(msgid, str) else None)
+        head = (event_id, event.ts, event.type, event.channel, msgid if isinstance(msgid, str) else None)
         if set(map(type, data.values())) <= _TEXTS:
             sql, row = _insert_texts(tuple(data)), (*head, *data.values())
         else:
@@ -538,12 +615,16 @@ class _Run:
     def flush(self) -> None:
         if self.rows:
             self.db.executemany(self.sql, self.rows)
-            last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
-            self.ids.extend(range(last - len(self.rows) + 1, last + 1))
+            if self.rows[0][0] is not None:
+                self.ids.extend(row[0] for row in self.rows)
+            else:
+                last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                self.ids.extend(range(last - len(self.rows) + 1, last + 1))
             self.rows.clear()
 
 
-_INSERT = "INSERT INTO events (ts, type, channel, msgid, data) VALUES (?, ?, ?, ?, ?)"
+#: A NULL id is the next AUTOINCREMENT one (SQLite's rowid alias); a given id is kept.
+_INSERT = "INSERT INTO events (id, ts, type, channel, msgid, data) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 @cache

@@ -1,24 +1,25 @@
-"""The history writer: the one task that commits hub events to the store, then lets them out.
+"""The history writer: hub events into the store's journal, then out to their recipients, then into SQLite.
 
-It takes batches from the hub's bounded event channel, commits everything that has queued in one
-transaction (group commit), then releases the held deliveries of those events to their recipients
-(`Hub.release`) and forwards the events, now with their ids, to the feed. So
-nothing anyone sees of a public message precedes its commit. When the disk is slow, the event
-channel fills and the clients that are sending wait; readers and the web feed do not.
+`record` runs in the task that publishes a hub call's events, on the trio thread: it writes them to
+the journal (one `os.write`, see `journal.py`) and lets out the lines held for them (`Hub.release`)
+at once, so nothing anyone sees of a public message precedes its write, and no scheduler pass or
+thread hand-off comes between. `run`, the writer's task, applies the journal's records to SQLite
+on the worker thread, everything that queued in one transaction (group commit), off the path of
+any message. When SQLite falls behind by `MAX_BACKLOG` events (a slow disk), the clients that are
+sending wait (`room`); readers and the web feed do not. A read of the store (CHATHISTORY) first
+waits until what was recorded before it is applied (`Reads`).
 
-Where the commit runs: a small batch (the usual case below a few hundred messages a second) on the
-trio thread, since writing it to the WAL takes about 50 µs and handing it to a worker thread and back
-took 0.4 ms p50 and 2.8 ms p90 on our VM, which every held line waited on top. A large batch, and
-every batch while the disk is slow, on the worker thread. The WAL's checkpoint (the only `fsync`
-under `synchronous=NORMAL`) is never run by a commit (`wal_autocheckpoint=0`): `run` has it done
-on the worker thread once enough was written.
+The WAL's checkpoint (the only `fsync` under `synchronous=NORMAL`) is never run by a commit
+(`wal_autocheckpoint=0`): `run` has it done on the worker thread once enough was written.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -31,186 +32,219 @@ from .store import HistoryStore, NewEvent, StoreError
 
 log = logging.getLogger(__name__)
 
-#: Events committed in one transaction at most.
+#: Events applied in one transaction at most.
 MAX_BATCH = 2048
-#: A commit slower than this is logged: the disk is holding the chat up.
+#: Events recorded and not yet in SQLite beyond which the sending clients wait (`room`).
+MAX_BACKLOG = 4 * MAX_BATCH
+#: A commit (or journal write) slower than this is logged: the disk is holding the chat up.
 STALL_WARNING = 1.0
-#: A batch of at most this many events is committed on the trio thread, unless the last commit was slower
-#: than `SLOW_COMMIT` (a slow disk: its commits go to the worker thread until one is quick again).
+#: Seconds the journaled events wait to join one SQLite transaction (unless someone waits for it): off every
+#: message's path, as their lines are out already; one transaction a message cost the trio thread 0.1-0.3 ms.
+APPLY_WINDOW = 0.05
+#: A transaction of at most this many events runs on the trio thread (it is off every message's path: the lines
+#: are out), unless the last was slower than `SLOW_COMMIT`; a thread's hand-off and its GIL switches cost more.
 INLINE_MOST, SLOW_COMMIT = 64, 0.002
 #: Events written between two WAL checkpoints (about 1000 pages of WAL, SQLite's own default interval).
 CHECKPOINT_EVERY = 4000
+#: Bytes of journal beyond which it is emptied once SQLite holds everything in it.
+JOURNAL_RESET = 1 << 20
 
-Forward = Callable[[list[Event]], Awaitable[None]]
 
+class Reads:
+    """The store's limiter for readers (`trio.to_thread.run_sync`'s): a read starts after the writes before it.
 
-class Slot:
-    """The store's one thread slot, as `trio.to_thread.run_sync`'s limiter: taken at once when free.
-
-    A `CapacityLimiter` always yields to the scheduler on acquiring, even when free, so each commit would
-    start a scheduler pass late (at load, a whole round of the flusher's writes). When busy (a CHATHISTORY
-    read or a pruning is running), it waits as a `CapacityLimiter` does.
+    The writer's own transactions take the same one slot directly (`HistoryWriter.slot`).
     """
 
-    def __init__(self) -> None:
-        self._limiter = trio.CapacityLimiter(1)
-
-    def try_acquire(self, borrower: object) -> bool:
-        """Take the slot if it is free (for a commit on the trio thread); False if a thread holds it."""
-        try:
-            self._limiter.acquire_on_behalf_of_nowait(borrower)
-        except trio.WouldBlock:
-            return False
-        return True
+    def __init__(self, slot: trio.CapacityLimiter, caught_up: Callable[[], Any]) -> None:
+        self._slot, self._caught_up = slot, caught_up
 
     async def acquire_on_behalf_of(self, borrower: object) -> None:
-        if not self.try_acquire(borrower):
-            await self._limiter.acquire_on_behalf_of(borrower)
+        await self._caught_up()
+        await self._slot.acquire_on_behalf_of(borrower)
 
     def release_on_behalf_of(self, borrower: object) -> None:
-        self._limiter.release_on_behalf_of(borrower)
+        self._slot.release_on_behalf_of(borrower)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A journaled batch that SQLite has not taken in yet."""
+
+    seq: int
+    ids: list[int]
+    rows: list[NewEvent]
+    channels: dict[str, dict[str, Any] | None]
+    accounts: dict[str, dict[str, Any] | None]
 
 
 class HistoryWriter:
-    def __init__(
-        self,
-        store: HistoryStore,
-        hub: Hub,
-        forward: Forward,
-        wallclock: Callable[[], float] = time.time,
-        inline_most: int = INLINE_MOST,
-    ) -> None:
+    def __init__(self, store: HistoryStore, hub: Hub, wallclock: Callable[[], float] = time.time) -> None:
         self.store = store
-        #: Batches of at most this many events are committed on the trio thread (0: every one on the worker).
-        self.inline_most = inline_most
         self.hub = hub
-        self.forward = forward
         self.wallclock = wallclock
-        self.committed = 0  # hub events committed (the count `Hub.release` compares with)
+        self.committed = 0  # hub events recorded (the count `Hub.release` compares with)
         self.failing = False
-        self.limiter = Slot()  # one thread at a time uses the connection (CHATHISTORY too)
+        self.slot = trio.CapacityLimiter(1)  # one thread at a time uses the connection
+        self.limiter = Reads(self.slot, self.caught_up)  # CHATHISTORY's
+        #: Journaled batches not yet in SQLite, and how many events they hold.
+        self._pending: deque[_Batch] = deque()
+        self.backlog = 0
+        self._recorded = self._applied = 0  # the newest record journaled, and applied
+        self._progress = trio.Event()  # set (and replaced) whenever a transaction ends
+        self._wake = trio.Event()
+        self._hurry = trio.Event()  # someone waits for SQLite (a read, a sender, the stop): no window
+        self._stopping = False
+        self._slow = False  # the last transaction took longer than SLOW_COMMIT
         #: Events appended since the last pruning, and how many make `prune` run before its hour.
         self._appended = 0
         self._prune_after = 0
-        self._slow = False  # the last commit took longer than SLOW_COMMIT
         self._unchecked = 0  # events written since the last WAL checkpoint
         self._prune_now = trio.Event()
-        #: Channel states taken from the hub and not stored yet (kept for the next commit if one fails).
+        #: Channel states and accounts taken from the hub and not journaled yet (kept if a write fails).
         self._channels: dict[str, dict[str, Any] | None] = {}
         self._accounts: dict[str, dict[str, Any] | None] = {}
 
-    async def run(self, events: trio.MemoryReceiveChannel[list[Event]]) -> None:
-        """Commit and release until the hub's channel closes; a clean shutdown flushes everything.
+    def record(self, batch: list[Event]) -> None:
+        """Journal one hub call's events and let out what waited for them; the events get their ids.
 
-        It waits (yields to the scheduler) only when nothing is queued: after a commit, what queued
-        meanwhile goes straight into the next one. A checkpoint there would cost a whole scheduler pass
-        per commit, and a busy pass (the flusher's round of writes) lasts milliseconds, which every held
-        line would wait on top of its commit.
+        A journal that cannot be written (a full disk) is logged once: the chat goes on, these events unstored.
         """
-        pending: list[Event] = []
-        closed = False
-        async with events:
-            while True:
-                while len(pending) < MAX_BATCH and not closed:
-                    try:
-                        pending.extend(events.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                    except trio.EndOfChannel:
-                        closed = True
-                if not pending:
-                    if closed:
-                        return
-                    try:
-                        pending.extend(await events.receive())
-                    except trio.EndOfChannel:
-                        return
-                    continue
-                batch, pending = pending, []
-                await self._commit(batch)
-                if self._unchecked >= CHECKPOINT_EVERY:
-                    await self._checkpoint()
-                pending.extend(self.hub.take_events())  # e.g. SendQ drops caused by the release
-
-    async def _commit(self, batch: list[Event]) -> None:
         now = self.wallclock()
         rows = [NewEvent(event.ts or now, event.type, _channel_key(event), event.data) for event in batch]
         self._channels.update(self.hub.take_changed())
         self._accounts.update(self.hub.accounts.take_changed())
-        channels, self._channels = self._channels, {}
-        accounts, self._accounts = self._accounts, {}
-        ids: list[int] = []
         stored = self.committed + sum(event.type != "stats" for event in batch)  # stats come from the server
-
-        def append() -> list[int]:
-            started = time.monotonic()
-            try:
-                return self.store.append(rows, channels, accounts)
-            finally:
-                took = time.monotonic() - started
-                self._slow = took > SLOW_COMMIT
-                if took > STALL_WARNING:  # said before anyone sees what waited for it
-                    log.warning("history commit of %d events took %.1f s: the disk is slow", len(rows), took)
-
+        started = time.monotonic()
         try:
-            if len(rows) <= self.inline_most and not self._slow and self.limiter.try_acquire(self):
-                try:
-                    ids = append()
-                finally:
-                    self.limiter.release_on_behalf_of(self)
-                    self._release(stored)
-            else:
-                on_thread = partial(self._append_then_release, append, stored, trio.lowlevel.current_trio_token())
-                ids = await trio.to_thread.run_sync(on_thread, limiter=self.limiter)
-            self._appended += len(ids)
-            self._unchecked += len(ids)
-            if self._prune_after and self._appended >= self._prune_after:
-                self._prune_now.set()
-            if self.failing:
-                log.warning("history store writable again")
-                self.failing = False
+            seq, ids = self.store.record(rows, self._channels, self._accounts)
         except StoreError as exc:
-            self._channels = channels | self._channels  # newer states taken meanwhile win
-            self._accounts = accounts | self._accounts
             if not self.failing:
                 log.error("%s; the chat goes on, these events are not stored", exc)
                 self.failing = True
+            ids = []
+        else:
+            self._pending.append(_Batch(seq, ids, rows, self._channels, self._accounts))
+            self._channels, self._accounts = {}, {}
+            self.backlog += len(rows)
+            self._recorded = seq
+            self._wake.set()
+            if self.backlog >= MAX_BATCH:  # a whole transaction's worth: no need to wait for more
+                self._hurry.set()
+            if self.failing:
+                log.warning("history store writable again")
+                self.failing = False
+        if (took := time.monotonic() - started) > STALL_WARNING:
+            log.warning("history journal write took %.1f s: the disk is slow", took)
         self.committed = stored
-        for event_id, event, row in zip(ids, batch, rows, strict=False):  # no ids: the commit failed
+        for event_id, event, row in zip(ids, batch, rows, strict=False):  # no ids: not stored
             event.id, event.ts = event_id, row.ts
-        await self.forward(batch)
-
-    def _append_then_release(
-        self, append: Callable[[], list[int]], stored: int, token: trio.lowlevel.TrioToken
-    ) -> list[int]:
-        """On the worker thread: commit, then have the held lines let out by trio's very next callback pass, on
-        the trio thread: one scheduler batch before this task would wake up to do it (and start the next commit)."""
-        try:
-            return append()
-        finally:
-            token.run_sync_soon(self._release, stored)
-
-    def _release(self, stored: int) -> None:
-        """Let the held lines out (a trio callback, not a task: an exception here would end the whole run,
-        so one is logged and the chat goes on)."""
         try:
             self.hub.release(stored)
             self.hub.fanout.settled()
-        except Exception:
+        except Exception:  # in the task of whoever published: never end it for a bug in delivery
             log.exception("history: letting the held lines out failed")
+
+    async def room(self) -> None:
+        """Wait while SQLite is `MAX_BACKLOG` events behind the journal (a slow disk)."""
+        while self.backlog > MAX_BACKLOG:
+            self._hurry.set()
+            await self._progress.wait()
+
+    async def caught_up(self) -> None:
+        """Wait until everything recorded so far is in SQLite (applied, or given up on)."""
+        target = self._recorded
+        while self._applied < target:
+            self._hurry.set()
+            await self._progress.wait()
+
+    def stop(self) -> None:
+        """No more records: `run` applies what is left, then returns."""
+        self._stopping = True
+        self._wake.set()
+        self._hurry.set()
+
+    async def run(self) -> None:
+        """Apply the journaled batches to SQLite until `stop()`, whatever queued meanwhile in one transaction."""
+        while True:
+            if not self._pending:
+                if self._stopping:
+                    return
+                await self._wake.wait()
+                self._wake = trio.Event()
+                continue
+            if not self._stopping:
+                with trio.move_on_after(APPLY_WINDOW):  # what comes meanwhile joins this transaction
+                    await self._hurry.wait()
+            taken = [self._pending.popleft()]
+            size = len(taken[0].rows)
+            while self._pending and size + len(self._pending[0].rows) <= MAX_BATCH:
+                taken.append(self._pending.popleft())
+                size += len(taken[-1].rows)
+            await self._apply(taken, size)
+            if self._unchecked >= CHECKPOINT_EVERY:
+                await self._checkpoint()
+            if not self._pending and self.store.journal.size > JOURNAL_RESET:
+                self._reset_journal()
+
+    async def _apply(self, taken: list[_Batch], size: int) -> None:
+        rows = [row for batch in taken for row in batch.rows]
+        ids = [event_id for batch in taken for event_id in batch.ids]
+        channels: dict[str, dict[str, Any] | None] = {}
+        accounts: dict[str, dict[str, Any] | None] = {}
+        for batch in taken:
+            channels.update(batch.channels)
+            accounts.update(batch.accounts)
+        append = partial(self.store.append, rows, channels, accounts, ids=ids, seq=taken[-1].seq)
+        started = time.monotonic()
+        try:
+            if size <= INLINE_MOST and not self._slow and self._try_slot():
+                try:
+                    append()
+                finally:
+                    self.slot.release_on_behalf_of(self)
+            else:
+                await trio.to_thread.run_sync(append, limiter=self.slot)
+            self._appended += size
+            self._unchecked += size
+            if self._prune_after and self._appended >= self._prune_after:
+                self._prune_now.set()
+        except StoreError as exc:
+            log.error("%s; the chat goes on, these events are not stored", exc)
+        took = time.monotonic() - started
+        self._slow = took > SLOW_COMMIT
+        if took > STALL_WARNING:
+            log.warning("history commit of %d events took %.1f s: the disk is slow", size, took)
+        self._applied = taken[-1].seq
+        self.backlog -= size
+        self._progress.set()
+        self._progress, self._hurry = trio.Event(), trio.Event()
+
+    def _try_slot(self) -> bool:
+        try:
+            self.slot.acquire_on_behalf_of_nowait(self)
+        except trio.WouldBlock:
+            return False
+        return True
+
+    def _reset_journal(self) -> None:
+        try:
+            self.store.journal.reset()
+        except OSError as exc:
+            log.error("cannot empty the history journal %r: %s", self.store.journal.path, exc)
 
     async def _checkpoint(self) -> None:
         """Copy the WAL into the database file (and `fsync` it) on the worker thread, never in a commit."""
         self._unchecked = 0
         try:
-            await trio.to_thread.run_sync(self.store.checkpoint, limiter=self.limiter)
+            await trio.to_thread.run_sync(self.store.checkpoint, limiter=self.slot)
         except StoreError as exc:
             log.error("%s", exc)
 
     async def close(self) -> None:
         """Close the store once no worker thread uses it (a pruning may still be finishing)."""
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(self.store.close, limiter=self.limiter)
+            await trio.to_thread.run_sync(self.store.close, limiter=self.slot)
 
     async def prune(self, *, retention_days: float, max_events: int, every: float) -> None:
         """Delete old events every `every` seconds, and whenever a tenth of `max_events` was added since.
@@ -226,7 +260,7 @@ class HistoryWriter:
             if older_than is not None or keep is not None:
                 try:
                     prune = partial(self.store.prune, older_than=older_than, keep=keep)
-                    deleted = await trio.to_thread.run_sync(prune, limiter=self.limiter)
+                    deleted = await trio.to_thread.run_sync(prune, limiter=self.slot)
                     if deleted:
                         log.info("history: pruned %d old events", deleted)
                         self._unchecked += deleted

@@ -30,7 +30,7 @@ from ..chat.replay import ReplayLine, stored_line
 from ..chat.stats import StatsMeter, format_line
 from ..config import ServerConfig, StartupError, naming_listener
 from ..history.store import HistoryStore, NewEvent, StoreError, locate
-from ..history.writer import HistoryWriter
+from ..history.writer import MAX_BACKLOG, HistoryWriter
 from ..protocol import casefold
 from ..protocol.proxy import Parsed, ProxyError, ProxyHeader
 from ..tls import LiveCertificate, certfp
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Batches of hub events waiting for the history writer; when full, the sending clients wait.
-RECORD_QUEUE = 1024
 #: Seconds between history prunings.
 PRUNE_EVERY = 3600.0
 
@@ -86,7 +84,7 @@ class ChatServer:
             log.warning("open-file limit: at most %d chat clients, not %d", self.max_clients, config.max_clients)
         self._refusals: dict[str, LogEvery] = {}
         self._events = events
-        self._record: trio.MemorySendChannel[list[Event]] | None = None
+        self._writer: HistoryWriter | None = None
         #: Recent events read back from the history store at start (for the web feed).
         self.restored: list[Event] = []
         self._connections: dict[Connection, None] = {}  # a dict as a set: fewer bytes per entry
@@ -114,10 +112,9 @@ class ChatServer:
         async with trio.open_nursery() as recording:
             writer_done = trio.Event()
             if store is not None:
-                writer = HistoryWriter(store, self.hub, self._forward)
+                self._writer = writer = HistoryWriter(store, self.hub)
                 self.hub.history, self.hub.history_limiter = store, writer.limiter  # CHATHISTORY reads
-                self._record, record_out = trio.open_memory_channel[list[Event]](RECORD_QUEUE)
-                recording.start_soon(self._run_history, writer, store, record_out, writer_done)
+                recording.start_soon(self._run_history, writer, writer_done)
                 recording.start_soon(
                     partial(
                         writer.prune,
@@ -140,8 +137,8 @@ class ChatServer:
             if self.link is not None:
                 self.link.stop()  # the others remove this node's users at once
                 await link_done.wait()
-            if self._record is not None:
-                self._record.close()  # the writer stores what is left, then stops
+            if self._writer is not None:
+                self._writer.stop()  # the writer stores what is left, then stops
             await writer_done.wait()
             recording.cancel_scope.cancel()
         log.info("%s", format_line(self.stats.sample(), final=True))
@@ -207,16 +204,26 @@ class ChatServer:
         return report
 
     async def publish(self, events: list[Event]) -> None:
-        """Hand one hub call's events to the feed as one item, keeping their order."""
-        channel = self._record if self._record is not None else self._events
-        if not events or channel is None:
-            return
-        try:
-            channel.send_nowait(events)
-        except trio.WouldBlock:
-            await channel.send(events)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the consumer is gone (shutting down): nothing left to tell
+        """Hand one hub call's events to the history writer, then to the feed as one item, keeping their order.
+
+        The writer journals them and lets their held lines out before this returns; letting them out may
+        record more (a client dropped for its SendQ), which go the same way at once.
+        """
+        writer = self._writer
+        while events:
+            if writer is not None:
+                writer.record(events)
+            if self._events is not None:
+                try:
+                    try:
+                        self._events.send_nowait(events)  # no scheduler pass unless the feed is behind
+                    except trio.WouldBlock:
+                        await self._events.send(events)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self._events = None  # the consumer is gone (shutting down): nothing left to tell
+            events = self.hub.take_events() if writer is not None else []
+        if writer is not None and writer.backlog > MAX_BACKLOG:
+            await writer.room()  # a slow disk: the sender waits, not the room
 
     def _on_load(self, busy: bool) -> None:
         """The flusher got busy (or idle again): Nagle on every socket while busy, off after.
@@ -235,18 +242,6 @@ class ChatServer:
     async def _publish_dropped(self) -> None:
         """After a flush round: the events of clients it dropped (SendQ exceeded, broken socket)."""
         await self.publish(self.hub.take_events())
-
-    async def _forward(self, events: list[Event]) -> None:
-        """The history writer's output: stored, numbered events, on to the feed."""
-        if self._events is None:
-            return
-        try:
-            try:
-                self._events.send_nowait(events)  # no scheduler pass unless the feed is behind: the writer goes on
-            except trio.WouldBlock:
-                await self._events.send(events)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._events = None
 
     async def _open_history(self) -> HistoryStore | None:
         """Open the store and read back the recent past; one that cannot be opened stops the start."""
@@ -282,6 +277,10 @@ class ChatServer:
             len(bans),
             known,
         )
+        if store.recovered:
+            log.info("history: %d batches the last run let out were applied from its journal", store.recovered)
+        if store.unreadable:
+            log.warning("history: %d lines of the journal were not records, left out", store.unreadable)
         return store
 
     def _read_back(self, store: HistoryStore) -> tuple[dict[str, deque[ReplayLine]], list[Event], list[dict[str, Any]]]:
@@ -347,12 +346,10 @@ class ChatServer:
     async def _run_history(
         self,
         writer: HistoryWriter,
-        store: HistoryStore,
-        events: trio.MemoryReceiveChannel[list[Event]],
         done: trio.Event,
     ) -> None:
         try:
-            await writer.run(events)
+            await writer.run()
         finally:
             await writer.close()
             done.set()

@@ -1,0 +1,115 @@
+"""The store's journal: what a killed server let out is stored at the next start, once; a bad line changes nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from multichat_trio.history.journal import Record, decode, encode
+from multichat_trio.history.store import HistoryStore, NewEvent
+
+
+def _message(text: str) -> NewEvent:
+    return NewEvent(1.0, "message", "#lobby", {"nick": "alice", "channel": "#lobby", "text": text, "msgid": text})
+
+
+def _killed(path: Path, *batches: list[NewEvent], applied: int = 0) -> list[list[int]]:
+    """A server's run that journaled `batches`, had the first `applied` in SQLite, and was killed (no reset)."""
+    store = HistoryStore(str(path))
+    store.open()
+    given = []
+    for n, batch in enumerate(batches):
+        seq, ids = store.record(batch, {}, {})
+        if n < applied:
+            store.append(batch, ids=ids, seq=seq)
+        given.append(ids)
+    store.journal.close()  # the process dies: the file keeps what was written
+    store.close()
+    return given
+
+
+def _texts(store: HistoryStore) -> list[tuple[int, str]]:
+    return [(event.id, event.data["text"]) for event in store.recent(100)]
+
+
+def test_what_a_killed_server_journaled_is_stored_at_the_next_start_under_the_ids_it_gave(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    ids = _killed(path, [_message("a"), _message("b")], [_message("c")], applied=1)
+    store = HistoryStore(str(path))
+    store.open()
+    try:
+        assert store.recovered == 1 and store.unreadable == 0  # the applied batch is not applied twice
+        assert _texts(store) == [(ids[0][0], "a"), (ids[0][1], "b"), (ids[1][0], "c")]
+        assert os.path.getsize(store.journal.path or "") == 0  # emptied: SQLite holds it all
+        seq, more = store.record([_message("d")], {}, {})  # numbering goes on after the recovered batch
+        assert seq == 3 and more == [ids[1][0] + 1]
+    finally:
+        store.close()
+
+
+def test_a_torn_or_foreign_line_is_left_out_and_the_records_around_it_are_applied(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    _killed(path, [_message("a")], [_message("b")])
+    journal = Path(str(path) + ".pending")
+    first, second = journal.read_bytes().splitlines(keepends=True)
+    bad = b'[3,[[7,1.0,"message",null,"not a dict"]],{},{}]\n'
+    journal.write_bytes(first + b"\xff\xfe not json\n" + bad + second + second[:20])  # torn by a power cut
+    store = HistoryStore(str(path))
+    store.open()
+    try:
+        assert (store.recovered, store.unreadable) == (2, 3)
+        assert [text for _, text in _texts(store)] == ["a", "b"]
+    finally:
+        store.close()
+
+
+def test_channel_states_and_accounts_come_back_with_their_batch(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    store = HistoryStore(str(path))
+    store.open()
+    account = {"name": "Alice", "password_hash": "$argon2id$x", "registered": 5.0, "certfps": [], "flags": []}
+    store.record([_message("a")], {"#lobby": {"name": "#lobby", "topic": "hi"}}, {"alice": account})
+    store.journal.close()
+    store.close()
+    store.open()
+    try:
+        assert [state["topic"] for state in store.channels()] == ["hi"]
+        assert [found["name"] for found in store.accounts()] == ["Alice"]
+    finally:
+        store.close()
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.binary(max_size=200) | _json.map(lambda value: repr(value).encode()))
+def test_decode_never_raises_on_any_line(line: bytes) -> None:
+    record = decode(line)
+    assert record is None or isinstance(record, Record)
+
+
+@given(
+    st.integers(min_value=1, max_value=2**53),
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=2**53),
+            st.floats(min_value=0, max_value=2e9),
+            st.text(min_size=1),
+            st.none() | st.text(),
+            st.dictionaries(st.text(), st.text() | st.none() | st.integers()),
+        ),
+        max_size=5,
+    ),
+)
+def test_a_record_reads_back_as_written(seq: int, rows: list[Any]) -> None:
+    record = Record(seq, rows, {"#a": None, "#b": {"topic": "t"}}, {})
+    assert decode(encode(record)) == record
+    assert encode(record).count(b"\n") == 1  # one line, whatever the text holds
