@@ -243,6 +243,8 @@ class HistoryWriter:
 
     async def close(self) -> None:
         """Close the store once no worker thread uses it (a pruning may still be finishing)."""
+        if not self._pending:  # a clean stop: SQLite holds everything, the journal is left empty
+            self._reset_journal()
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self.store.close, limiter=self.slot)
 
