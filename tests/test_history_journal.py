@@ -23,10 +23,10 @@ def _killed(path: Path, *batches: list[NewEvent], applied: int = 0) -> list[list
     store.open()
     given = []
     for n, batch in enumerate(batches):
-        seq, ids = store.record(batch, {}, {})
+        record = store.record(batch, {}, {})
         if n < applied:
-            store.append(batch, ids=ids, seq=seq)
-        given.append(ids)
+            store.apply([record])
+        given.append([row[0] for row in record.rows])
     store.journal.close()  # the process dies: the file keeps what was written
     store.close()
     return given
@@ -45,8 +45,8 @@ def test_what_a_killed_server_journaled_is_stored_at_the_next_start_under_the_id
         assert store.recovered == 1 and store.unreadable == 0  # the applied batch is not applied twice
         assert _texts(store) == [(ids[0][0], "a"), (ids[0][1], "b"), (ids[1][0], "c")]
         assert os.path.getsize(store.journal.path or "") == 0  # emptied: SQLite holds it all
-        seq, more = store.record([_message("d")], {}, {})  # numbering goes on after the recovered batch
-        assert seq == 3 and more == [ids[1][0] + 1]
+        more = store.record([_message("d")], {}, {})  # numbering goes on after the recovered batch
+        assert more.seq == 3 and [row[0] for row in more.rows] == [ids[1][0] + 1]
     finally:
         store.close()
 

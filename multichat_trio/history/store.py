@@ -215,18 +215,15 @@ class HistoryStore:
             if getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY":
                 raise StoreError(f"{where}: database is locked: another server uses it?") from exc
             raise StoreError(f"{where}: {exc}") from exc
-        self._db = db
 
     def _recover(self) -> None:
         """Apply the journal's records that SQLite lacks (a killed server's last batches), then empty it."""
         records, self.unreadable = self.journal.read()
         applied = self.db.execute("SELECT applied FROM journal").fetchone()[0]
-        for record in records:
-            if record.seq > applied:
-                rows = [NewEvent(ts, kind, channel, data) for _, ts, kind, channel, data in record.rows]
-                self.append(rows, record.channels, record.accounts, ids=[row[0] for row in record.rows], seq=record.seq)
-                applied = record.seq
-                self.recovered += 1
+        missing = [record for record in records if record.seq > applied]
+        if missing:
+            self.apply(missing)
+            applied, self.recovered = missing[-1].seq, len(missing)
         self.journal.open()
         newest = self.db.execute(
             "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
@@ -239,10 +236,10 @@ class HistoryStore:
         events: Sequence[NewEvent],
         channels: dict[str, dict[str, Any] | None],
         accounts: dict[str, dict[str, Any] | None],
-    ) -> tuple[int, list[int]]:
-        """Write a batch to the journal (on the trio thread): its record's number and the events' ids.
+    ) -> Record:
+        """Write a batch to the journal (on the trio thread); the record gives each event its id.
 
-        The ids are the ones `append` stores them under; a `STATE_ONLY` event gets 0. Raises `StoreError`.
+        The ids are the ones `apply` stores them under; a `STATE_ONLY` event gets 0. Raises `StoreError`.
         """
         ids, next_id = [], self._next_id
         for event in events:
@@ -258,7 +255,18 @@ class HistoryStore:
         except OSError as exc:
             raise StoreError(f"cannot write history to {self.journal.path!r}: {exc.strerror or exc}") from exc
         self._next_id, self._next_seq = next_id, record.seq + 1
-        return record.seq, ids
+        return record
+
+    def apply(self, records: Sequence[Record]) -> None:
+        """Store journal records in one transaction, under their ids, noting the last as applied."""
+        channels: dict[str, dict[str, Any] | None] = {}
+        accounts: dict[str, dict[str, Any] | None] = {}
+        for record in records:
+            channels.update(record.channels)
+            accounts.update(record.accounts)
+        rows = [row for record in records for row in record.rows]
+        events = [NewEvent(ts, kind, channel, data) for _, ts, kind, channel, data in rows]
+        self.append(events, channels, accounts, ids=[row[0] for row in rows], seq=records[-1].seq)
 
     def close(self) -> None:
         self.journal.close()

@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -28,6 +27,7 @@ import trio
 from ..chat.events import Event
 from ..chat.hub import Hub
 from ..protocol import casefold
+from .journal import Record
 from .store import HistoryStore, NewEvent, StoreError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Reads:
     The writer's own transactions take the same one slot directly (`HistoryWriter.slot`).
     """
 
-    def __init__(self, slot: trio.CapacityLimiter, caught_up: Callable[[], Any]) -> None:
+    def __init__(self, slot: trio.CapacityLimiter, caught_up: Callable[[], Awaitable[None]]) -> None:
         self._slot, self._caught_up = slot, caught_up
 
     async def acquire_on_behalf_of(self, borrower: object) -> None:
@@ -65,17 +65,6 @@ class Reads:
 
     def release_on_behalf_of(self, borrower: object) -> None:
         self._slot.release_on_behalf_of(borrower)
-
-
-@dataclass(slots=True)
-class _Batch:
-    """A journaled batch that SQLite has not taken in yet."""
-
-    seq: int
-    ids: list[int]
-    rows: list[NewEvent]
-    channels: dict[str, dict[str, Any] | None]
-    accounts: dict[str, dict[str, Any] | None]
 
 
 class HistoryWriter:
@@ -88,7 +77,7 @@ class HistoryWriter:
         self.slot = trio.CapacityLimiter(1)  # one thread at a time uses the connection
         self.limiter = Reads(self.slot, self.caught_up)  # CHATHISTORY's
         #: Journaled batches not yet in SQLite, and how many events they hold.
-        self._pending: deque[_Batch] = deque()
+        self._pending: deque[Record] = deque()
         self.backlog = 0
         self._recorded = self._applied = 0  # the newest record journaled, and applied
         self._progress = trio.Event()  # set (and replaced) whenever a transaction ends
@@ -117,17 +106,18 @@ class HistoryWriter:
         stored = self.committed + sum(event.type != "stats" for event in batch)  # stats come from the server
         started = time.monotonic()
         try:
-            seq, ids = self.store.record(rows, self._channels, self._accounts)
+            record = self.store.record(rows, self._channels, self._accounts)
         except StoreError as exc:
             if not self.failing:
                 log.error("%s; the chat goes on, these events are not stored", exc)
                 self.failing = True
-            ids = []
         else:
-            self._pending.append(_Batch(seq, ids, rows, self._channels, self._accounts))
+            self._pending.append(record)
             self._channels, self._accounts = {}, {}
             self.backlog += len(rows)
-            self._recorded = seq
+            self._recorded = record.seq
+            for (event_id, ts, *_), event in zip(record.rows, batch, strict=True):
+                event.id, event.ts = event_id, ts
             self._wake.set()
             if self.backlog >= MAX_BATCH:  # a whole transaction's worth: no need to wait for more
                 self._hurry.set()
@@ -137,8 +127,6 @@ class HistoryWriter:
         if (took := time.monotonic() - started) > STALL_WARNING:
             log.warning("history journal write took %.1f s: the disk is slow", took)
         self.committed = stored
-        for event_id, event, row in zip(ids, batch, rows, strict=False):  # no ids: not stored
-            event.id, event.ts = event_id, row.ts
         try:
             self.hub.release(stored)
             self.hub.fanout.settled()
@@ -187,15 +175,8 @@ class HistoryWriter:
             if not self._pending and self.store.journal.size > JOURNAL_RESET:
                 self._reset_journal()
 
-    async def _apply(self, taken: list[_Batch], size: int) -> None:
-        rows = [row for batch in taken for row in batch.rows]
-        ids = [event_id for batch in taken for event_id in batch.ids]
-        channels: dict[str, dict[str, Any] | None] = {}
-        accounts: dict[str, dict[str, Any] | None] = {}
-        for batch in taken:
-            channels.update(batch.channels)
-            accounts.update(batch.accounts)
-        append = partial(self.store.append, rows, channels, accounts, ids=ids, seq=taken[-1].seq)
+    async def _apply(self, taken: list[Record], size: int) -> None:
+        append = partial(self.store.apply, taken)
         started = time.monotonic()
         try:
             if size <= INLINE_MOST and not self._slow and self._try_slot():
