@@ -120,7 +120,7 @@ async def test_a_read_waits_for_what_was_recorded_before_it(tmp_path: Path, on_t
 
 
 async def test_senders_wait_while_sqlite_is_far_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_threads: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_threads: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(history_writer, "MAX_BACKLOG", 2)
     store = GatedStore(tmp_path / "h.sqlite3")
@@ -137,6 +137,7 @@ async def test_senders_wait_while_sqlite_is_far_behind(
         nursery.start_soon(sender)
         await trio.testing.wait_all_tasks_blocked()
         assert not waited.is_set()
+        assert "SQLite is 3 events behind its journal" in caplog.text
         store.go.release()
         await waited.wait()
         writer.stop()

@@ -85,6 +85,7 @@ class HistoryWriter:
         self._hurry = trio.Event()  # someone waits for SQLite (a read, a sender, the stop): no window
         self._stopping = False
         self._slow = False  # the last transaction took longer than SLOW_COMMIT
+        self._behind = False  # senders wait for SQLite (said once until it catches up)
         #: Events appended since the last pruning, and how many make `prune` run before its hour.
         self._appended = 0
         self._prune_after = 0
@@ -134,7 +135,10 @@ class HistoryWriter:
             log.exception("history: letting the held lines out failed")
 
     async def room(self) -> None:
-        """Wait while SQLite is `MAX_BACKLOG` events behind the journal (a slow disk)."""
+        """Wait while SQLite is `MAX_BACKLOG` events behind the journal (a slow disk); said once a stall."""
+        if self.backlog > MAX_BACKLOG and not self._behind:
+            self._behind = True
+            log.warning("history: SQLite is %d events behind its journal (a slow disk): senders wait", self.backlog)
         while self.backlog > MAX_BACKLOG:
             self._hurry.set()
             await self._progress.wait()
@@ -198,6 +202,7 @@ class HistoryWriter:
             log.warning("history commit of %d events took %.1f s: the disk is slow", size, took)
         self._applied = taken[-1].seq
         self.backlog -= size
+        self._behind = self._behind and self.backlog > 0
         self._progress.set()
         self._progress, self._hurry = trio.Event(), trio.Event()
 
