@@ -285,17 +285,18 @@ async def test_a_slow_disk_delays_no_message_and_is_logged(
     import time as wall
 
     from multichat_trio.history import writer as history_writer
-    from multichat_trio.history.store import HistoryStore, NewEvent
+    from multichat_trio.history.journal import Record
+    from multichat_trio.history.store import HistoryStore
     from multichat_trio.ircd import server
 
     delivered = threading.Event()
 
     class SlowDisk(HistoryStore):
-        def append(self, events: Sequence[NewEvent], *args: Any, **kwargs: Any) -> list[int]:
-            if any(event.type == "message" for event in events):
+        def apply(self, records: Sequence[Record]) -> None:
+            if any(row[2] == "message" for record in records for row in record.rows):
                 assert delivered.wait(10)  # the commit cannot end before bob has the line
                 wall.sleep(0.3)  # a slow disk
-            return super().append(events, *args, **kwargs)
+            super().apply(records)
 
     monkeypatch.setattr(server, "HistoryStore", SlowDisk)
     monkeypatch.setattr(history_writer, "STALL_WARNING", 0.2)

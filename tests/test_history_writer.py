@@ -16,8 +16,8 @@ from multichat_trio.chat.commands import COMMANDS
 from multichat_trio.chat.events import Event
 from multichat_trio.chat.hub import Hub
 from multichat_trio.history import writer as history_writer
-from multichat_trio.history.journal import decode
-from multichat_trio.history.store import HistoryStore, NewEvent
+from multichat_trio.history.journal import Record, decode
+from multichat_trio.history.store import HistoryStore
 from multichat_trio.history.writer import HistoryWriter
 
 from .conftest import test_config
@@ -30,9 +30,9 @@ class SizedStore(HistoryStore):
         super().__init__(str(path))
         self.sizes: list[int] = []
 
-    def append(self, events: Sequence[NewEvent], *args: Any, **kwargs: Any) -> list[int]:
-        self.sizes.append(len(events))
-        return super().append(events, *args, **kwargs)
+    def apply(self, records: Sequence[Record]) -> None:
+        self.sizes.append(sum(len(record.rows) for record in records))
+        super().apply(records)
 
 
 class GatedStore(SizedStore):
@@ -42,9 +42,9 @@ class GatedStore(SizedStore):
         super().__init__(path)
         self.go = threading.Semaphore(0)
 
-    def append(self, events: Sequence[NewEvent], *args: Any, **kwargs: Any) -> list[int]:
+    def apply(self, records: Sequence[Record]) -> None:
         assert self.go.acquire(timeout=10)
-        return super().append(events, *args, **kwargs)
+        super().apply(records)
 
 
 @pytest.fixture
@@ -157,6 +157,33 @@ async def test_what_comes_within_the_window_is_one_commit_on_the_trio_thread(
         assert store.sizes == []  # nobody waits for SQLite: the window is still open
         await trio.sleep(history_writer.APPLY_WINDOW)
         assert store.sizes == [2] and writer.backlog == 0
+        writer.stop()
+    store.close()
+
+
+async def test_sqlite_waits_while_a_burst_lasts_but_no_longer_than_max_defer(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_writer, "INLINE_MOST", 1 << 20)  # on the trio thread: in step with its clock
+    monkeypatch.setattr(history_writer, "SLOW_COMMIT", float("inf"))
+    store = SizedStore(tmp_path / "h.sqlite3")
+    writer, _ = _writer(store)
+    window, burst = history_writer.APPLY_WINDOW, history_writer.BURST
+
+    async def for_a_while(seconds: float) -> None:
+        until = trio.current_time() + seconds
+        while trio.current_time() < until:
+            writer.record([_event("x") for _ in range(burst)])  # a burst's window in half a window
+            await trio.sleep(window / 2)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        await for_a_while(history_writer.MAX_DEFER - window)
+        assert store.sizes == []  # the burst's time goes to its lines
+        await for_a_while(3 * window)
+        assert store.sizes  # past MAX_DEFER, SQLite takes what is pending while the burst goes on
+        await trio.sleep(3 * window)  # the burst is over: the rest goes in at the next window
+        assert writer.backlog == 0 and sum(store.sizes) == store.db.execute("SELECT count(*) FROM events").fetchone()[0]
         writer.stop()
     store.close()
 

@@ -18,7 +18,7 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Open flags: appending, and no newline translation on Windows.
@@ -33,17 +33,27 @@ class Record:
     rows: list[tuple[int, float, str, str | None, dict[str, Any]]]
     channels: dict[str, dict[str, Any] | None]
     accounts: dict[str, dict[str, Any] | None]
+    #: Its line's JSON (`to_text`), which SQLite reads the rows from (`HistoryStore.apply`); "" if not made yet.
+    text: str = field(default="", compare=False, repr=False)
+
+
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def to_text(record: Record) -> str:
+    """The record as one line of JSON (no newline: JSON escapes every control character in its strings)."""
+    return _to_json([record.seq, record.rows, record.channels, record.accounts])
 
 
 def encode(record: Record) -> bytes:
-    line = [record.seq, record.rows, record.channels, record.accounts]
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return (record.text or to_text(record)).encode() + b"\n"
 
 
 def decode(line: bytes) -> Record | None:
     """The record a line holds, or None if it is not one (every field is checked)."""
     try:
-        value = json.loads(line)
+        text = line.decode().strip()
+        value = json.loads(text)
     except ValueError:  # UnicodeDecodeError included
         return None
     if not (isinstance(value, list) and len(value) == 4):
@@ -55,11 +65,11 @@ def decode(line: bytes) -> Record | None:
         return None
     if not all(state is None or _is_account(state) for state in accounts.values()):
         return None
-    return Record(seq, [tuple(row) for row in rows], channels, accounts)  # type: ignore[misc]
+    return Record(seq, [tuple(row) for row in rows], channels, accounts, text)  # type: ignore[misc]
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 63  # SQLite's INTEGER
 
 
 def _states(value: object) -> bool:
@@ -120,9 +130,9 @@ class Journal:
 
     def write(self, record: Record) -> None:
         """Append one record with one `os.write` (raises `OSError`: the disk is full, the file gone)."""
+        data = encode(record)  # the record's `text`, made by `HistoryStore.record` (a lone surrogate: ValueError)
         if self._fd is None:
             return
-        data = encode(record)
         try:
             written = os.write(self._fd, data)
             while written < len(data):  # a regular file takes it all at once, except on a full disk

@@ -25,7 +25,7 @@ from ..chat.bans import ServerBan
 from ..chat.chathistory import Query, Ref
 from ..chat.readmarkers import MAX_TARGETS
 from ..protocol import casefold
-from .journal import Journal, Record
+from .journal import Journal, Record, to_text
 
 #: Seconds a starting server waits for the file's lock (a server that is just stopping) before giving up.
 LOCK_WAIT = 0.5
@@ -250,23 +250,44 @@ class HistoryStore:
                 next_id += 1
         rows = [(i, e.ts, e.type, e.channel, e.data) for i, e in zip(ids, events, strict=True)]
         record = Record(self._next_seq, rows, channels, accounts)
+        record.text = to_text(record)
         try:
             self.journal.write(record)
-        except OSError as exc:
-            raise StoreError(f"cannot write history to {self.journal.path!r}: {exc.strerror or exc}") from exc
+        except (OSError, ValueError) as exc:  # ValueError: text that is not Unicode (no input gives any)
+            reason = getattr(exc, "strerror", None) or exc
+            raise StoreError(f"cannot write history to {self.journal.path!r}: {reason}") from exc
         self._next_id, self._next_seq = next_id, record.seq + 1
         return record
 
     def apply(self, records: Sequence[Record]) -> None:
-        """Store journal records in one transaction, under their ids, noting the last as applied."""
+        """Store journal records in one transaction, under their ids, noting the last as applied.
+
+        The rows go in with one statement that reads them from the records' JSON (`_INSERT_JOURNALED`): SQLite
+        parses and inserts them all with the GIL released, where an `executemany` takes the GIL back for every
+        row, from a trio thread that gives it up at every `send`. Events that change other state go row by row.
+        """
         channels: dict[str, dict[str, Any] | None] = {}
         accounts: dict[str, dict[str, Any] | None] = {}
         for record in records:
             channels.update(record.channels)
             accounts.update(record.accounts)
         rows = [row for record in records for row in record.rows]
-        events = [NewEvent(ts, kind, channel, data) for _, ts, kind, channel, data in rows]
-        self.append(events, channels, accounts, ids=[row[0] for row in rows], seq=records[-1].seq)
+        texts = [record.text for record in records]
+        # SQLite's JSON functions end a text at a NUL (none comes from IRC, which refuses it; the rest may)
+        if any(row[2] in _KEPT_BY_ROW for row in rows) or not all(texts) or any("\\u0000" in t for t in texts):
+            events = [NewEvent(ts, kind, channel, data) for _, ts, kind, channel, data in rows]
+            self.append(events, channels, accounts, ids=[row[0] for row in rows], seq=records[-1].seq)
+            return
+        with self._transaction() as db:
+            db.execute("UPDATE journal SET applied = ?", (records[-1].seq,))
+            _keep_states(db, channels, accounts)
+            try:
+                db.execute(_INSERT_JOURNALED, (f"[{','.join(texts)}]",))
+            except sqlite3.OperationalError:  # JSON that SQLite refuses (a NaN): the statement is undone, row by row
+                run = _Run(db, [])
+                for event_id, ts, kind, channel, data in rows:
+                    run.add(NewEvent(ts, kind, channel, data), event_id)
+                run.flush()
 
     def close(self) -> None:
         self.journal.close()
@@ -297,30 +318,7 @@ class HistoryStore:
         with self._transaction() as db:
             if seq:
                 db.execute("UPDATE journal SET applied = ?", (seq,))
-            for key, state in (channels or {}).items():
-                if state is None:
-                    db.execute("DELETE FROM channels WHERE key = ?", (key,))
-                else:
-                    db.execute(
-                        "INSERT OR REPLACE INTO channels (key, data) VALUES (?, ?)",
-                        (key, json.dumps(state, ensure_ascii=False)),
-                    )
-            for key, account in (accounts or {}).items():
-                if account is None:
-                    db.execute("DELETE FROM accounts WHERE key = ?", (key,))
-                else:
-                    db.execute(
-                        "INSERT OR REPLACE INTO accounts (key, name, password_hash, registered, certfps, flags)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            key,
-                            account["name"],
-                            account["password_hash"],
-                            account["registered"],
-                            json.dumps(account["certfps"]),
-                            json.dumps(account["flags"]),
-                        ),
-                    )
+            _keep_states(db, channels or {}, accounts or {})
             given = iter(ids) if ids is not None else None
             taken: list[int] = []
             run = _Run(db, taken)
@@ -640,6 +638,47 @@ def _insert_texts(keys: tuple[str, ...]) -> str:
     """The insert of an event whose data has these `keys` (the few that events have), each value text or null."""
     fields = ", ".join(f"'{key.replace(chr(39), chr(39) * 2)}', ?" for key in keys)
     return f"{_INSERT.removesuffix('?)')}json_object({fields}))"
+
+
+#: The rows of journal records (a JSON array of them, the parameter), as `_Run` would insert them.
+_INSERT_JOURNALED = f"""{_INSERT.partition(" VALUES")[0]}
+    SELECT json_extract(row.value, '$[0]'), json_extract(row.value, '$[1]'), json_extract(row.value, '$[2]'),
+        json_extract(row.value, '$[3]'),
+        CASE WHEN json_type(row.value, '$[4].msgid') = 'text' THEN json_extract(row.value, '$[4].msgid') END,
+        json_extract(row.value, '$[4]')
+    FROM json_each(?) AS record, json_each(record.value, '$[1]') AS row"""
+#: Events whose rows `append` inserts one at a time, as they change other state (`_keep_state`).
+_KEPT_BY_ROW = STATE_EVENTS | STATE_ONLY
+
+
+def _keep_states(
+    db: sqlite3.Connection,
+    channels: Mapping[str, dict[str, Any] | None],
+    accounts: Mapping[str, dict[str, Any] | None],
+) -> None:
+    """Store the channel states and accounts changed (None: forget it)."""
+    for key, state in channels.items():
+        if state is None:
+            db.execute("DELETE FROM channels WHERE key = ?", (key,))
+        else:
+            data = json.dumps(state, ensure_ascii=False)
+            db.execute("INSERT OR REPLACE INTO channels (key, data) VALUES (?, ?)", (key, data))
+    for key, account in accounts.items():
+        if account is None:
+            db.execute("DELETE FROM accounts WHERE key = ?", (key,))
+        else:
+            db.execute(
+                "INSERT OR REPLACE INTO accounts (key, name, password_hash, registered, certfps, flags)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    account["name"],
+                    account["password_hash"],
+                    account["registered"],
+                    json.dumps(account["certfps"]),
+                    json.dumps(account["flags"]),
+                ),
+            )
 
 
 def _keep_state(db: sqlite3.Connection, event: NewEvent, event_id: int) -> None:
