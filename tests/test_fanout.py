@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from multichat_trio.chat.fanout import Fanout, Line
-from multichat_trio.ircd.flusher import LoadMeter
+from multichat_trio.ircd.flusher import WINDOW, LoadMeter
 from multichat_trio.ircd.outbox import Outbox
 from multichat_trio.protocol import Message, parse
 
@@ -127,10 +127,11 @@ def test_a_write_the_kernel_takes_in_part_keeps_the_rest_in_order() -> None:
 
 
 def test_the_load_meter_turns_busy_above_half_and_idle_again_below_a_fifth() -> None:
+    w = WINDOW  # every time below in windows
     meter = LoadMeter(now=0.0)
-    assert meter.add(0.00, 0.15) is None  # the window is not over yet
-    assert meter.add(0.20, 0.25) is True  # 0.2 of 0.25 s spent writing
-    assert meter.add(0.30, 0.45) is None  # 0.15 of 0.2 s: still busy
-    assert meter.add(0.60, 0.65) is None  # 0.05 of 0.2 s: between the lines, stays busy
-    assert meter.add(0.99, 1.00) is False  # 0.01 of 0.35 s: idle
+    assert meter.add(0.00, 0.75 * w) is None  # the window is not over yet
+    assert meter.add(1.00 * w, 1.25 * w) is True  # 1 of 1.25 windows spent writing
+    assert meter.add(1.50 * w, 2.25 * w) is None  # 0.75 of 1: still busy
+    assert meter.add(3.00 * w, 3.25 * w) is None  # 0.25 of 1: between the lines, stays busy
+    assert meter.add(4.95 * w, 5.00 * w) is False  # 0.05 of 1.75: idle
     assert not meter.busy

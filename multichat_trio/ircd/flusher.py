@@ -23,8 +23,9 @@ import trio
 
 from ..chat.fanout import Fanout
 
-#: Seconds of wall time over which the share spent writing is judged.
-WINDOW = 0.2
+#: Seconds of wall time over which the share spent writing is judged: short, as until a load is judged busy each
+#: reader writes its own message to every member, one after another (docs/architecture.md, "Sending").
+WINDOW = 0.05
 #: Busy above this share of a window: coalesce; below the lower one: send at once.
 BUSY, IDLE = 0.5, 0.2
 
