@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +205,21 @@ def test_an_older_file_is_migrated_and_msgid_lookups_use_the_index(tmp_path: Pat
                 assert "USING INDEX events_by_msgid" in plan and "SCAN" not in plan, plan
     finally:
         store.close()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows has no owner-only file mode")
+def test_a_new_database_its_wal_and_its_journal_are_the_owner_s_alone(tmp_path: Path) -> None:
+    """They hold password hashes and private messages; a file the owner made keeps the mode they gave it."""
+    store = HistoryStore(str(tmp_path / "h.sqlite3"))
+    store.open()
+    store.append([NewEvent(1.0, "message", "#lobby", {"nick": "alice", "text": "hi"})])
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    store.close()
+    assert modes == {"h.sqlite3": 0o600, "h.sqlite3-wal": 0o600, "h.sqlite3.pending": 0o600}
+    shared = tmp_path / "shared.sqlite3"
+    shared.touch(mode=0o640)
+    shared.chmod(0o640)
+    other = HistoryStore(str(shared))
+    other.open()
+    other.close()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o640

@@ -200,6 +200,11 @@ class HistoryStore:
             raise StoreError(f"{where}: directory {folder!r} does not exist")
         db = None
         try:
+            if self.path != ":memory:":
+                try:
+                    _create_private(self.path)
+                except OSError as exc:
+                    raise StoreError(f"{where}: {exc.strerror or exc}") from exc
             db = sqlite3.connect(self.path, timeout=LOCK_WAIT, check_same_thread=False, isolation_level=None)
             _prepare(db, self.path)
             self._db = db
@@ -638,6 +643,15 @@ def _insert_texts(keys: tuple[str, ...]) -> str:
     """The insert of an event whose data has these `keys` (the few that events have), each value text or null."""
     fields = ", ".join(f"'{key.replace(chr(39), chr(39) * 2)}', ?" for key in keys)
     return f"{_INSERT.removesuffix('?)')}json_object({fields}))"
+
+
+def _create_private(path: str) -> None:
+    """A new database file is the owner's alone (it holds password hashes); SQLite gives its WAL the same mode.
+
+    An existing file keeps its mode: its owner chose it. (On Windows the mode only decides read-only.)
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600))
 
 
 #: The rows of journal records (a JSON array of them, the parameter), as `_Run` would insert them.
