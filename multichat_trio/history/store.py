@@ -280,8 +280,8 @@ class HistoryStore:
         texts = [record.text for record in records]
         # SQLite's JSON functions end a text at a NUL (none comes from IRC, which refuses it; the rest may)
         if any(row[2] in _KEPT_BY_ROW for row in rows) or not all(texts) or any("\\u0000" in t for t in texts):
-            events = [NewEvent(ts, kind, channel, data) for _, ts, kind, channel, data in rows]
-            self.append(events, channels, accounts, ids=[row[0] for row in rows], seq=records[-1].seq)
+            events, ids = _events_of(rows)
+            self.append(events, channels, accounts, ids=ids, seq=records[-1].seq)
             return
         with self._transaction() as db:
             db.execute("UPDATE journal SET applied = ?", (records[-1].seq,))
@@ -289,10 +289,7 @@ class HistoryStore:
             try:
                 db.execute(_INSERT_JOURNALED, (f"[{','.join(texts)}]",))
             except sqlite3.OperationalError:  # JSON that SQLite refuses (a NaN): the statement is undone, row by row
-                run = _Run(db, [])
-                for event_id, ts, kind, channel, data in rows:
-                    run.add(NewEvent(ts, kind, channel, data), event_id)
-                run.flush()
+                _insert_events(db, *_events_of(rows))
 
     def close(self) -> None:
         self.journal.close()
@@ -324,23 +321,7 @@ class HistoryStore:
             if seq:
                 db.execute("UPDATE journal SET applied = ?", (seq,))
             _keep_states(db, channels or {}, accounts or {})
-            given = iter(ids) if ids is not None else None
-            taken: list[int] = []
-            run = _Run(db, taken)
-            for event in events:
-                if event.type in STATE_ONLY:
-                    if given is not None:
-                        next(given)
-                    run.flush()
-                    taken.append(0)
-                    _keep_state(db, event, 0)
-                    continue
-                run.add(event, next(given) if given is not None else None)
-                if event.type in STATE_EVENTS:
-                    run.flush()
-                    _keep_state(db, event, taken[-1])
-            run.flush()
-        return taken
+            return _insert_events(db, events, ids)
 
     def checkpoint(self) -> None:
         """Copy what the WAL holds into the database file, so the WAL starts over (no commit does it)."""
@@ -663,6 +644,34 @@ _INSERT_JOURNALED = f"""{_INSERT.partition(" VALUES")[0]}
     FROM json_each(?) AS record, json_each(record.value, '$[1]') AS row"""
 #: Events whose rows `append` inserts one at a time, as they change other state (`_keep_state`).
 _KEPT_BY_ROW = STATE_EVENTS | STATE_ONLY
+
+
+def _events_of(
+    rows: Sequence[tuple[int, float, str, str | None, dict[str, Any]]],
+) -> tuple[list[NewEvent], list[int]]:
+    """A journal record's rows as the events `append` takes, and their ids."""
+    return [NewEvent(ts, kind, channel, data) for _, ts, kind, channel, data in rows], [row[0] for row in rows]
+
+
+def _insert_events(db: sqlite3.Connection, events: Sequence[NewEvent], ids: Sequence[int] | None) -> list[int]:
+    """Insert `events` row by row (under `ids`, else AUTOINCREMENT's), applying those that change other state."""
+    given = iter(ids) if ids is not None else None
+    taken: list[int] = []
+    run = _Run(db, taken)
+    for event in events:
+        if event.type in STATE_ONLY:
+            if given is not None:
+                next(given)
+            run.flush()
+            taken.append(0)
+            _keep_state(db, event, 0)
+            continue
+        run.add(event, next(given) if given is not None else None)
+        if event.type in STATE_EVENTS:
+            run.flush()
+            _keep_state(db, event, taken[-1])
+    run.flush()
+    return taken
 
 
 def _keep_states(

@@ -141,7 +141,7 @@ class HistoryWriter:
             log.exception("history: letting the held lines out failed")
 
     async def room(self) -> None:
-        """Wait while SQLite is `MAX_BACKLOG` events behind the journal (a slow disk); said once a stall."""
+        """Wait while SQLite is `MAX_BACKLOG` events behind the journal (a slow disk, a burst); said once a stall."""
         if self.backlog > MAX_BACKLOG and not self._behind:
             self._behind = True
             log.warning(
