@@ -123,6 +123,32 @@ def test_a_write_the_kernel_takes_in_part_keeps_the_rest_in_order() -> None:
     assert outbox.write(b"jkl") and taken == [b"abc", b"jkl"]
 
 
+def test_an_allowance_lets_one_answer_past_the_limit_and_ends_when_it_has_drained() -> None:
+    kernel_takes = [True]
+    taken: list[bytes] = []
+
+    def send(data: bytes) -> int:
+        if not kernel_takes[0]:
+            return 0
+        taken.append(data)
+        return len(data)
+
+    outbox = Outbox(10, send)
+    outbox.allow(100, 100)  # a LIST answer is on its way
+    assert outbox.write(b"x" * 50) and taken == [b"x" * 50]  # the kernel took it: nothing waits
+    kernel_takes[0] = False
+    assert outbox.write(b"y" * 60)  # 60 waiting: over the limit of 10, inside the allowance
+    assert not outbox.write(b"z" * 60)  # 120: past limit and allowance
+    assert outbox.take() == b"y" * 60 + b"z" * 60
+    kernel_takes[0] = True
+    assert outbox.take() == b"" and not outbox.draining  # drained: the allowance is spent, writes go direct
+    assert outbox.write(b"w") and taken[-1] == b"w"
+    kernel_takes[0] = False
+    assert not outbox.write(b"v" * 11)  # the plain limit again
+    outbox.finish()
+    assert outbox.write(b"u") and outbox.take() == b"v" * 11  # a finished outbox drops later writes
+
+
 # --- when to let the kernel join small writes (flusher.LoadMeter) ------------------------------
 
 

@@ -38,6 +38,7 @@ NOBODY = _Nobody()
 class Outbox:
     __slots__ = (
         "_backlog",
+        "_direct",
         "_draining",
         "_extra",
         "_granted",
@@ -67,6 +68,8 @@ class Outbox:
         self._extra = 0
         self._most = 0
         self._draining = send is None  # without a socket, everything waits for `take()`
+        #: Not broken, not draining, nothing granted: `write` goes straight to the socket.
+        self._direct = not self._draining
         #: Set once the hub closed the client: its reader stops; writes go on until `finish()`.
         self.closing = False
         #: Set when the socket failed or the connection is done: writes are dropped.
@@ -74,25 +77,31 @@ class Outbox:
 
     def write(self, data: bytes) -> bool:
         """Send `data`, or queue what the kernel does not take; False once the backlog is over the limit."""
-        if self.broken:
+        if not self._direct:  # broken, lagging or granted: the usual case (a socket, nothing waiting) skips this
+            if self.broken:
+                return True
+            if self._granted:
+                self._extra = min(self._extra + self._granted, self._most)
+                self._granted = 0
+                self._direct = not self._draining
+            if self._draining:
+                return self._queue(data)
+        try:
+            sent = self._send(data)  # type: ignore[misc]  # not draining: there is a socket
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.finish()
+            self._owner.on_stop()
             return True
-        if self._granted:
-            self._extra = min(self._extra + self._granted, self._most)
-            self._granted = 0
-        if not self._draining:
-            try:
-                sent = self._send(data)  # type: ignore[misc]  # not draining: there is a socket
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                self.finish()
-                self._owner.on_stop()
-                return True
-            if sent == len(data):
-                return True
-            data = data[sent:]
-            self._draining = True
-            self._owner.on_backlog()
+        if sent == len(data):
+            return True
+        self._draining = True
+        self._direct = False
+        self._owner.on_backlog()
+        return self._queue(data[sent:])
+
+    def _queue(self, data: bytes) -> bool:
         if self._backlog is None:
             self._backlog = [data]
         else:
@@ -104,12 +113,14 @@ class Outbox:
         """Let `extra` more bytes (at most `most` in all) queue, from the next write to the next `take()`."""
         self._granted = min(self._granted + extra, most)
         self._most = most
+        self._direct = self._direct and not self._granted
 
     def take(self) -> bytes:
         """Everything waiting, as one `bytes`; b"" once it is all gone (and writes go direct again)."""
         self._extra = 0  # the answer it was allowed for has left the backlog
         if not self._backlog:
             self._draining = self._send is None
+            self._direct = not (self._draining or self.broken or self._granted)
             return b""
         data = b"".join(self._backlog) if len(self._backlog) > 1 else self._backlog[0]
         self._backlog = None
@@ -125,6 +136,7 @@ class Outbox:
     def finish(self) -> None:
         """No more writes: the socket failed or is about to close."""
         self.broken = True
+        self._direct = False
 
     @property
     def draining(self) -> bool:
