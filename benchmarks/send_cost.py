@@ -86,7 +86,7 @@ def through_fanout(pairs: list[tuple[socket.socket, socket.socket]]) -> Callable
         server_time = 0
 
         def __init__(self, sock: socket.socket) -> None:
-            self.outbox = Outbox(1 << 30, sock.send)
+            self.outbox = Outbox(1 << 30, sock)
 
     members: list[Any] = [Member(server) for server, _ in pairs]
     fanout, message = Fanout(), parse(LINE.decode().rstrip())

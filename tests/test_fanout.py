@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from multichat_trio.chat.fanout import Fanout, Line
 from multichat_trio.ircd.flusher import WINDOW, LoadMeter
 from multichat_trio.ircd.outbox import Outbox
 from multichat_trio.protocol import Message, parse
+
+
+class Kernel:
+    """A socket whose `send` is the given function."""
+
+    def __init__(self, send: Callable[[bytes], int]) -> None:
+        self.send = send
 
 
 @dataclass(eq=False)
@@ -18,9 +26,9 @@ class Member:
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(1 << 16, self._send)
+        self.outbox = Outbox(1 << 16, self)
 
-    def _send(self, data: bytes) -> int:
+    def send(self, data: bytes) -> int:  # the member is its own socket: the kernel takes every write
         self.writes.append(data)
         return len(data)
 
@@ -89,7 +97,7 @@ def test_server_time_clients_get_the_tagged_line_with_the_time_it_was_sent() -> 
 
 def test_an_overflowing_outbox_is_reported_after_the_round_and_others_still_get_theirs() -> None:
     fast, slow = Member("fast"), Member("slow")
-    slow.outbox = Outbox(100, lambda data: 0)  # the kernel takes nothing
+    slow.outbox = Outbox(100, Kernel(lambda data: 0))  # the kernel takes nothing
     dropped: list[object] = []
     fanout = Fanout()
     fanout.on_overflow = dropped.append
@@ -115,7 +123,7 @@ def test_a_write_the_kernel_takes_in_part_keeps_the_rest_in_order() -> None:
         def on_stop(self) -> None:
             pass
 
-    outbox = Outbox(1 << 16, send, Owner())
+    outbox = Outbox(1 << 16, Kernel(send), Owner())
     assert outbox.write(b"abcdef") and outbox.write(b"ghi")
     assert taken == [b"abc"] and backlog_started == [True]  # the second write waits behind the first
     assert outbox.take() == b"defghi"
@@ -133,7 +141,7 @@ def test_an_allowance_lets_one_answer_past_the_limit_and_ends_when_it_has_draine
         taken.append(data)
         return len(data)
 
-    outbox = Outbox(10, send)
+    outbox = Outbox(10, Kernel(send))
     outbox.allow(100, 100)  # a LIST answer is on its way
     assert outbox.write(b"x" * 50) and taken == [b"x" * 50]  # the kernel took it: nothing waits
     kernel_takes[0] = False

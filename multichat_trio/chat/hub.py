@@ -575,7 +575,7 @@ class Hub:
         if client in channel.members:
             return
         channel.add(client)
-        client.channels[key] = channel
+        client.channels[sys.intern(key)] = channel  # one key string for every member, not one each
         joined = Message("JOIN", (channel.name,), client.prefix)
         extended = [member for member in channel.members if "extended-join" in member.caps]
         if extended:  # IRCv3 extended-join: `JOIN #chan account :realname` for those who asked

@@ -46,9 +46,14 @@ def blocking_limiter() -> trio.CapacityLimiter:
         return limiter
 
 
-def _through_drain(data: bytes) -> int:
-    """The outbox's `send` on a TLS connection: nothing goes out at once, so the drain task sends it."""
-    return 0
+class _ThroughDrain:
+    """The outbox's socket on a TLS or WebSocket connection: nothing goes out at once, the drain task sends it."""
+
+    def send(self, data: bytes, /) -> int:
+        return 0
+
+
+_THROUGH_DRAIN = _ThroughDrain()
 
 
 def _recv(sock: socket.socket, max_bytes: int) -> bytes | None:
@@ -125,21 +130,21 @@ class Connection:
         drains: trio.Nursery,
         liveness: Liveness,
     ) -> None:
-        send: Callable[[bytes], int]
+        kernel: _ThroughDrain | socket.socket
         self.stream: trio.abc.Stream
         if isinstance(stream, trio.SSLStream):
             # Encrypted: every write goes through the drain task (`send_all` on the TLS stream).
             self.stream = stream
             self._sock: socket.socket | trio.socket.SocketType = stream.transport_stream.socket
-            send = _through_drain
+            kernel = _THROUGH_DRAIN
         elif isinstance(stream, IrcWebSocket):
             # One message per line: every write goes through the drain task too (`send_all` frames it).
-            self.stream, self._sock, send = stream, stream.socket, _through_drain
+            self.stream, self._sock, kernel = stream, stream.socket, _THROUGH_DRAIN
         else:
             # Own the stdlib socket, so the flusher can send without awaiting and the reader waits light.
             sock = socket.socket(fileno=stream.socket.detach())
             sock.setblocking(False)
-            self.stream, self._sock, send = PlainSocket(sock), sock, sock.send
+            self.stream, self._sock, kernel = PlainSocket(sock), sock, sock
             self.set_nagle(False)  # as trio's SocketStream does: TCP_NODELAY unless the flusher is busy
         if nagle:
             self.set_nagle(True)
@@ -161,7 +166,7 @@ class Connection:
         #: True once the hub has queued the client's goodbye (or the socket failed): nothing more to wait for.
         self._goodbye_queued = False
         self._goodbye_waiter: trio.Event | None = None  # made only when the end has to wait for that
-        self.outbox = Outbox(hub.config.sendq, send, self)
+        self.outbox = Outbox(hub.config.sendq, kernel, self)
         self.client: Client = hub.connect(host, self.outbox)
         self.client.tls = isinstance(stream, trio.SSLStream)
         self.client.websocket = isinstance(stream, IrcWebSocket)

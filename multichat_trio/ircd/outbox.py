@@ -1,6 +1,6 @@
 """A client's send side: bytes go straight to the socket; what the kernel cannot take waits here.
 
-Plain Python: `send` is a non-blocking socket send (none in unit tests: everything waits). When
+Plain Python: `sock.send` is a non-blocking socket send (no socket in unit tests: everything waits). When
 the kernel takes only part of a write, the rest starts a backlog, its owner's `on_backlog` asks
 for a task that drains it (`take()` until empty), and later writes join the backlog so nothing
 overtakes it. The backlog is bounded: a write that takes it past `limit` returns False, and the hub drops
@@ -10,7 +10,6 @@ A query's answer (LIST, WHO) may take it further, by a bounded `allow`ance, unti
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 
@@ -22,6 +21,14 @@ class Owner(Protocol):
 
     def on_stop(self) -> None:
         """The client was closed, or its socket failed: stop its reader."""
+
+
+class Socket(Protocol):
+    """Where writes go: a non-blocking socket (held itself: a bound `send` would be 64 bytes a client more)."""
+
+    def send(self, data: bytes, /) -> int:
+        """Bytes the kernel took (raises `BlockingIOError` or another `OSError` like a socket)."""
+        ...
 
 
 class _Nobody:
@@ -44,8 +51,8 @@ class Outbox:
         "_granted",
         "_most",
         "_owner",
-        "_send",
         "_size",
+        "_sock",
         "broken",
         "closing",
         "limit",
@@ -54,11 +61,11 @@ class Outbox:
     def __init__(
         self,
         limit: int,
-        send: Callable[[bytes], int] | None = None,
+        sock: Socket | None = None,
         owner: Owner = NOBODY,
     ) -> None:
         self.limit = limit
-        self._send = send
+        self._sock = sock
         self._owner = owner
         self._backlog: list[bytes] | None = None  # a list only while there is one: most clients never lag
         self._size = 0
@@ -67,7 +74,7 @@ class Outbox:
         self._granted = 0
         self._extra = 0
         self._most = 0
-        self._draining = send is None  # without a socket, everything waits for `take()`
+        self._draining = sock is None  # without a socket, everything waits for `take()`
         #: Not broken, not draining, nothing granted: `write` goes straight to the socket.
         self._direct = not self._draining
         #: Set once the hub closed the client: its reader stops; writes go on until `finish()`.
@@ -87,7 +94,7 @@ class Outbox:
             if self._draining:
                 return self._queue(data)
         try:
-            sent = self._send(data)  # type: ignore[misc]  # not draining: there is a socket
+            sent = self._sock.send(data)  # type: ignore[union-attr]  # not draining: there is a socket
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -119,7 +126,7 @@ class Outbox:
         """Everything waiting, as one `bytes`; b"" once it is all gone (and writes go direct again)."""
         self._extra = 0  # the answer it was allowed for has left the backlog
         if not self._backlog:
-            self._draining = self._send is None
+            self._draining = self._sock is None
             self._direct = not (self._draining or self.broken or self._granted)
             return b""
         data = b"".join(self._backlog) if len(self._backlog) > 1 else self._backlog[0]
@@ -140,7 +147,7 @@ class Outbox:
 
     @property
     def draining(self) -> bool:
-        return self._draining and self._send is not None
+        return self._draining and self._sock is not None
 
     @property
     def size(self) -> int:

@@ -19,12 +19,16 @@ def casefold(name: str) -> str:
     """Fold `name` under the `rfc1459` casemapping, so `Nick[1]` and `nick{1}` are one name.
 
     An ASCII name without `[]\\~` (nearly every one) takes `str.lower`, a quarter of `translate`'s time: this
-    runs several times for every message. Other letters than ASCII's are never folded.
+    runs several times for every message. Other letters than ASCII's are never folded. A name that folds to
+    itself comes back as the same string, so a key kept beside the name (the nick index's) costs nothing more.
     """
     if name.isascii():
         low = name.lower()
-        return low.translate(_RFC1459_LOWER) if "[" in low or "]" in low or "\\" in low or "~" in low else low
-    return name.translate(_RFC1459_LOWER)
+        if "[" in low or "]" in low or "\\" in low or "~" in low:
+            low = low.translate(_RFC1459_LOWER)
+    else:
+        low = name.translate(_RFC1459_LOWER)
+    return name if low == name else low
 
 
 def is_valid_nick(nick: str, *, relayed: bool = False) -> bool:
