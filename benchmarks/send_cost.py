@@ -59,7 +59,17 @@ def drain(pairs: list[tuple[socket.socket, socket.socket]]) -> None:
 
 def us_per_send(pairs: list[tuple[socket.socket, socket.socket]], data: bytes, rounds: int) -> float:
     """Median over rounds of the time per send, each round one send to every connection."""
-    return us_per_round(pairs, rounds, {"bare": lambda: [server.send(data) for server, _ in pairs]})["bare"]
+    return us_per_round(pairs, rounds, {"bare": bare_round(pairs, data)})["bare"]
+
+
+def bare_round(pairs: list[tuple[socket.socket, socket.socket]], data: bytes) -> Callable[[], None]:
+    """One round as any server would: `data` sent to every connection."""
+
+    def send_round() -> None:
+        for server, _ in pairs:
+            server.send(data)
+
+    return send_round
 
 
 def us_per_round(
@@ -106,7 +116,7 @@ def main() -> None:
     figures: dict[str, float] = {}
     pairs = connections(args.clients, False)
     try:  # the same Nagle sends, bare and through the server's own fan-out code, round by round in turn
-        ways = {"bare": lambda: [server.send(LINE) for server, _ in pairs], "fanout": through_fanout(pairs)}
+        ways = {"bare": bare_round(pairs, LINE), "fanout": through_fanout(pairs)}
         both = us_per_round(pairs, 2 * args.rounds, ways)
     finally:
         for server, client in pairs:

@@ -153,14 +153,12 @@ class Fanout:
         while self._items:
             items, self._items = self._items, []
             item = items[0]
-            if len(items) > 1:
-                overflowed = [client for client, data in _merge(items) if not client.outbox.write(data)]
-            elif type(item) is not Run:
-                overflowed = [] if item[0].outbox.write(item[1]) else [item[0]]
-            elif len(item.lines) == 1:
+            if len(items) == 1 and type(item) is Run and len(item.lines) == 1:
                 overflowed = _write_line(item.lines[0])
             else:
-                overflowed = [client for client, data in item.deliveries() if not client.outbox.write(data)]
+                one = len(items) == 1
+                writes = (item.deliveries() if type(item) is Run else iter((item,))) if one else _merge(items)
+                overflowed = [client for client, data in writes if not client.outbox.write(data)]
             for client in overflowed:
                 self.on_overflow(client)
 
