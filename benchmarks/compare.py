@@ -35,6 +35,7 @@ from typing import IO
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LOAD = HERE / "load.py"
+FLOOR = HERE / "floor.py"
 
 #: The matrix of the issue: name → load.py arguments. Timeouts keep every run bounded.
 ROWS: dict[str, list[str]] = {
@@ -141,6 +142,9 @@ PEERS = [
     Peer("ngircd", _ngircd, lambda: bool(_which("ngircd"))),
     Peer("inspircd", _inspircd, lambda: bool(_which("inspircd"))),
     Peer("miniircd", _miniircd, lambda: bool(_which("miniircd"))),
+    # Not a server: the least a trio program can do for the generator (`floor.py`), to tell the interpreter's
+    # share of a figure from MultiChat's rules (not run unless named).
+    Peer("trio-floor", lambda port, scratch: [sys.executable, str(FLOOR), "--port", str(port)], lambda: True),
 ]
 
 
@@ -306,12 +310,12 @@ def _fmt(value: float | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma list of {', '.join(ROWS)}")
-    extras = ("multichat-memory", "multichat-nodelay", "multichat-1node", "multichat-2nodes")
+    extras = ("multichat-memory", "multichat-nodelay", "multichat-1node", "multichat-2nodes", "trio-floor")
     default_servers = ",".join(p.name for p in PEERS if p.name not in extras)
     parser.add_argument(
         "--servers",
         default=default_servers,
-        help="comma list to run (also multichat-memory, -nodelay, -1node, -2nodes)",
+        help="comma list to run (also multichat-memory, -nodelay, -1node, -2nodes, and trio-floor)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per pair; the table shows medians")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run at most")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from multichat_trio.chat.fanout import Fanout, Line
+import pytest
+
+from multichat_trio.chat.events import iso_utc
+from multichat_trio.chat.fanout import ACCOUNT_TAG, MSGID_TAG, TIME_TAG, Fanout, Line
 from multichat_trio.ircd.flusher import WINDOW, LoadMeter
 from multichat_trio.ircd.outbox import Outbox
-from multichat_trio.protocol import Message, parse
+from multichat_trio.protocol import Message, encode, parse, text_line
 
 
 class Kernel:
@@ -169,3 +172,20 @@ def test_the_load_meter_turns_busy_above_half_and_idle_again_below_a_fifth() -> 
     assert meter.add(3.00 * w, 3.25 * w) is None  # 0.25 of 1: between the lines, stays busy
     assert meter.add(4.95 * w, 5.00 * w) is False  # 0.05 of 1.75: idle
     assert not meter.busy
+
+
+def test_the_tags_a_recipient_asked_for_go_in_front_of_the_one_encoded_line() -> None:
+    """A chat line comes encoded (`text_line`); each tag variant is what encoding the tagged message gives."""
+    when, line_bytes = 1_800_000_000.25, text_line("nick!u@h", "PRIVMSG", "#room", "hello there")
+    line = Line([], line_bytes, when, account="acct", msgid="id1")
+    assert line.data(0) is line_bytes
+    for variant in range(1, 8):
+        tags = {"account": "acct"} if variant & ACCOUNT_TAG else {}
+        tags |= {"time": iso_utc(when)} if variant & TIME_TAG else {}
+        tags |= {"msgid": "id1"} if variant & MSGID_TAG else {}
+        assert line.data(variant) == encode(Message("PRIVMSG", ("#room", "hello there"), "nick!u@h", tags))
+    assert Line([], Message("JOIN", ("#room",), "nick!u@h"), when).data(7) == b"@time=" + iso_utc(when).encode() + (
+        b" :nick!u@h JOIN #room\r\n"  # no account, no msgid: only the time it asked for
+    )
+    with pytest.raises(ValueError):  # tags of its own would make two tags parts
+        Line([], Message("PRIVMSG", ("#room", "x"), "nick!u@h", {"label": "1"}), when)

@@ -22,6 +22,7 @@ from multichat_trio.protocol import (
     is_channel_name,
     is_valid_nick,
     parse,
+    text_line,
 )
 
 
@@ -144,6 +145,18 @@ _messages = st.builds(
 @given(_messages)
 def test_parse_inverts_format(message: Message) -> None:
     assert parse(format_message(message)) == message
+
+
+@given(
+    st.sampled_from(["PRIVMSG", "NOTICE"]),
+    _word,
+    st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), min_size=1, max_size=600),
+    _word,
+)
+def test_a_chat_line_is_the_encoded_message_without_one(command: str, target: str, text: str, source: str) -> None:
+    """`text_line` skips the `Message` and its checks (its parts are valid already), not a byte of the result:
+    the long texts are cut at the same place, never inside a UTF-8 character."""
+    assert text_line(source, command, target, text) == encode(Message(command, (target, text), source))
 
 
 @given(st.binary(max_size=2048), st.integers(min_value=1, max_value=64))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
-from ..protocol import Message, encode
+from ..protocol import Message, encode, format_tags
 from .events import iso_utc
 from .sink import Sink
 
@@ -33,14 +33,18 @@ VARIANTS = 8
 
 
 class Line:
-    """One encoded line for the first `count` of `recipients`, except `skip` (the sender, unechoed)."""
+    """One encoded line for the first `count` of `recipients`, except `skip` (the sender, unechoed).
 
-    __slots__ = ("_variants", "account", "count", "message", "msgid", "plain", "recipients", "skip", "when")
+    `message` is a `Message` without tags, or one encoded already (`protocol.text_line`, a chat line). The tags a
+    recipient asked for go in front of the same encoded line (they do not count against its length).
+    """
+
+    __slots__ = ("_variants", "account", "count", "msgid", "plain", "recipients", "skip", "when")
 
     def __init__(
         self,
         recipients: list[Recipient],
-        message: Message,
+        message: Message | bytes,
         when: float,
         skip: Recipient | None = None,
         account: str | None = None,
@@ -49,8 +53,12 @@ class Line:
         self.recipients = recipients
         self.count = len(recipients)  # the roster may grow later; this line is for these members
         self.skip = skip
-        self.message = message
-        self.plain = encode(message)
+        if isinstance(message, bytes):
+            self.plain = message
+        elif message.tags:
+            raise ValueError(f"a line for many carries only the tags each recipient asked for: {message.tags!r}")
+        else:
+            self.plain = encode(message)
         self.when = when
         #: The sender's account (for `account-tag`), or None.
         self.account = account
@@ -70,15 +78,14 @@ class Line:
             self._variants = [self.plain, *[None] * (VARIANTS - 1)]
         data = self._variants[variant]
         if data is None:
-            m = self.message
-            tags = dict(m.tags)
+            tags = {}
             if variant & ACCOUNT_TAG:
                 tags["account"] = self.account
             if variant & TIME_TAG:
                 tags["time"] = iso_utc(self.when)
             if variant & MSGID_TAG:
                 tags["msgid"] = self.msgid
-            data = self._variants[variant] = encode(Message(m.command, m.params, m.source, tags))
+            data = self._variants[variant] = f"{format_tags(tags)} ".encode() + self.plain
         return data
 
 

@@ -507,7 +507,7 @@ class Hub:
     def broadcast(
         self,
         recipients: Channel | Iterable[Client],
-        message: Message,
+        message: Message | bytes,
         *,
         durable: bool = False,
         skip: Client | None = None,
@@ -515,7 +515,8 @@ class Hub:
         msgid: str | None = None,
         when: float | None = None,
     ) -> None:
-        """Deliver `message` to a channel's members or to each recipient, encoded once.
+        """Deliver `message` (a `Message` without tags, or a `text_line`) to a channel's members or to each
+        recipient, encoded once.
 
         A `durable` one (a public message) waits, with a history store, until the event just
         recorded for it is committed, and so does everything sent after it, so that no one sees

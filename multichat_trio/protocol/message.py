@@ -92,7 +92,7 @@ def format_message(message: Message) -> str:
     """Format `message` as one line without CRLF. Raises `LocalProtocolError` if it cannot be sent."""
     parts: list[str] = []
     if message.tags:
-        parts.append("@" + ";".join(_format_tag(k, v) for k, v in message.tags.items()))
+        parts.append(format_tags(message.tags))
     if message.source:
         _check_word(message.source, "source")
         parts.append(":" + message.source)
@@ -109,6 +109,11 @@ def format_message(message: Message) -> str:
         needs_colon = not last or " " in last or last[0] == ":" or TEXT_PARAM.get(message.command) == len(params) - 1
         parts.append(":" + last if needs_colon else last)
     return " ".join(parts)
+
+
+def format_tags(tags: Mapping[str, str]) -> str:
+    """`@key=value;key`: a line's tags part, without its trailing space. Raises `LocalProtocolError` for a bad key."""
+    return "@" + ";".join(_format_tag(key, value) for key, value in tags.items())
 
 
 def _check_word(word: str, what: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...protocol import Message, casefold
+from ...protocol import Message, casefold, text_line
 from ...protocol import numerics as rpl
 from ...protocol.names import CHANTYPES
 from .. import events
@@ -60,7 +60,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         msgid = hub.new_msgid()
         now = hub.wallclock()
         hub.record(events.message(client.nick, channel.name, text, command, msgid, now))  # first: the line waits for it
-        line = Message(command, (channel.name, text), client.prefix)
+        line = text_line(client.prefix, command, channel.name, text)
         skip = None if echo else client
         hub.broadcast(channel, line, durable=True, skip=skip, account=client.account, msgid=msgid, when=now)
         hub.remember(channel, client.nick, command, text, msgid, when=now)
@@ -70,7 +70,7 @@ def _deliver(hub: Hub, client: Client, command: str, target: str, text: str, is_
         if not is_notice:
             hub.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
-    line = Message(command, (recipient.nick, text), client.prefix)
+    line = text_line(client.prefix, command, recipient.nick, text)
     echo = "echo-message" in client.caps and recipient is not client
     msgid, now, stored = hub.new_msgid(), hub.wallclock(), hub.config.store_pms
     hub.messages_total += 1
