@@ -12,6 +12,8 @@ given `--setuid nobody`). Missing ones are skipped.
     python benchmarks/compare.py --rows throughput,latency --servers multichat,ngircd
     python benchmarks/compare.py --rows throughput,latency --servers multichat,multichat-file
                                                       # what the history store costs
+    python benchmarks/compare.py --rows light --servers multichat,ngircd,trio-floor
+                                                      # beside the least a trio program can do (floor.py)
 """
 
 from __future__ import annotations

@@ -159,6 +159,12 @@ def test_a_chat_line_is_the_encoded_message_without_one(command: str, target: st
     assert text_line(source, command, target, text) == encode(Message(command, (target, text), source))
 
 
+@pytest.mark.parametrize("text", ["a\r\nQUIT", "a\nb", "nul\0"])
+def test_a_chat_line_refuses_a_text_that_could_end_it(text: str) -> None:
+    with pytest.raises(LocalProtocolError):
+        text_line("nick!u@h", "PRIVMSG", "#room", text)
+
+
 @given(st.binary(max_size=2048), st.integers(min_value=1, max_value=64))
 def test_no_byte_string_crashes_framing_and_parsing(data: bytes, chunk: int) -> None:
     framer = LineFramer()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import LocalProtocolError
-from .message import Message, format_message
+from .message import Message, _has_forbidden, format_message
 
 #: RFC 1459: 512 bytes per line, CRLF included.
 MAX_LINE = 512
@@ -101,8 +101,11 @@ def text_line(source: str, command: str, target: str, text: str, max_line: int =
     """`encode(Message(command, (target, text), source))` for parts that are valid already: a registered
     client's prefix, a channel's name or a nickname, and a text parsed from a client's line (no CR, LF or
     NUL). A chat line is the one every message makes, and a `Message` and its checks cost more than its
-    sends to a small channel when the interpreter runs cold (benchmarks/README.md, "Light load").
+    sends to a small channel when the interpreter runs cold (benchmarks/README.md, "The floor"). The text,
+    the part a user chose, is still checked: one that could end the line raises `LocalProtocolError`.
     """
+    if _has_forbidden(text):
+        raise LocalProtocolError(f"text contains CR, LF or NUL: {text!r}")
     data = f":{source} {command} {target} :{text}".encode()
     if len(data) + 2 > max_line:
         data = _truncate_utf8(data, max_line - 2)
