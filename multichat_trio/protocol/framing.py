@@ -89,12 +89,9 @@ def encode(message: Message, max_line: int = MAX_LINE) -> bytes:
     tag_bytes = 0
     if message.tags:
         tag_bytes = data.index(b" ") + 1
-    excess = len(data) - tag_bytes + 2 - max_line
-    if excess > 0:
-        if not message.params:
-            raise LocalProtocolError("line too long and nothing to shorten")
-        data = _truncate_utf8(data, len(data) - excess)
-    return data + b"\r\n"
+    if len(data) - tag_bytes + 2 > max_line and not message.params:
+        raise LocalProtocolError("line too long and nothing to shorten")
+    return _ended(data, tag_bytes + max_line - 2)
 
 
 def text_line(source: str, command: str, target: str, text: str, max_line: int = MAX_LINE) -> bytes:
@@ -106,12 +103,11 @@ def text_line(source: str, command: str, target: str, text: str, max_line: int =
     """
     if _has_forbidden(text):
         raise LocalProtocolError(f"text contains CR, LF or NUL: {text!r}")
-    data = f":{source} {command} {target} :{text}".encode()
-    if len(data) + 2 > max_line:
-        data = _truncate_utf8(data, max_line - 2)
+    return _ended(f":{source} {command} {target} :{text}".encode(), max_line - 2)
+
+
+def _ended(data: bytes, limit: int) -> bytes:
+    """`data` cut to `limit` bytes (never inside a UTF-8 character), then CRLF."""
+    if len(data) > limit:
+        data = data[:limit].decode("utf-8", "ignore").encode("utf-8")
     return data + b"\r\n"
-
-
-def _truncate_utf8(data: bytes, limit: int) -> bytes:
-    cut = data[:limit]
-    return cut.decode("utf-8", "ignore").encode("utf-8")
