@@ -12,8 +12,8 @@ given `--setuid nobody`). Missing ones are skipped.
     python benchmarks/compare.py --rows throughput,latency --servers multichat,ngircd
     python benchmarks/compare.py --rows throughput,latency --servers multichat,multichat-file
                                                       # what the history store costs
-    python benchmarks/compare.py --rows light --servers multichat,ngircd,trio-floor
-                                                      # beside the least a trio program can do (floor.py)
+    python benchmarks/compare.py --rows light --servers multichat,ngircd,trio-floor,python-floor
+                                                      # beside the least trio, and bare Python, can do (floor.py)
 """
 
 from __future__ import annotations
@@ -124,19 +124,23 @@ def _miniircd(port: int, scratch: Path) -> list[str]:
     return [*argv, "--setuid", "nobody"] if os.geteuid() == 0 else argv
 
 
+def _always() -> bool:
+    return True
+
+
 def _which(name: str) -> str:
     extra = os.pathsep.join(["/usr/sbin", "/usr/local/sbin", "/tmp/peers/bin", str(Path(sys.executable).parent)])
     return shutil.which(name, path=os.environ.get("PATH", "") + os.pathsep + extra) or ""
 
 
 PEERS = [
-    Peer("multichat", _multichat, lambda: True),
+    Peer("multichat", _multichat, _always),
     # The default configuration, its history store in a file: what users run (in the default set).
-    Peer("multichat-file", lambda port, scratch: _multichat(port, scratch, str(scratch / "h.sqlite3")), lambda: True),
+    Peer("multichat-file", lambda port, scratch: _multichat(port, scratch, str(scratch / "h.sqlite3")), _always),
     # The store in memory, to tell the disk's share of its cost (not run unless named).
-    Peer("multichat-memory", lambda port, scratch: _multichat(port, scratch, ":memory:"), lambda: True),
+    Peer("multichat-memory", lambda port, scratch: _multichat(port, scratch, ":memory:"), _always),
     # TCP_NODELAY always: every write a segment, even under load to a client that has not acked the last.
-    Peer("multichat-nodelay", lambda port, scratch: [*_multichat(port, scratch), "--no-nagle-when-busy"], lambda: True),
+    Peer("multichat-nodelay", lambda port, scratch: [*_multichat(port, scratch), "--no-nagle-when-busy"], _always),
     # Cluster mode (--cluster) with a redis-server of its own: one node (what the log costs), two nodes
     # (clients split between them, every message crossing Redis): what a second core buys.
     Peer("multichat-1node", _multichat, lambda: bool(_which("redis-server")), nodes=1),
@@ -144,9 +148,10 @@ PEERS = [
     Peer("ngircd", _ngircd, lambda: bool(_which("ngircd"))),
     Peer("inspircd", _inspircd, lambda: bool(_which("inspircd"))),
     Peer("miniircd", _miniircd, lambda: bool(_which("miniircd"))),
-    # Not a server: the least a trio program can do for the generator (`floor.py`), to tell the interpreter's
-    # share of a figure from MultiChat's rules (not run unless named).
-    Peer("trio-floor", lambda port, scratch: [sys.executable, str(FLOOR), "--port", str(port)], lambda: True),
+    # Not servers: the least a trio program, and a bare selectors loop, can do for the generator (`floor.py`),
+    # to tell the interpreter's share of a figure from trio's and from MultiChat's rules (not run unless named).
+    Peer("trio-floor", lambda port, scratch: [sys.executable, str(FLOOR), "--port", str(port)], _always),
+    Peer("python-floor", lambda port, scratch: [sys.executable, str(FLOOR), "--plain", "--port", str(port)], _always),
 ]
 
 
@@ -312,12 +317,13 @@ def _fmt(value: float | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma list of {', '.join(ROWS)}")
-    extras = ("multichat-memory", "multichat-nodelay", "multichat-1node", "multichat-2nodes", "trio-floor")
+    extras = ("multichat-memory", "multichat-nodelay", "multichat-1node", "multichat-2nodes")
+    extras += ("trio-floor", "python-floor")
     default_servers = ",".join(p.name for p in PEERS if p.name not in extras)
     parser.add_argument(
         "--servers",
         default=default_servers,
-        help="comma list to run (also multichat-memory, -nodelay, -1node, -2nodes, and trio-floor)",
+        help="comma list to run (also multichat-memory, -nodelay, -1node, -2nodes, trio-floor, python-floor)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per pair; the table shows medians")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run at most")

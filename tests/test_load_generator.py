@@ -32,11 +32,11 @@ def test_probes_are_spread_over_the_roster_with_the_first_joiner_among_them() ->
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
-@pytest.fixture
-def floor_port() -> Iterator[int]:
-    """benchmarks/floor.py running on a free port of 127.0.0.1."""
+@pytest.fixture(params=[[], ["--plain"]], ids=["trio", "plain"])
+def floor_port(request: pytest.FixtureRequest) -> Iterator[int]:
+    """benchmarks/floor.py (on trio, then on a bare selectors loop) running on a free port of 127.0.0.1."""
     with subprocess.Popen(
-        [sys.executable, str(BENCHMARKS / "floor.py"), "--port", "0"], stdout=subprocess.PIPE
+        [sys.executable, str(BENCHMARKS / "floor.py"), "--port", "0", *request.param], stdout=subprocess.PIPE
     ) as floor:
         try:
             assert floor.stdout is not None
@@ -46,7 +46,7 @@ def floor_port() -> Iterator[int]:
 
 
 def test_the_floor_serves_the_generator_every_message(floor_port: int) -> None:
-    """benchmarks/floor.py, the trio floor compare.py can run beside the servers, does what the rows need."""
+    """benchmarks/floor.py, the floor compare.py can run beside the servers, does what the rows need."""
     argv = [sys.executable, str(BENCHMARKS / "load.py"), "--port", str(floor_port), "--clients", "6"]
     argv += ["--senders", "2", "--messages", "20", "--rate", "200", "--timeout", "30"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
