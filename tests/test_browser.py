@@ -34,6 +34,14 @@ async def monitor(nursery: trio.Nursery) -> AsyncIterator[Running]:
     stop.set()
 
 
+#: The header's parts whose own text takes more than one line (on a phone they go to a line of their own, whole).
+WRAPPED_IN_HEADER = """[...document.querySelectorAll('header > *')].filter(el => {
+  const range = document.createRange(); range.selectNodeContents(el);
+  const boxes = [...range.getClientRects()].filter(r => r.height > 0).sort((a, b) => a.top - b.top);
+  return boxes.some(r => r.top >= boxes[0].bottom - 1);  // a box below the first line's: a second line
+}).map(el => el.className || el.tagName)"""
+
+
 def browse(url: str, chat: Callable[[], Awaitable[None]], screenshot: Path) -> dict[str, Any]:
     """In a worker thread: open the page, let `chat` happen (in trio), then read the DOM."""
     from playwright.sync_api import expect
@@ -51,6 +59,8 @@ def browse(url: str, chat: Callable[[], Awaitable[None]], screenshot: Path) -> d
         # `expect` polls from Playwright's side: wait_for_function would eval in the page, which its CSP forbids.
         expect(page.locator("#stat-messages")).not_to_have_text("0", timeout=WAIT_MS)
         page.screenshot(path=str(screenshot))
+        page.set_viewport_size({"width": 390, "height": 760})
+        wrapped = page.evaluate(WRAPPED_IN_HEADER)
         return {
             "messages": page.locator("#log .row.message .text").all_text_contents(),
             "actions": page.locator("#log .row.action").all_text_contents(),
@@ -62,6 +72,7 @@ def browse(url: str, chat: Callable[[], Awaitable[None]], screenshot: Path) -> d
             "status": page.locator("#status-text").inner_text(),
             "dialogs": dialogs,
             "errors": errors,
+            "wrapped": wrapped,
         }
 
 
@@ -109,6 +120,7 @@ async def test_page_shows_the_chat_live_as_text_and_runs_no_injected_script(
     assert "flooder was disconnected for flooding" in rows
     assert sorted(seen["users"]) == ["alice", "bobby", "carol"]
     assert seen["status"] == "live"
+    assert seen["wrapped"] == []  # at 390 px wide
     assert shot.stat().st_size > 10_000
 
 

@@ -45,6 +45,11 @@ async def services(nursery: trio.Nursery) -> AsyncIterator[Running]:
     stop.set()
 
 
+#: How far the page overflows the window, down and across, in CSS pixels ([]: it fits, nothing to scroll).
+OVERFLOW = """(() => { const d = document.documentElement;
+  return [d.scrollHeight - innerHeight, d.scrollWidth - innerWidth].filter(n => n > 0); })()"""
+
+
 def chat_in_browser(url: str, turn: Callable[[str], Awaitable[None]], shots: Path) -> dict[str, Any]:
     """In a worker thread: log in as `webby`, chat with the TCP client (its `turn`s run in trio), read the DOM."""
     from playwright.sync_api import expect
@@ -57,6 +62,8 @@ def chat_in_browser(url: str, turn: Callable[[str], Awaitable[None]], shots: Pat
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(url)
+        expect(page.locator("#connect")).to_be_visible(timeout=WAIT_MS)
+        overflow = [f"login at 1280: {page.evaluate(OVERFLOW)}"]
         page.fill("#nick", "webby")
         page.click("#connect")
         expect(page.locator("#status")).to_have_class("live", timeout=WAIT_MS)
@@ -74,6 +81,7 @@ def chat_in_browser(url: str, turn: Callable[[str], Awaitable[None]], shots: Pat
         pm = page.locator("#convs li[data-name='bob']")
         expect(pm.locator(".unread")).to_have_text("1", timeout=WAIT_MS)
         page.screenshot(path=str(shots / "webchat-1280.png"))
+        overflow.append(f"chat at 1280: {page.evaluate(OVERFLOW)}")
         pm.click()
         expect(log).to_contain_text("a private word", timeout=WAIT_MS)
         page.fill("#input", "a private answer")
@@ -92,6 +100,7 @@ def chat_in_browser(url: str, turn: Callable[[str], Awaitable[None]], shots: Pat
         page.locator("#convs li[data-name='#lobby']").click()
         page.set_viewport_size({"width": 390, "height": 760})
         page.screenshot(path=str(shots / "webchat-390.png"))
+        overflow.append(f"chat at 390: {page.evaluate(OVERFLOW)}")
         expect(page.locator("#sidebar")).to_be_hidden()
         page.click("#toggle-convs")
         expect(page.locator("#sidebar")).to_be_visible()
@@ -106,6 +115,7 @@ def chat_in_browser(url: str, turn: Callable[[str], Awaitable[None]], shots: Pat
             "images": page.evaluate("document.querySelectorAll('img, script:not([src])').length"),
             "dialogs": dialogs,
             "errors": errors,
+            "overflow": overflow,
         }
 
 
@@ -147,6 +157,7 @@ async def test_a_browser_user_and_a_tcp_user_chat_in_the_lobby_and_in_private(
     assert sorted(seen["members"]) == ["bob", "webby"]
     assert {"#lobby", "#talk", "bob"} <= set(seen["convs"])
     assert seen["errors"] == []
+    assert seen["overflow"] == ["login at 1280: []", "chat at 1280: []", "chat at 390: []"]  # no page scrollbar
     assert all(
         (tmp_path / name).stat().st_size > 5_000 for name in ("webchat-1280.png", "webchat-390.png", "webchat-dark.png")
     )
