@@ -81,14 +81,20 @@ class Floor:
             self.close(peer)
 
 
+def _recv(sock: socket.socket) -> bytes | None:
+    """What the socket holds now (b"": closed or failed), or None: nothing yet."""
+    try:
+        return sock.recv(65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 async def _receive(sock: socket.socket) -> bytes:
-    while True:
-        try:
-            return sock.recv(65536)
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(sock)
-        except OSError:
-            return b""
+    while (data := _recv(sock)) is None:
+        await trio.lowlevel.wait_readable(sock)
+    return data
 
 
 def _send(sock: socket.socket, data: bytes) -> None:
@@ -125,12 +131,8 @@ def plain(port: int) -> None:
                     poll.register((sock := listener.accept()[0]), selectors.EVENT_READ, Peer(sock))
                 continue
             peer: Peer = key.data
-            try:
-                data = peer.sock.recv(65536)
-            except BlockingIOError:
+            if (data := _recv(peer.sock)) is None:
                 continue
-            except OSError:
-                data = b""
             if not (data and floor.feed(peer, data)):
                 poll.unregister(peer.sock)
                 floor.close(peer)
